@@ -1,0 +1,1 @@
+"""campaign: one awareness article → a September series of daily emails, delivered safely."""

@@ -1,0 +1,106 @@
+"""Settings from the environment — the only module that reads `os.environ`.
+
+Everything else receives a frozen `Settings` (or a value taken from it), so tests build their own
+without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import ConfigurationError, Problem
+
+DEFAULT_PUBLIC_URL = "https://campaign.example.org"
+# Used only when CAMPAIGN_SECRET_KEY is unset, so `make run` works on a fresh machine. Real providers and a
+# non-loopback `campaign serve` refuse to run with it (see `Settings.require_real_secret`).
+_DEV_SIGNING_KEY = "dev-only-" + "unsafe-signing-key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    database_url: str
+    provider_override: str | None
+    outbox_dir: Path
+    public_url: str
+    secret_key: str = field(repr=False)
+    secret_key_is_dev: bool
+    environ: Mapping[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def schedule_path(self) -> Path:
+        return self.root / "schedule.yaml"
+
+    @property
+    def content_dir(self) -> Path:
+        return self.root / "content"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name)
+        return value if value not in (None, "") else default
+
+    def require(self, name: str, purpose: str) -> str:
+        """An environment variable that must be set, or a ConfigurationError naming it."""
+        value = self.get(name)
+        if value is None:
+            raise ConfigurationError(
+                Problem("environment", None, name, f"{name} is not set ({purpose})",
+                        f"export {name}=… before running this command")
+            )
+        return value
+
+    def require_real_secret(self, purpose: str) -> None:
+        if self.secret_key_is_dev:
+            raise ConfigurationError(
+                Problem("environment", None, "CAMPAIGN_SECRET_KEY",
+                        f"CAMPAIGN_SECRET_KEY is not set ({purpose}); the built-in development key is only "
+                        "for the local outbox",
+                        "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            )
+
+    def require_https_public_url(self) -> None:
+        if urlparse(self.public_url).scheme != "https":
+            raise ConfigurationError(
+                Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
+                        f"CAMPAIGN_PUBLIC_URL must be an https URL for real sends (got {self.public_url!r}); "
+                        "RFC 8058 one-click unsubscribe requires HTTPS",
+                        "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
+            )
+
+
+def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    root = (root or Path.cwd()).resolve()
+    public_url = (env.get("CAMPAIGN_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    parsed = urlparse(public_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigurationError(
+            Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
+                    f"CAMPAIGN_PUBLIC_URL must be an absolute http(s) URL (got {public_url!r})",
+                    "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
+        )
+    secret = env.get("CAMPAIGN_SECRET_KEY") or ""
+    outbox = Path(env.get("CAMPAIGN_OUTBOX") or "outbox")
+    return Settings(
+        root=root,
+        database_url=env.get("CAMPAIGN_DATABASE_URL") or f"sqlite:///{root / 'campaign.db'}",
+        provider_override=env.get("CAMPAIGN_PROVIDER") or None,
+        outbox_dir=outbox if outbox.is_absolute() else root / outbox,
+        public_url=public_url,
+        secret_key=secret or _DEV_SIGNING_KEY,
+        secret_key_is_dev=not secret,
+        environ=env,
+    )
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,140 @@
+"""The campaign folder as one validated object: schedule, article, plan, safety content, templates.
+
+`load_project` gathers the problems of every input before giving up, so `campaign validate` can print
+them all at once. Everything here is pure given the files: same inputs, byte-identical output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+
+from .config import Settings
+from .content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
+from .errors import InvalidInput, Problem, SafetyLintError
+from .lint import LintHit, lint_text
+from .plan import Plan, make_plan
+from .render import IssueContent, RenderedIssue, Renderer
+from .safety import CrisisResources, load_crisis_resources
+from .schedule import LoadedSchedule, load_schedule
+
+
+@dataclass(frozen=True)
+class DayLint:
+    day: date
+    field: str
+    hit: LintHit
+    acknowledged: str | None = None   # the organiser's reason, when acknowledged in schedule.yaml
+
+    def __str__(self) -> str:
+        ack = f" [acknowledged: {self.acknowledged}]" if self.acknowledged else ""
+        return (f"{self.day} {self.field}: {self.hit.rule} {self.hit.level}: {self.hit.message} "
+                f"(“{self.hit.excerpt}”) — {self.hit.advice}{ack}")
+
+
+@dataclass
+class Project:
+    settings: Settings
+    loaded: LoadedSchedule
+    article: Article
+    disclaimer: str
+    crisis: CrisisResources
+    plan: Plan
+    _rendered: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def schedule(self):
+        return self.loaded.schedule
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings.templates_dir, campaign=self.schedule.campaign,
+                        article_title=self.article.title, disclaimer=self.disclaimer,
+                        public_url=self.settings.public_url, crisis_block=self.crisis.block)
+
+    def content_for(self, day: date) -> IssueContent:
+        part = self.plan.part_for(day)
+        entry = self.schedule.days[day]
+        return IssueContent(day=day, number=part.number, total=part.total, subject=entry.subject,
+                            preheader=entry.preheader, note=entry.note,
+                            part_html=markdown_to_html(part.source), part_text=markdown_to_text(part.source),
+                            continued=part.continued)
+
+    def variant_for(self, country: str | None) -> str:
+        return self.crisis.variant_for(country, self.schedule.campaign.default_country)
+
+    @property
+    def default_variant(self) -> str:
+        return self.variant_for(None)
+
+    def render(self, day: date, variant: str | None = None, *, web: bool = False) -> RenderedIssue:
+        """Rendered once per (day, variant, web) for the life of this object."""
+        key = (day, variant or self.default_variant, web)
+        if key not in self._rendered:
+            self.check_safe_messaging([day])
+            self._rendered[key] = self.renderer.render(self.content_for(day), key[1], web=web)
+        return self._rendered[key]
+
+    # -- safe-messaging lint ------------------------------------------------------------------------
+    def lint(self, days: list[date] | None = None) -> list[DayLint]:
+        acks = {}
+        for ack in self.schedule.acknowledgements:
+            acks.setdefault((ack.rule, ack.day), []).append(ack)
+        out = []
+        for day in days or self.schedule.dates:
+            entry = self.schedule.days[day]
+            pieces = [("subject", "subject", entry.subject), ("preheader", "preheader", entry.preheader)]
+            if entry.note:
+                pieces.append(("note", "note", entry.note))
+            for block in self.plan.part_for(day).blocks:
+                pieces.append((f"article line {block.line}", "article", block.text))
+            for where, kind, text in pieces:
+                for hit in lint_text(text, field=kind):
+                    reason = next((a.reason for a in acks.get((hit.rule, day), [])
+                                   if not a.excerpt or a.excerpt.lower() in text.lower()), None)
+                    out.append(DayLint(day, where, hit, reason))
+        return out
+
+    def check_safe_messaging(self, days: list[date] | None = None) -> list[DayLint]:
+        """Raise on unacknowledged errors; return everything else (warnings, acknowledged errors) to print."""
+        findings = self.lint(days)
+        blocking = [f for f in findings if f.hit.level == "error" and not f.acknowledged]
+        if blocking:
+            raise SafetyLintError([
+                Problem("schedule.yaml" if f.field in ("subject", "preheader", "note") else "content/article.md",
+                        self.loaded.line_of_day(f.day) if f.field in ("subject", "preheader", "note")
+                        else int(f.field.rsplit(" ", 1)[1]),
+                        f"days.{f.day}.{f.field.split()[0]}",
+                        f"{f.hit.rule} ({f.hit.level}) {f.hit.message}: “{f.hit.excerpt}”",
+                        f"{f.hit.advice}; or, after review, acknowledge it in schedule.yaml under "
+                        f"acknowledgements: (rule: {f.hit.rule}, day: {f.day}, reason: …)")
+                for f in blocking])
+        return findings
+
+
+def load_project(settings: Settings) -> Project:
+    """Load and validate every input; raise InvalidInput listing all problems found."""
+    problems: list[Problem] = []
+    loaded = article = disclaimer = crisis = None
+    for loader in ("schedule", "article", "disclaimer", "crisis"):
+        try:
+            if loader == "schedule":
+                loaded = load_schedule(settings.schedule_path)
+            elif loader == "article":
+                article = load_article(settings.content_dir / "article.md")
+            elif loader == "disclaimer":
+                disclaimer = load_disclaimer(settings.content_dir / "disclaimer.md")
+            else:
+                crisis = load_crisis_resources(settings.content_dir / "crisis_resources.yaml")
+        except InvalidInput as err:
+            problems.extend(err.problems)
+    if problems:
+        raise InvalidInput(problems)
+    if loaded.schedule.campaign.default_country not in crisis.countries:
+        line = loaded.lines.get(("campaign", "default_country"))
+        raise InvalidInput(Problem("schedule.yaml", line, "campaign.default_country",
+                                   f"no crisis resources for {loaded.schedule.campaign.default_country}",
+                                   f"use one of {', '.join(crisis.countries)}"))
+    plan = make_plan(loaded, article)
+    return Project(settings, loaded, article, disclaimer, crisis, plan)

@@ -1,0 +1,222 @@
+"""Render one issue: Jinja2 → MJML → HTML (mjml-python) → CSS inlined (premailer) → verified.
+
+Heavy work happens once per (day, country variant). Per-recipient fields are left as placeholders —
+plain tokens without spaces or braces, which survive premailer's href rewriting — and merged by string
+substitution (`RenderedIssue.merge`) or by the provider's own merge feature.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import jinja2
+import mjml
+from markupsafe import Markup, escape
+from premailer import Premailer
+
+from .errors import Problem, RenderError
+from .safety import CrisisBlock, Service, verify_issue
+
+UNSUBSCRIBE_URL = "__UNSUBSCRIBE_URL__"
+NAME_HTML = "__NAME_HTML__"
+NAME_TEXT = "__NAME__"
+DEFAULT_NAME = "there"              # "Hi there," when we do not know a name
+MAX_HTML_BYTES = 102 * 1024 - 2048  # Gmail clips at ~102 KB; keep room for the merged URL and headers
+
+SAFETY_PARTIALS = ("partials/crisis", "partials/disclaimer", "partials/footer")
+
+
+@dataclass(frozen=True)
+class IssueContent:
+    """Everything about one day that does not depend on the recipient's country."""
+
+    day: date
+    number: int
+    total: int
+    subject: str
+    preheader: str
+    note: str | None
+    part_html: str
+    part_text: str
+    continued: str | None
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    day: date
+    number: int
+    variant: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web: bool = False
+
+    def merge(self, *, unsubscribe_url: str, name: str | None) -> tuple[str, str]:
+        """The HTML and text for one recipient: a few string substitutions, no template work."""
+        shown = (name or "").strip() or DEFAULT_NAME
+        html = self.html.replace(UNSUBSCRIBE_URL, html_lib.escape(unsubscribe_url, quote=True))
+        html = html.replace(NAME_HTML, html_lib.escape(shown, quote=True))
+        text = self.text.replace(UNSUBSCRIBE_URL, unsubscribe_url).replace(NAME_TEXT, shown)
+        return html, text
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def _number_pattern(digits: str) -> re.Pattern:
+    # "116123" must find "116 123", "18006686868" must find "1-800-668-6868"
+    return re.compile(r"(?<![\d])" + r"[\s\-]?".join(map(re.escape, digits)) + r"(?![\d])")
+
+
+def how_html(service: Service) -> Markup:
+    """A service's wording, escaped, with its numbers made tappable (tel:/sms:) and its URL linked."""
+    text = str(escape(service.how))
+    linked: list[tuple[int, int, str]] = []
+    if service.phone:
+        m = _number_pattern(service.phone).search(text)
+        if m:
+            linked.append((m.start(), m.end(), f'<a href="tel:{service.phone}">{m.group(0)}</a>'))
+    if service.sms and service.sms != service.phone:
+        body = f"?&amp;body={escape(service.sms_body)}" if service.sms_body else ""
+        for m in _number_pattern(service.sms).finditer(text):
+            if not any(s <= m.start() < e for s, e, _ in linked):
+                linked.append((m.start(), m.end(), f'<a href="sms:{service.sms}{body}">{m.group(0)}</a>'))
+                break
+    if service.url:
+        url = str(escape(service.url))
+        bare = url.split("://", 1)[1]
+        m = re.search(re.escape(url) + "|" + re.escape(bare), text)
+        if m and not any(s <= m.start() < e for s, e, _ in linked):
+            linked.append((m.start(), m.end(), f'<a href="{url}">{m.group(0)}</a>'))
+    for start, end, anchor in sorted(linked, reverse=True):
+        text = text[:start] + anchor + text[end:]
+    return Markup(text)
+
+
+def make_environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=lambda name: bool(name) and name.endswith(".mjml.j2"),
+        keep_trailing_newline=True,
+    )
+    env.filters["how_html"] = how_html
+    env.filters["digits"] = _digits
+    return env
+
+
+def inline_css(html: str) -> str:
+    return Premailer(
+        html,
+        allow_network=False,         # never fetch a stylesheet at render time (offline builds, no third party)
+        strip_important=False,       # our @media overrides need !important to beat the inlined styles
+        keep_style_tags=True,        # keep @media (responsive columns, dark mode) in <style>
+        remove_classes=False,        # the @media rules select by class
+        base_url=None,               # a base URL would rewrite the merge placeholders in hrefs
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-*/-webkit-* property
+    ).transform(pretty_print=False)
+
+
+class Renderer:
+    """Renders issues from one set of templates. Construct once; `render` per (day, variant)."""
+
+    def __init__(self, templates_dir: Path, *, campaign, article_title: str, disclaimer: str,
+                 public_url: str, crisis_block):
+        self.env = make_environment(templates_dir)
+        self.templates_dir = templates_dir
+        self.campaign = campaign
+        self.article_title = article_title
+        self.disclaimer = disclaimer
+        self.public_url = public_url
+        self.crisis_block = crisis_block   # variant -> CrisisBlock
+
+    def archive_url(self, day: date) -> str:
+        return f"{self.public_url}/archive/{day.isoformat()}"
+
+    def _template(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise RenderError(Problem(f"templates/{name}", None, "", "template not found",
+                                      "restore it: every issue needs it")) from None
+        except jinja2.TemplateSyntaxError as err:
+            raise RenderError(Problem(f"templates/{err.name or name}", err.lineno, "", f"template syntax error: {err.message}",
+                                      "fix the Jinja tag on that line")) from None
+
+    def _render_template(self, name: str, context: dict) -> str:
+        template = self._template(name)
+        try:
+            return template.render(context)
+        except jinja2.UndefinedError as err:
+            raise RenderError(Problem(f"templates/{name}", _template_line(err), "", f"undefined value: {err.message}",
+                                      "use only the documented context variables (see the comment at the top of the template)")) from None
+        except jinja2.TemplateError as err:
+            raise RenderError(Problem(f"templates/{name}", _template_line(err), "", f"template error: {err}",
+                                      "fix the template")) from None
+
+    def render(self, content: IssueContent, variant: str, *, web: bool = False) -> RenderedIssue:
+        crisis: CrisisBlock = self.crisis_block(variant)
+        context = {
+            "issue": content,
+            "campaign": self.campaign,
+            "article_title": self.article_title,
+            "archive_url": self.archive_url(content.day),
+            "subscribe_url": f"{self.public_url}/subscribe",
+            "web": web,
+            "title": content.subject,
+            "preheader": content.preheader,
+            "crisis": crisis,
+            "disclaimer": self.disclaimer,
+        }
+        where = f"issue {content.day} ({variant})"
+        mjml_source = self._render_template("issue.mjml.j2", context)
+        tail = "".join(self._render_template(f"{p}.mjml.j2", context) for p in SAFETY_PARTIALS)
+        if mjml_source.count("</mj-body>") != 1:
+            raise RenderError(Problem("templates/base.mjml.j2", None, "</mj-body>",
+                                      "the layout must contain exactly one </mj-body>",
+                                      "restore it: the pipeline appends the crisis block and disclaimer before it"))
+        mjml_source = mjml_source.replace("</mj-body>", tail + "</mj-body>")
+        try:
+            compiled = mjml.mjml2html(mjml_source)
+        except Exception as err:  # mrml raises a plain exception type with the parser's message
+            raise RenderError(Problem("templates/issue.mjml.j2", None, "", f"MJML error: {err}",
+                                      "check the MJML tags in the templates")) from None
+        html = inline_css(compiled)
+        text = self._render_template("issue.txt.j2", context)
+        text += "".join(self._render_template(f"{p}.txt.j2", context) for p in SAFETY_PARTIALS)
+        text = _tidy_text(text)
+        optout = f"{self.public_url}/subscribe" if web else UNSUBSCRIBE_URL
+        verify_issue(html=html, text=text, block=crisis, disclaimer=self.disclaimer,
+                     postal_address=self.campaign.postal_address, optout_marker=optout, where=where,
+                     max_html_bytes=MAX_HTML_BYTES)
+        return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader,
+                             html, text, web)
+
+
+def _template_line(err: Exception) -> int | None:
+    tb = err.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _tidy_text(text: str) -> str:
+    """Collapse runs of blank lines left by template conditionals; end with one newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line == "" and (not out or out[-1] == ""):
+            continue
+        out.append(line)
+    return "\n".join(out).strip() + "\n"

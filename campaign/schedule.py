@@ -1,0 +1,349 @@
+"""schedule.yaml → a validated `Schedule`, with every problem reported as `file:line: field: what — fix`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from email.utils import parseaddr
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import Problem, ScheduleError
+from .yamlsource import dotted_path, load_yaml
+
+PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _one_line(value: str, what: str) -> str:
+    value = value.strip()
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{what} must be one line (found a line break) — put it on one line")
+    return value
+
+
+def _address(value: str, what: str) -> str:
+    value = _one_line(value, what)
+    _, addr = parseaddr(value)
+    try:
+        validate_email(addr, check_deliverability=False)
+    except EmailNotValidError as err:
+        raise ValueError(f"{what} {value!r} is not a valid email address ({err}) — "
+                         f"write it as name@example.org or \"Name <name@example.org>\"") from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
+
+
+class CampaignSettings(_Strict):
+    name: str = Field(min_length=1)
+    from_: str = Field(alias="from")
+    reply_to: str | None = None
+    postal_address: str = Field(min_length=1)
+    timezone: str = "America/New_York"
+    send_time: str = "09:00"
+    provider: Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend"] = "outbox"
+    default_country: str = "US"
+    delivery: Literal["campaign_time", "local_time"] = "campaign_time"
+    misfire_grace_minutes: int = Field(default=120, ge=0)
+    late_joiners: Literal["next_day", "welcome"] = "next_day"
+    rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
+    concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
+    message_stream: str = "broadcast"
+
+    @field_validator("name", "postal_address")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty — write the text")
+        return v
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, v: str) -> str:
+        return _address(v, "from")
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_to(cls, v: str | None) -> str | None:
+        return None if v is None else _address(v, "reply_to")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} — use an IANA name such as America/New_York") from None
+        return v
+
+    @field_validator("send_time", mode="before")
+    @classmethod
+    def _send_time(cls, v: Any) -> str:
+        if isinstance(v, int):  # YAML 1.1 reads 9:00 as the sexagesimal number 540
+            raise ValueError('send time must be a quoted "HH:MM" string — write send_time: "09:00"')
+        if not isinstance(v, str) or not _TIME.match(v):
+            raise ValueError(f'send time {v!r} is not HH:MM (24-hour) — write e.g. send_time: "09:00"')
+        return v
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", v):
+            raise ValueError(f"default_country {v!r} is not a two-letter ISO code — write e.g. US")
+        return v.upper()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def send_clock(self) -> time:
+        hour, minute = self.send_time.split(":")
+        return time(int(hour), int(minute))
+
+
+class DayEntry(_Strict):
+    subject: str
+    preheader: str = ""
+    note: str | None = None
+    pin: list[str] = Field(default_factory=list)
+    send_time: str | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("subject is empty — write a subject line")
+        v = _one_line(v, "subject")
+        if len(v) > 150:
+            raise ValueError(f"subject is {len(v)} characters — keep it under 150 (ideally under 70)")
+        return v
+
+    @field_validator("preheader")
+    @classmethod
+    def _preheader(cls, v: str) -> str:
+        return _one_line(v, "preheader")
+
+    @field_validator("send_time", mode="before")
+    @classmethod
+    def _send_time(cls, v: Any) -> str | None:
+        return None if v is None else CampaignSettings._send_time(v)
+
+
+class Acknowledgement(_Strict):
+    rule: str = Field(pattern=r"^[LK]\d{1,2}$")
+    day: date
+    reason: str = Field(min_length=3)
+    excerpt: str | None = None
+
+
+class Schedule(_Strict):
+    campaign: CampaignSettings
+    days: dict[date, DayEntry] = Field(min_length=1)
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _keys_are_dates(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for key in v:
+                if not isinstance(key, date) or isinstance(key, datetime):
+                    raise ValueError(f"day key {key!r} is not a date — write it as YYYY-MM-DD, e.g. 2027-09-01")
+        return v
+
+    # -- derived views -------------------------------------------------------------------------------
+    @cached_property
+    def dates(self) -> list[date]:
+        return sorted(self.days)
+
+    def day_number(self, day: date) -> int:
+        return self.dates.index(day) + 1
+
+    def send_at(self, day: date) -> datetime:
+        """The day's send instant, timezone-aware, in the campaign's zone (zoneinfo handles DST)."""
+        entry = self.days[day]
+        clock = entry.send_time or self.campaign.send_time
+        hour, minute = (int(x) for x in clock.split(":"))
+        return datetime.combine(day, time(hour, minute), tzinfo=self.campaign.tz)
+
+    def resolve_day(self, arg: str | int | date) -> date:
+        """A DAY argument: an ISO date (2027-09-05) or a day number in the series (5)."""
+        if isinstance(arg, date):
+            candidate = arg
+        else:
+            text = str(arg).strip()
+            if text.isdigit():
+                number = int(text)
+                if not 1 <= number <= len(self.dates):
+                    raise ScheduleError(Problem("schedule.yaml", None, "DAY",
+                                                f"there is no day {number} (the series has {len(self.dates)} days)",
+                                                f"use a number from 1 to {len(self.dates)} or an ISO date"))
+                return self.dates[number - 1]
+            try:
+                candidate = date.fromisoformat(text)
+            except ValueError:
+                raise ScheduleError(Problem("argument", None, "DAY", f"{text!r} is neither a date nor a day number",
+                                            "write e.g. 2027-09-05 or 5")) from None
+        if candidate not in self.days:
+            raise ScheduleError(Problem("schedule.yaml", None, "DAY", f"{candidate} is not a scheduled day",
+                                        "pick a date listed under days: in schedule.yaml"))
+        return candidate
+
+
+@dataclass(frozen=True)
+class LoadedSchedule:
+    schedule: Schedule
+    path: Path
+    lines: dict
+
+    def line_of_day(self, day: date) -> int | None:
+        return self.lines.get(("days", str(day)))
+
+
+def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule:
+    """Validate schedule text; raise ScheduleError listing *every* problem found."""
+    doc = load_yaml(text, filename)
+    problems = list(doc.problems)
+    if doc.data is None:
+        raise ScheduleError(problems)
+    if not isinstance(doc.data, dict):
+        raise ScheduleError(problems + [Problem(filename, 1, "", "the file must be a mapping with campaign: and days:",
+                                                "start from the schedule.yaml in the repository")])
+    schedule = None
+    try:
+        schedule = Schedule.model_validate(doc.data)
+    except ValidationError as err:
+        for e in err.errors():
+            problems.append(_problem_from_pydantic(e, doc, filename))
+    days = doc.data.get("days") if isinstance(doc.data.get("days"), dict) else {}
+    problems.extend(_calendar_problems(days, doc, filename))
+    problems.extend(_folded_line_problems(doc, filename))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.field))
+        raise ScheduleError(_dedupe(problems))
+    assert schedule is not None
+    return LoadedSchedule(schedule, Path(filename), dict(doc.lines))
+
+
+def load_schedule(path: Path) -> LoadedSchedule:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleError(Problem(str(path.name), None, "", "file not found",
+                                    "run campaign commands in the campaign folder (the one holding schedule.yaml)")) from None
+    except UnicodeDecodeError as err:
+        raise ScheduleError(Problem(path.name, None, "", f"not UTF-8 text ({err.reason})", "save the file as UTF-8")) from None
+    return parse_schedule(text, path.name)
+
+
+def _calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
+    """Dates outside one September. (Duplicate dates are caught while composing the YAML.)"""
+    out = []
+    dates = [d for d in days if isinstance(d, date) and not isinstance(d, datetime)]
+    year = min(dates).year if dates else None
+    for d in dates:
+        if d.month != 9 or d.year != year:
+            out.append(Problem(filename, doc.line_of(("days", d)), f"days.{d}",
+                               f"{d} is outside September {year}",
+                               f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30"))
+    return out
+
+
+_ONE_LINE_FIELDS = {"subject", "preheader", "from", "reply_to"}
+
+
+def _folded_line_problems(doc, filename: str) -> list[Problem]:
+    """A subject or address typed across two lines. YAML folds a quoted one into one line, but the author
+    meant two (or pasted a line break): say so instead of sending a subject they did not see."""
+    out = []
+    for path in sorted(doc.multiline_scalars, key=lambda p: doc.line_of(p) or 0):
+        if path and path[-1] in _ONE_LINE_FIELDS:
+            out.append(Problem(filename, doc.line_of(path), dotted_path(path),
+                               f"{path[-1]} must be one line (it spans several lines in the file)",
+                               "put it on one line"))
+    return out
+
+
+_FIXES = {
+    "missing": "add it",
+    "string_type": "write text (in quotes if it looks like a number or date)",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "float_parsing": "write a number",
+    "literal_error": "use one of the allowed values",
+    "list_type": 'write a list, e.g. ["Final Thoughts"]',
+    "dict_type": "write a mapping (key: value lines, indented)",
+    "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
+    "date_type": "write the date as YYYY-MM-DD",
+    "date_parsing": "write the date as YYYY-MM-DD",
+    "too_short": "it must not be empty",
+    "string_too_short": "write the text",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than_equal": "use a smaller value",
+    "string_pattern_mismatch": "use the documented form",
+}
+
+
+def _problem_from_pydantic(e: dict, doc, filename: str) -> Problem:
+    loc = tuple(str(p) for p in e["loc"])
+    kind = e["type"]
+    message = e["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    fix = _FIXES.get(kind, "")
+    if " — " in message:
+        message, fix = message.split(" — ", 1)
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = f"unknown key {loc[-1]!r}"
+        fix = f"remove it or fix its spelling (allowed here: {', '.join(allowed)})" if allowed else "remove it"
+    elif kind == "missing":
+        message = f"{loc[-1]!r} is required"
+        fix = f"add {loc[-1]}: …"
+    elif "input" in e and kind.endswith("_type"):
+        message = f"{message} (got {e['input']!r})"
+    # pydantic appends "[key]" to the loc of dict-key errors; the key itself is the field
+    loc = tuple(p for p in loc if p not in ("[key]",))
+    return Problem(filename, doc.line_of(loc), dotted_path(loc), message, fix)
+
+
+def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
+    """The keys allowed in the mapping at `loc` (for the "unknown key" fix)."""
+    model = {0: Schedule}.get(len(loc))
+    if loc[:1] == ("campaign",):
+        model = CampaignSettings
+    elif loc[:1] == ("days",) and len(loc) == 2:
+        model = DayEntry
+    elif loc[:1] == ("acknowledgements",) and len(loc) == 2:
+        model = Acknowledgement
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        if (p.line, p.field, p.message) not in seen:
+            seen.add((p.line, p.field, p.message))
+            out.append(p)
+    return out
+
+
+def next_send_after(schedule: Schedule, moment: datetime) -> tuple[date, datetime] | None:
+    for day in schedule.dates:
+        at = schedule.send_at(day)
+        if at > moment:
+            return day, at
+    return None
+
