@@ -163,21 +163,36 @@ class Renderer:
                                       "fix the template")) from None
 
     def render(self, content: IssueContent, variant: str, *, web: bool = False) -> RenderedIssue:
+        """One day's issue for one crisis variant (web=True: the archive's page, no personal fields)."""
+        context = {"issue": content, "title": content.subject, "preheader": content.preheader,
+                   "archive_url": self.archive_url(content.day)}
+        html, text = self._render_email("issue", context, variant, web=web,
+                                        where=f"issue {content.day} ({variant})")
+        return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader,
+                             html, text, web)
+
+    def render_message(self, template: str, *, day: date, subject: str, preheader: str, variant: str,
+                       context: dict | None = None) -> RenderedIssue:
+        """A message that is not a day's issue (welcome, sign-up confirmation): `templates/TEMPLATE.mjml.j2`
+        and `.txt.j2`, through the same pipeline — the crisis block, disclaimer and footer appended and
+        verified like every issue. `day` names the folder/tag it is filed under."""
+        base = {"title": subject, "preheader": preheader, "subject": subject, "archive_url": self.archive_url(day)}
+        html, text = self._render_email(template, {**base, **(context or {})}, variant, web=False,
+                                        where=f"{template} message ({variant})")
+        return RenderedIssue(day, 0, variant, subject, preheader, html, text, False)
+
+    def _render_email(self, template: str, context: dict, variant: str, *, web: bool, where: str) -> tuple[str, str]:
         crisis: CrisisBlock = self.crisis_block(variant)
         context = {
-            "issue": content,
             "campaign": self.campaign,
             "article_title": self.article_title,
-            "archive_url": self.archive_url(content.day),
             "subscribe_url": f"{self.public_url}/subscribe",
             "web": web,
-            "title": content.subject,
-            "preheader": content.preheader,
             "crisis": crisis,
             "disclaimer": self.disclaimer,
+            **context,
         }
-        where = f"issue {content.day} ({variant})"
-        mjml_source = self._render_template("issue.mjml.j2", context)
+        mjml_source = self._render_template(f"{template}.mjml.j2", context)
         tail = "".join(self._render_template(f"{p}.mjml.j2", context) for p in SAFETY_PARTIALS)
         if mjml_source.count("</mj-body>") != 1:
             raise RenderError(Problem("templates/base.mjml.j2", None, "</mj-body>",
@@ -187,18 +202,17 @@ class Renderer:
         try:
             compiled = mjml.mjml2html(mjml_source)
         except Exception as err:  # mrml raises a plain exception type with the parser's message
-            raise RenderError(Problem("templates/issue.mjml.j2", None, "", f"MJML error: {err}",
+            raise RenderError(Problem(f"templates/{template}.mjml.j2", None, "", f"MJML error: {err}",
                                       "check the MJML tags in the templates")) from None
         html = inline_css(compiled)
-        text = self._render_template("issue.txt.j2", context)
+        text = self._render_template(f"{template}.txt.j2", context)
         text += "".join(self._render_template(f"{p}.txt.j2", context) for p in SAFETY_PARTIALS)
         text = _tidy_text(text)
         optout = f"{self.public_url}/subscribe" if web else UNSUBSCRIBE_URL
         verify_issue(html=html, text=text, block=crisis, disclaimer=self.disclaimer,
                      postal_address=self.campaign.postal_address, optout_marker=optout, where=where,
                      max_html_bytes=MAX_HTML_BYTES)
-        return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader,
-                             html, text, web)
+        return html, text
 
 
 def _template_line(err: Exception) -> int | None:
