@@ -151,15 +151,6 @@ class Schedule(_Strict):
     days: dict[date, DayEntry] = Field(min_length=1)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
 
-    @field_validator("days", mode="before")
-    @classmethod
-    def _keys_are_dates(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            for key in v:
-                if not isinstance(key, date) or isinstance(key, datetime):
-                    raise ValueError(f"day key {key!r} is not a date — write it as YYYY-MM-DD, e.g. 2027-09-01")
-        return v
-
     # -- derived views -------------------------------------------------------------------------------
     @cached_property
     def dates(self) -> list[date]:
@@ -219,11 +210,26 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         raise ScheduleError(problems + [Problem(filename, 1, "", "the file must be a mapping with campaign: and days:",
                                                 "start from the schedule.yaml in the repository")])
     schedule = None
+    data = dict(doc.data)
+    if isinstance(data.get("days"), dict):
+        # Day keys must be dates; report each bad key on its own line (pydantic would blame "days").
+        bad = [k for k in data["days"] if not isinstance(k, date) or isinstance(k, datetime)]
+        for key in bad:
+            problems.append(Problem(filename, doc.line_of(("days", key)), f"days.{key}",
+                                    f"day key {key!r} is not a date", "write it as YYYY-MM-DD, e.g. 2027-09-01"))
+        data["days"] = {k: v for k, v in data["days"].items() if k not in bad}
     try:
-        schedule = Schedule.model_validate(doc.data)
+        schedule = Schedule.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
             problems.append(_problem_from_pydantic(e, doc, filename))
+    for path, value in doc.repeated:  # a repeated day: report what is wrong inside it too
+        if len(path) == 2 and path[0] == "days":
+            try:
+                DayEntry.model_validate(value)
+            except ValidationError as err:
+                for e in err.errors():
+                    problems.append(_problem_from_pydantic({**e, "loc": path + tuple(e["loc"])}, doc, filename))
     days = doc.data.get("days") if isinstance(doc.data.get("days"), dict) else {}
     problems.extend(_calendar_problems(days, doc, filename))
     problems.extend(_folded_line_problems(doc, filename))
@@ -322,7 +328,7 @@ def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
     model = {0: Schedule}.get(len(loc))
     if loc[:1] == ("campaign",):
         model = CampaignSettings
-    elif loc[:1] == ("days",) and len(loc) == 2:
+    elif loc[:1] == ("days",) and len(loc) == 2:  # a day (or a repeated day)
         model = DayEntry
     elif loc[:1] == ("acknowledgements",) and len(loc) == 2:
         model = Acknowledgement

@@ -23,6 +23,7 @@ class YamlDocument:
     lines: dict[Path_, int] = field(default_factory=dict)   # path → 1-based line of its key (or value)
     problems: list[Problem] = field(default_factory=list)
     multiline_scalars: set[Path_] = field(default_factory=set)  # scalars written across several lines
+    repeated: list[tuple[Path_, Any]] = field(default_factory=list)  # (path, value) of duplicate keys' values
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -85,6 +86,10 @@ def _construct(node: yaml.Node, path: Path_, doc: YamlDocument, filename: str, l
                     filename, line, _dotted(path + (key,)),
                     f"duplicate key {key!s} (first defined on line {seen[key]})",
                     "each key may appear once: merge the two entries or change one of them"))
+                # Still read the repeated value, so the problems inside it are reported in the same run.
+                shadow = path + (f"{_norm(key)} (repeated)",)
+                doc.lines[shadow] = line
+                doc.repeated.append((shadow, _construct(value_node, shadow, doc, filename, loader)))
                 continue
             seen[key] = line
             child = path + (_norm(key),)

@@ -14,10 +14,14 @@ from pathlib import Path
 
 from .base import Batch, OutgoingMessage, Provider, Result
 
+# RFC 5322 allows lines up to 998 characters. With the default 78, a long List-Unsubscribe URL is folded right
+# after the colon, and some parsers then read the value with a leading space.
+POLICY = SMTP.clone(max_line_length=998)
+
 
 def build_mime(message: OutgoingMessage, from_: str) -> EmailMessage:
     """multipart/alternative: text first, HTML last (clients show the last part they can render)."""
-    mime = EmailMessage(policy=SMTP)
+    mime = EmailMessage(policy=POLICY)
     mime["From"] = from_
     mime["To"] = message.recipient.address
     mime["Subject"] = message.subject
