@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make run   — set up .venv, validate, build the series, import the demo list, send all 30 days to the
-#                local outbox, show the status table
+#   make run   — set up .venv, validate, build the series, import the demo list, rehearse the whole
+#                schedule (the real scheduler on an accelerated clock, sending all 30 days to the local
+#                outbox, each message dated at its scheduled time), show the status table. Idempotent.
 #   make test  — install the test dependencies and run the suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,7 +23,7 @@ run: install
 	$(CAMPAIGN) plan
 	$(CAMPAIGN) build --out build
 	$(CAMPAIGN) subscribers import content/demo_subscribers.csv
-	@for day in $$(seq 1 30); do $(CAMPAIGN) send $$day || exit $$?; done
+	$(CAMPAIGN) run --rehearse
 	$(CAMPAIGN) status
 	@echo "Look at build/index.html (the series) and outbox/ (one .eml per subscriber per day)."
 

@@ -30,8 +30,8 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 subscribers_app = typer.Typer(no_args_is_help=True, help="Manage the subscriber list.")
 app.add_typer(subscribers_app, name="subscribers")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)  # user text may contain [brackets]
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DAY_HELP = "An ISO date (2027-09-05) or a day number in the series (5)."
 
@@ -52,7 +52,7 @@ def store(s: Settings | None = None) -> Store:
 def print_findings(p: Project, days=None) -> None:
     """Warnings and acknowledged errors are printed with every build — never silently dropped."""
     for finding in p.check_safe_messaging(days):
-        err.print(f"[yellow]lint[/]: {finding}", markup=True, highlight=False)
+        err.print(f"lint: {finding}", markup=False, highlight=False)
 
 
 @contextmanager
@@ -93,7 +93,7 @@ def validate() -> None:
     for entry in stale:
         err.print(f"warning: crisis resource not re-verified in 12 months: {entry}")
     for finding in p.lint():
-        err.print(f"lint: {finding}")
+        err.print(f"lint: {finding}", markup=False)
     out.print(f"ok: {len(p.schedule.dates)} days, {len(p.article.blocks)} article blocks, "
               f"provider {p.schedule.campaign.provider}")
 
@@ -191,6 +191,9 @@ def send(day: str = typer.Argument(..., help=DAY_HELP),
         if report.failed:
             err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")
             raise typer.Exit(1)
+        if report.stopped:
+            err.print(f"the send stopped early: {report.stopped}", markup=False)
+            raise typer.Exit(1)
     finally:
         provider.close()
         st.close()
@@ -276,6 +279,11 @@ def subscribers_unsubscribe(email: str = typer.Argument(..., help="The address t
         out.print(f"{sub.email} unsubscribed")
     finally:
         st.close()
+
+
+from . import cli_web  # noqa: E402,F401  (registers serve)
+from . import cli_schedule  # noqa: E402,F401  (registers run/pause/resume)
+from . import cli_check  # noqa: E402,F401  (registers check)
 
 
 def main() -> None:

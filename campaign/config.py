@@ -53,7 +53,7 @@ class Settings:
         value = self.get(name)
         if value is None:
             raise ConfigurationError(
-                Problem("environment", None, name, f"{name} is not set ({purpose})",
+                Problem("environment", None, name, f"not set ({purpose})",
                         f"export {name}=… before running this command")
             )
         return value
@@ -62,8 +62,7 @@ class Settings:
         if self.secret_key_is_dev:
             raise ConfigurationError(
                 Problem("environment", None, "CAMPAIGN_SECRET_KEY",
-                        f"CAMPAIGN_SECRET_KEY is not set ({purpose}); the built-in development key is only "
-                        "for the local outbox",
+                        f"not set ({purpose}); the built-in development key is only for the local outbox",
                         "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
             )
 
@@ -71,7 +70,7 @@ class Settings:
         if urlparse(self.public_url).scheme != "https":
             raise ConfigurationError(
                 Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
-                        f"CAMPAIGN_PUBLIC_URL must be an https URL for real sends (got {self.public_url!r}); "
+                        f"must be an https URL for real sends (got {self.public_url!r}); "
                         "RFC 8058 one-click unsubscribe requires HTTPS",
                         "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
             )
@@ -85,7 +84,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigurationError(
             Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
-                    f"CAMPAIGN_PUBLIC_URL must be an absolute http(s) URL (got {public_url!r})",
+                    f"must be an absolute http(s) URL (got {public_url!r})",
                     "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
         )
     secret = env.get("CAMPAIGN_SECRET_KEY") or ""

@@ -101,6 +101,12 @@ class TransientProviderError(ProviderError):
     """5xx, timeout, connection reset: worth retrying with backoff."""
 
 
+class OutcomeUnknown(ProviderError):
+    """The request may or may not have been delivered (a read timeout, a connection dropped after the request
+    was sent, a 502/504 from a proxy). Retried only where the provider de-duplicates (Resend's idempotency
+    key); otherwise the deliveries are recorded as unknown, never resent blindly."""
+
+
 class RecipientRejected(ProviderError):
     """Permanent failure for one address only."""
 

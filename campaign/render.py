@@ -66,8 +66,10 @@ class RenderedIssue:
         return html, text
 
 
-def _digits(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+def first_number(value: str) -> str:
+    """The first phone number in a wording, as digits: "999 (112 also works)" → "999" (never "999112")."""
+    match = re.search(r"\d[\d \-]*\d|\d", value)
+    return re.sub(r"\D", "", match.group(0)) if match else ""
 
 
 def _number_pattern(digits: str) -> re.Pattern:
@@ -104,11 +106,11 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
-        autoescape=lambda name: bool(name) and name.endswith(".mjml.j2"),
+        autoescape=lambda name: bool(name) and name.endswith((".mjml.j2", ".html.j2")),
         keep_trailing_newline=True,
     )
     env.filters["how_html"] = how_html
-    env.filters["digits"] = _digits
+    env.filters["first_number"] = first_number
     return env
 
 

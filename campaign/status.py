@@ -6,15 +6,20 @@ from datetime import datetime
 
 from rich.table import Table
 
+from .clock import humanize
+from .pause import pause_windows
 from .project import Project
 from .store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store, utcnow
+from .timeline import day_views, next_slot
 
 
 def status_table(project: Project, store: Store, *, now: datetime | None = None) -> list:
     now = now or utcnow()
     schedule = project.schedule
     counts = store.delivery_counts()
-    issue_rows = store.issue_states()
+    # State and owed per day from the ledger, the pause history and the clock (campaign.timeline): due,
+    # sending, sent, missed (overdue beyond misfire_grace_minutes), skipped (inside a pause), scheduled.
+    views = {v.day: v for v in day_views(schedule, store, now=now, windows=pause_windows(store))}
     table = Table(title=f"{schedule.campaign.name} — {len(schedule.dates)} days, "
                         f"{schedule.campaign.send_time} {schedule.campaign.timezone}")
     for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown"):
@@ -22,11 +27,9 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
     for day in schedule.dates:
         c = counts.get(day, {})
         send_at = schedule.send_at(day)
-        owed = store.count_owed(day, send_at, at=max(now, send_at))
-        row = issue_rows.get(day)
-        state = (row.state if row and row.state else ("due" if send_at <= now else "scheduled"))
-        if row and row.note:
-            state += f" ({row.note})"
+        view = views[day]
+        owed = view.owed
+        state = view.state + (f" ({view.note})" if view.note else "")
         unknown = c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0)
         table.add_row(str(schedule.day_number(day)), f"{day:%a %d %b} {send_at:%H:%M %Z}", state,
                       str(c.get(SENT, 0)), str(owed), str(c.get(FAILED, 0)), str(c.get(REJECTED, 0)),
@@ -37,4 +40,8 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
     pause = store.get_state("pause")
     if pause:
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
+    upcoming = next_slot(list(views.values()), now)
+    if upcoming is not None:
+        lines.append(f"next: {upcoming.describe(schedule.campaign.tz)}, in {humanize(upcoming.at - now)}"
+                     + (" (held: the series is paused)" if pause else ""))
     return lines

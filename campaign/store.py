@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text,
@@ -128,6 +128,35 @@ locks = Table(
     Column("owner", String(200), nullable=False),                   # host:pid
     Column("acquired_at", UTCDateTime, nullable=False),
 )
+
+# The latest confirmed-sign-up request per subscriber (double opt-in): when the confirmation email may be sent
+# again, and whether a suppressed address asked to come back *after* it left (an old link cannot re-subscribe).
+signups = Table(
+    "signups", metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("requested_at", UTCDateTime, nullable=False),
+)
+
+# Webhook tokens already accepted (Mailgun signs timestamp+token): a replayed request is refused.
+webhook_tokens = Table(
+    "webhook_tokens", metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("token", String(200), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
+# Welcome emails for late joiners (`late_joiners: welcome`): one row per subscriber, claimed before the send,
+# so nobody is welcomed twice — not after a restart, not by a second process.
+welcomes = Table(
+    "welcomes", metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("status", String(16), nullable=False),                   # inflight | sent | failed
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("provider_message_id", String(300)),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+WELCOME_ATTEMPTS = 3    # a welcome that failed (transiently) is tried again, up to this many times in all
 
 
 @dataclass(frozen=True)
@@ -261,15 +290,14 @@ class Store:
         if not subscriber_ids:
             return []
         at = at or utcnow()
-        source = (select(literal(day, Date).label("day"), subscribers.c.id.label("subscriber_id"),
-                         literal(INFLIGHT).label("status"), literal(batch_id).label("batch_id"),
-                         literal(provider).label("provider"), literal(1).label("attempts"),
-                         literal(at, UTCDateTime).label("updated_at"))
-                  .where(subscribers.c.id.in_(list(subscriber_ids)), subscribers.c.status == ACTIVE))
-        insert = _insert_ignoring_conflicts(self.engine, deliveries).from_select(
-            ["day", "subscriber_id", "status", "batch_id", "provider", "attempts", "updated_at"], source)
         with self.engine.begin() as conn:
-            conn.execute(insert)
+            # One prepared statement with an expanding IN: building the clause from 1000 literals each time
+            # cost as much as the insert itself (this runs once per batch of a large send).
+            ids = list(subscriber_ids)
+            inserted = conn.execute(_claim_statement(self.engine), {"day": day, "ids": ids, "batch_id": batch_id,
+                                                                    "provider": provider, "at": at}).rowcount
+            if inserted == len(set(ids)):      # the usual case: all claimed, no need to read them back
+                return sorted(set(ids))
             claimed = conn.execute(select(deliveries.c.subscriber_id)
                                    .where(deliveries.c.batch_id == batch_id)).scalars().all()
         return sorted(claimed)
@@ -324,9 +352,64 @@ class Store:
         stmt = update(deliveries).where(deliveries.c.status == INFLIGHT)
         if day is not None:
             stmt = stmt.where(deliveries.c.day == day)
+        # updated_at is left at the claim time: it says when the request may have gone out (an idempotency key
+        # is only remembered for a while, see sender.IDEMPOTENCY_WINDOW).
         with self.engine.begin() as conn:
-            return conn.execute(stmt.values(status=UNKNOWN, error="in flight when the sender stopped",
-                                            updated_at=utcnow())).rowcount
+            return conn.execute(stmt.values(status=UNKNOWN, error="in flight when the sender stopped")).rowcount
+
+    # -- the ledger: per-batch checkpoints (the sender's hot path) ----------------------------------
+    def record_batch(self, day: date, batch_id: str, groups: Mapping[tuple[str, str | None, str | None], Sequence[int]],
+                     *, at: datetime | None = None) -> None:
+        """Checkpoint one batch in one transaction. `groups` maps (status, provider message id, error) to the
+        subscriber ids with that outcome: a request accepted under one id (or failed for one reason) is a
+        single UPDATE; per-message ids (Postmark) an executemany."""
+        at = at or utcnow()
+        by_state: dict[tuple, dict[str | None, list[int]]] = {}
+        for (status_, message_id, error), ids in groups.items():
+            by_state.setdefault((status_, error), {}).setdefault(message_id, []).extend(ids)
+        mine = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
+        with self.engine.begin() as conn:
+            for (status_, error), by_message in by_state.items():
+                ids = [i for members in by_message.values() for i in members]
+                where = mine if len(by_state) == 1 else and_(mine, deliveries.c.subscriber_id.in_(
+                    bindparam("ids", ids, expanding=True)))
+                values = {"status": status_, "error": error, "updated_at": at}
+                if len(by_message) == 1:
+                    values["provider_message_id"] = next(iter(by_message))
+                conn.execute(update(deliveries).where(where).values(**values))
+                if len(by_message) > 1:         # one id per message (Postmark, Resend): a second, narrow pass
+                    conn.execute(update(deliveries)
+                                 .where(deliveries.c.day == day, deliveries.c.subscriber_id == bindparam("sid"))
+                                 .values(provider_message_id=bindparam("mid")),
+                                 [{"sid": i, "mid": m} for m, members in by_message.items() for i in members])
+
+    def release(self, day: date, batch_id: str, *, restore_to: str | None = None) -> int:
+        """Give back a claimed batch that was never sent (bad credentials, a stop during a back-off). Fresh
+        claims are deleted, so those subscribers are owed again; rows reclaimed from failed or unknown go
+        back to that state."""
+        where = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
+        with self.engine.begin() as conn:
+            if restore_to is None:
+                return conn.execute(deliveries.delete().where(where)).rowcount
+            return conn.execute(update(deliveries).where(where).values(
+                status=restore_to, error="not sent: the send stopped before this batch", updated_at=utcnow())).rowcount
+
+    def count_in_state(self, day: date, status_: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(deliveries)
+                                .where(deliveries.c.day == day, deliveries.c.status == status_)).scalar_one()
+
+    def rows_by_batch(self, day: date, status_: str) -> list:
+        """Every ledger row of one state with its subscriber (any status), by batch then subscriber — to resend
+        unknown batches exactly as they were first sent (Resend's idempotency key covers the whole batch)."""
+        query = (select(deliveries.c.batch_id, deliveries.c.updated_at, subscribers.c.id, subscribers.c.email,
+                        subscribers.c.name, subscribers.c.country, subscribers.c.timezone,
+                        subscribers.c.status.label("subscriber_status"))
+                 .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                 .where(deliveries.c.day == day, deliveries.c.status == status_)
+                 .order_by(deliveries.c.batch_id, subscribers.c.id))
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
 
     def delivery_counts(self) -> dict[date, dict[str, int]]:
         out: dict[date, dict[str, int]] = {}
@@ -399,6 +482,131 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(state.delete().where(state.c.key == key))
 
+    # -- the web: confirmed sign-up, suppression, archive listing, webhook replay guard ---------------
+    def request_signup(self, email: str, *, name: str | None, country: str | None, at: datetime,
+                       min_interval: timedelta) -> tuple[Subscriber, bool]:
+        """Record a sign-up request. A new address becomes a *pending* subscriber (sent nothing but the
+        confirmation email); an existing one keeps its status, name and country until the link is followed.
+        Returns the subscriber and whether to send a confirmation now: never to an active subscriber, and at
+        most once per `min_interval` per address (the form is public)."""
+        email = email.strip().lower()
+        with self.engine.begin() as conn:
+            conn.execute(_insert_ignoring_conflicts(self.engine, subscribers).values(
+                email=email, name=name, country=country, status=PENDING, joined_at=at, status_changed_at=at,
+                status_reason="signed up, awaiting confirmation", source="signup"))
+            row = conn.execute(select(subscribers).where(subscribers.c.email == email)).one()
+            if row.status == ACTIVE:
+                return _row_to_subscriber(row), False
+            last = conn.execute(select(signups.c.requested_at)
+                                .where(signups.c.subscriber_id == row.id)).scalar_one_or_none()
+            if last is not None and last > at - min_interval:
+                return _row_to_subscriber(row), False
+            if last is None:
+                conn.execute(signups.insert().values(subscriber_id=row.id, requested_at=at))
+            else:
+                conn.execute(update(signups).where(signups.c.subscriber_id == row.id).values(requested_at=at))
+        return _row_to_subscriber(row), True
+
+    def confirm_signup(self, subscriber_id: int, *, at: datetime) -> str:
+        """Follow a confirmation link: "activated" (joined now: owed the issues sent from now on), "already"
+        (active), or "stale" — nothing awaits confirmation, e.g. the address left after the link was sent."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(subscribers.c.status, subscribers.c.status_changed_at, signups.c.requested_at)
+                               .select_from(subscribers.outerjoin(signups, signups.c.subscriber_id == subscribers.c.id))
+                               .where(subscribers.c.id == subscriber_id)).first()
+            if row is None:
+                return "stale"
+            if row.status == ACTIVE:
+                return "already"
+            came_back = (row.status in SUPPRESSED and row.requested_at is not None
+                         and (row.status_changed_at is None or row.requested_at > row.status_changed_at))
+            if row.status != PENDING and not came_back:
+                return "stale"
+            changed = conn.execute(update(subscribers)
+                                   .where(subscribers.c.id == subscriber_id, subscribers.c.status == row.status)
+                                   .values(status=ACTIVE, joined_at=at, status_changed_at=at, paused_until=None,
+                                           status_reason="confirmed sign-up")).rowcount
+            conn.execute(signups.delete().where(signups.c.subscriber_id == subscriber_id))
+            if not changed:  # a concurrent click of the same link got there first
+                now_status = conn.execute(select(subscribers.c.status)
+                                          .where(subscribers.c.id == subscriber_id)).scalar_one_or_none()
+                return "already" if now_status == ACTIVE else "stale"
+        return "activated"
+
+    def suppress(self, subscriber_id: int, status: str, reason: str, *, at: datetime | None = None) -> bool:
+        """Stop all mail to a subscriber (unsubscribed, bounced or complained). Idempotent: an address already
+        suppressed keeps its first status and reason. True when this call changed something."""
+        if status not in SUPPRESSED:
+            raise ValueError(f"suppress() takes one of {SUPPRESSED}, not {status!r}")
+        with self.engine.begin() as conn:
+            return conn.execute(update(subscribers)
+                                .where(subscribers.c.id == subscriber_id, subscribers.c.status.notin_(SUPPRESSED))
+                                .values(status=status, status_reason=reason[:500],
+                                        status_changed_at=at or utcnow())).rowcount > 0
+
+    def archived_issues(self) -> list:
+        """Days whose web version is archived (their send has started), oldest first — the public archive."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(issues.c.day, issues.c.number, issues.c.subject, issues.c.first_sent_at)
+                                .where(issues.c.web_html.is_not(None)).order_by(issues.c.day)).all()
+
+    def remember_webhook_token(self, provider: str, token: str, *, at: datetime, forget_before: datetime) -> bool:
+        """True the first time a provider's webhook token is seen, False on a replay. Tokens seen before
+        `forget_before` are dropped: their signed timestamps are too old to be accepted anyway."""
+        with self.engine.begin() as conn:
+            conn.execute(webhook_tokens.delete().where(webhook_tokens.c.seen_at < forget_before))
+            inserted = conn.execute(_insert_ignoring_conflicts(self.engine, webhook_tokens).values(
+                provider=provider, token=token, seen_at=at)).rowcount
+        return inserted == 1
+
+    # -- late joiners' welcome emails (the scheduler) -------------------------------------------------
+    def late_joiners(self, joined_after: datetime, *, at: datetime, limit: int = 500) -> list:
+        """Active subscribers who joined after `joined_after`, are not paused at `at`, and are still owed
+        their welcome (none yet, or a failed one with attempts left)."""
+        query = (select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.country,
+                        subscribers.c.timezone, subscribers.c.joined_at)
+                 .select_from(subscribers.outerjoin(welcomes, welcomes.c.subscriber_id == subscribers.c.id))
+                 .where(subscribers.c.status == ACTIVE, subscribers.c.joined_at > joined_after)
+                 .where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
+                 .where(or_(welcomes.c.subscriber_id.is_(None),
+                            and_(welcomes.c.status == "failed", welcomes.c.attempts < WELCOME_ATTEMPTS)))
+                 .order_by(subscribers.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
+    def claim_welcome(self, subscriber_id: int, *, at: datetime) -> bool:
+        """Claim a welcome before sending it (re-checking the subscriber is active in the same statement).
+        False when it was sent, is in flight elsewhere, or has used up its attempts."""
+        source = select(subscribers.c.id, literal("inflight"), literal(1), literal(at, UTCDateTime)).where(
+            subscribers.c.id == subscriber_id, subscribers.c.status == ACTIVE)
+        insert = _insert_ignoring_conflicts(self.engine, welcomes).from_select(
+            ["subscriber_id", "status", "attempts", "updated_at"], source)
+        with self.engine.begin() as conn:
+            if conn.execute(insert).rowcount:
+                return True
+            return conn.execute(update(welcomes)
+                                .where(welcomes.c.subscriber_id == subscriber_id, welcomes.c.status == "failed",
+                                       welcomes.c.attempts < WELCOME_ATTEMPTS)
+                                .values(status="inflight", attempts=welcomes.c.attempts + 1, error=None,
+                                        updated_at=at)).rowcount > 0
+
+    def record_welcome(self, subscriber_id: int, *, sent: bool, message_id: str | None = None,
+                       error: str | None = None, at: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(welcomes).where(welcomes.c.subscriber_id == subscriber_id).values(
+                status="sent" if sent else "failed", provider_message_id=message_id, error=error, updated_at=at))
+
+    def welcome_status(self, subscriber_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(welcomes.c.status)
+                                .where(welcomes.c.subscriber_id == subscriber_id)).scalar_one_or_none()
+
+    def lock_holder(self, name: str) -> str | None:
+        """Who holds lock `name` (host:pid), or None — a dead local holder counts as none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(locks.c.owner).where(locks.c.name == name)).first()
+        return row.owner if row is not None and _alive(row.owner) else None
+
     # -- locks --------------------------------------------------------------------------------------
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -438,6 +646,23 @@ def _alive(owner: str) -> bool:
     except (PermissionError, ValueError):
         return True
     return True
+
+
+_CLAIM_STATEMENTS: dict[str, Any] = {}
+
+
+def _claim_statement(engine: Engine):
+    """INSERT … SELECT of in-flight rows for the given active subscribers, skipping rows that exist."""
+    statement = _CLAIM_STATEMENTS.get(engine.dialect.name)
+    if statement is None:
+        source = (select(bindparam("day", type_=Date).label("day"), subscribers.c.id.label("subscriber_id"),
+                         literal(INFLIGHT).label("status"), bindparam("batch_id", type_=String).label("batch_id"),
+                         bindparam("provider", type_=String).label("provider"), literal(1).label("attempts"),
+                         bindparam("at", type_=UTCDateTime).label("updated_at"))
+                  .where(subscribers.c.id.in_(bindparam("ids", expanding=True)), subscribers.c.status == ACTIVE))
+        statement = _CLAIM_STATEMENTS[engine.dialect.name] = _insert_ignoring_conflicts(engine, deliveries).from_select(
+            ["day", "subscriber_id", "status", "batch_id", "provider", "attempts", "updated_at"], source)
+    return statement
 
 
 def _insert_ignoring_conflicts(engine: Engine, table: Table):

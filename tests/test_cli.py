@@ -93,3 +93,14 @@ def test_build_gives_back_every_article_paragraph_exactly_once_in_order(campaign
             assert len(holders) == 1, (line[:50], holders)
             assert holders[0] >= position, f"out of order: {line[:50]}"
             position = holders[0]
+
+
+def test_check_renders_every_variant_and_names_a_missing_credential(campaign_dir):
+    result = campaign_dir.run("check", check=True)
+    assert "30 days × 8 crisis variants rendered and verified" in result.stdout
+    assert "provider outbox" in result.stdout
+    result = campaign_dir.run("check", env={"CAMPAIGN_PROVIDER": "sendgrid"})
+    assert result.returncode == 2 and "SENDGRID_API_KEY" in result.stderr and "Traceback" not in result.stderr
+    result = campaign_dir.run("check", env={"CAMPAIGN_PROVIDER": "sendgrid", "SENDGRID_API_KEY": "SG.x",
+                                            "CAMPAIGN_PUBLIC_URL": "http://insecure.example"})
+    assert result.returncode == 2 and "CAMPAIGN_PUBLIC_URL" in result.stderr and "https" in result.stderr

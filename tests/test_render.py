@@ -91,6 +91,8 @@ def test_crisis_numbers_are_tappable_and_survive_inlining(project):
     assert 'href="sms:741741?&amp;body=HOME"' in html
     gb = project.render(project.schedule.dates[0], "GB").html
     assert 'href="tel:116123"' in gb and 'href="sms:85258?&amp;body=SHOUT"' in gb
+    assert 'href="tel:999"' in gb                     # "999 (112 also works)": the first number, not 999112
+    assert 'href="tel:112"' in project.render(project.schedule.dates[0], "IE").html
 
 
 def test_text_part_comes_from_markdown_not_html(project):

@@ -1,0 +1,109 @@
+"""SendGrid v3: `POST /v3/mail/send` — one shared `content`, up to 1000 `personalizations`.
+
+- Auth: `Authorization: Bearer` (SENDGRID_API_KEY). Base URL: SENDGRID_API_URL.
+- The HTML and text travel once per call; each personalization carries the recipient's `substitutions`
+  (our render placeholders are SendGrid substitution keys) and its own `List-Unsubscribe` header.
+- Substitutions replace a key in every part, so the parts are given distinct keys once per variant: in the
+  HTML the URL and name are HTML-escaped (`__UNSUBSCRIBE_URL_HTML__`, `__NAME_HTML__`), in text they are not.
+- 202 with `X-Message-Id` and an empty body: all-or-nothing, one id for the whole request.
+- The same address twice in one request is a 400: a batch with a repeated address goes out in several calls.
+- 429 carries `X-RateLimit-Reset` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from email.utils import parseaddr
+
+import requests
+
+from ..config import Settings
+from ..render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from .base import Batch, Result
+from .http import HTTPProvider, HTTPRequest, all_ok, api_base_url, json_template, fill_each, shared_headers, slot
+
+DEFAULT_URL = "https://api.sendgrid.com"
+UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
+
+
+class SendGridProvider(HTTPProvider):
+    name = "sendgrid"
+    max_batch = 1000                    # personalizations (and recipients) per request
+    default_rate = 10_000.0
+    default_concurrency = 4
+    credential_variable = "SENDGRID_API_KEY"
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_URL, *, concurrency: int | None = None):
+        super().__init__(base_url, concurrency=concurrency)
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, campaign=None) -> "SendGridProvider":
+        key = settings.require("SENDGRID_API_KEY", "the SendGrid API key with Mail Send permission")
+        return cls(key, api_base_url(settings, "SENDGRID_API_URL", DEFAULT_URL),
+                   concurrency=getattr(campaign, "concurrency", None))
+
+    def templates(self, batch: Batch):
+        """(the request minus its personalizations, one personalization with a name, one without)."""
+        issue = batch.issue
+        html = issue.html.replace(UNSUBSCRIBE_URL, UNSUBSCRIBE_URL_HTML).replace(NAME_TEXT, NAME_HTML)
+        text = issue.text.replace(NAME_HTML, NAME_TEXT)
+        from_name, from_email = parseaddr(batch.identity.from_)
+        day = issue.day.isoformat()
+        shared = {
+            "from": {"email": from_email, **({"name": from_name} if from_name else {})},
+            "subject": batch.subject,
+            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+            "headers": shared_headers(batch),
+            "categories": [day if not batch.subject_prefix else f"{day}-test"],
+            "tracking_settings": {"click_tracking": {"enable": False}, "open_tracking": {"enable": False},
+                                  "subscription_tracking": {"enable": False}},
+        }
+        if batch.identity.reply_to:
+            shared["reply_to"] = {"email": parseaddr(batch.identity.reply_to)[1]}
+        personalization = {
+            "to": [{"email": slot("email"), "name": slot("display_name")}],
+            "substitutions": {UNSUBSCRIBE_URL: slot("unsubscribe"), UNSUBSCRIBE_URL_HTML: slot("unsubscribe_html"),
+                              NAME_TEXT: slot("name"), NAME_HTML: slot("name_html")},
+            "headers": {"List-Unsubscribe": slot("list_unsubscribe"), "Message-ID": slot("message_id")},
+            "custom_args": {"issue": day, "subscriber_id": slot("subscriber_id")},
+        }
+        unnamed = {**personalization, "to": [{"email": slot("email")}]}
+        rest = json.dumps(shared, separators=(",", ":")).encode("ascii")
+        return rest[1:], json_template(personalization), json_template(unnamed)
+
+    def build_request(self, batch: Batch) -> HTTPRequest:
+        rest, named, unnamed = self.cached((batch.issue, batch.subject, batch.identity), lambda: self.templates(batch))
+        people = b",".join(fill_each(named, batch, unnamed=unnamed))
+        body = b'{"personalizations":[' + people + b"]," + rest
+        return HTTPRequest("/v3/mail/send", body, {"Content-Type": "application/json"})
+
+    def send_batch(self, batch: Batch) -> list[Result]:
+        groups = _unique_address_groups(batch)
+        if len(groups) == 1:
+            return super().send_batch(batch)
+        results: list[Result] = []
+        for group in groups:
+            results.extend(super().send_batch(group))
+        return results
+
+    def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]:
+        return all_ok(batch, response.headers.get("X-Message-Id"))
+
+
+def _unique_address_groups(batch: Batch) -> list[Batch]:
+    """Split a batch so no request names the same address twice (SendGrid answers 400 to the whole call)."""
+    groups: list[list] = []
+    for recipient in batch.recipients:
+        key = recipient.email.lower()
+        for group in groups:
+            if key not in group[0]:
+                group[0].add(key)
+                group[1].append(recipient)
+                break
+        else:
+            groups.append(({key}, [recipient]))
+    if len(groups) == 1:
+        return [batch]
+    return [replace(batch, recipients=tuple(members)) for _, members in groups]

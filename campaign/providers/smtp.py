@@ -1,0 +1,187 @@
+"""SMTP (smtplib): STARTTLS or implicit TLS, authentication, one connection reused across batches.
+
+Settings (environment only):
+  SMTP_HOST (required), SMTP_PORT (default 587; 465 with SMTP_SECURITY=ssl; 25 with none),
+  SMTP_SECURITY = starttls (default) | ssl (implicit TLS, "SMTPS") | none (plain; loopback relays only when
+  a password is set), SMTP_USERNAME + SMTP_PASSWORD (both or neither), SMTP_CA_FILE (a PEM bundle to trust,
+  for a relay with a private CA; the system store otherwise — certificates are always verified).
+
+Each message is MAIL / RCPT / DATA on the open connection, so a refusal is known per recipient:
+- a 5xx to RCPT or DATA rejects that recipient for good; a 4xx fails it (retryable);
+- the server dropping the connection before DATA (idle timeout, 421) → reconnect once and carry on;
+- the connection lost *during* DATA → that one delivery is unknown (the server may have queued it).
+A worker thread keeps its own connection (`concurrency` connections at most).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import threading
+from email.utils import parseaddr
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import AuthenticationFailed, ConfigurationError, Problem, TransientProviderError
+from .base import Batch, Provider, Result
+from .http import is_loopback
+from .outbox import build_mime
+
+SECURITY_MODES = {"starttls": 587, "ssl": 465, "none": 25}
+DISCONNECTED = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)
+
+
+class SMTPProvider(Provider):
+    name = "smtp"
+    max_batch = 50                      # messages per batch; each is its own SMTP transaction
+    default_rate = 20.0                 # conservative: relays throttle hard (raise `rate_limit` for your own MTA)
+    default_concurrency = 1
+
+    def __init__(self, host: str, port: int, *, security: str = "starttls", username: str | None = None,
+                 password: str | None = None, ca_file: str | None = None, timeout: float = 30.0):
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password = username, password
+        self.context = ssl.create_default_context(cafile=ca_file)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._open: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, campaign=None) -> "SMTPProvider":
+        host = settings.require("SMTP_HOST", "the SMTP server to send through")
+        security = (settings.get("SMTP_SECURITY") or "starttls").lower()
+        if security not in SECURITY_MODES:
+            raise ConfigurationError(Problem("environment", None, "SMTP_SECURITY", f"SMTP_SECURITY={security!r} is unknown",
+                                             "use starttls (port 587), ssl (port 465) or none (local relay)"))
+        port_text = settings.get("SMTP_PORT") or str(SECURITY_MODES[security])
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ConfigurationError(Problem("environment", None, "SMTP_PORT", f"SMTP_PORT={port_text!r} is not a port number",
+                                             "use a number such as 587"))
+        username = settings.get("SMTP_USERNAME")
+        password = settings.require("SMTP_PASSWORD", "the password for SMTP_USERNAME") if username else None
+        if security == "none" and username and not is_loopback(host):
+            raise ConfigurationError(Problem("environment", None, "SMTP_SECURITY",
+                                             "SMTP_SECURITY=none would send SMTP_PASSWORD unencrypted to " + host,
+                                             "use starttls or ssl"))
+        ca_file = settings.get("SMTP_CA_FILE")
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigurationError(Problem("environment", None, "SMTP_CA_FILE", f"{ca_file} does not exist",
+                                             "point SMTP_CA_FILE at a PEM certificate bundle"))
+        return cls(host, int(port_text), security=security, username=username, password=password, ca_file=ca_file)
+
+    # -- connections --------------------------------------------------------------------------------
+    def _connect(self) -> smtplib.SMTP:
+        where = f"{self.host}:{self.port}"
+        try:
+            if self.security == "ssl":
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            conn.ehlo()
+            if self.security == "starttls":
+                conn.starttls(context=self.context)
+                conn.ehlo()
+            if self.username:
+                conn.login(self.username, self.password or "")
+        except smtplib.SMTPAuthenticationError as err:
+            raise AuthenticationFailed(f"smtp: {where} refused the login ({err.smtp_code} {_text(err.smtp_error)}) — "
+                                       "check SMTP_USERNAME and SMTP_PASSWORD", provider=self.name,
+                                       status=err.smtp_code) from None
+        except smtplib.SMTPNotSupportedError as err:
+            raise AuthenticationFailed(f"smtp: {where} does not support what SMTP_SECURITY/SMTP_USERNAME ask for "
+                                       f"({err}) — check SMTP_SECURITY (starttls, ssl or none) and SMTP_PORT",
+                                       provider=self.name) from None
+        except ssl.SSLCertVerificationError as err:
+            raise TransientProviderError(f"smtp: the certificate of {where} is not trusted ({err.verify_message}) — "
+                                         "check SMTP_HOST, or set SMTP_CA_FILE for a private CA", provider=self.name) from err
+        except (OSError, smtplib.SMTPException) as err:
+            raise TransientProviderError(f"smtp: cannot connect to {where}: {err}", provider=self.name) from err
+        with self._lock:
+            self._open.append(conn)
+        return conn
+
+    def _connection(self, *, fresh: bool = False) -> smtplib.SMTP:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and fresh:
+            self._drop(conn)
+            conn = None
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _drop(self, conn: smtplib.SMTP) -> None:
+        with self._lock:
+            if conn in self._open:
+                self._open.remove(conn)
+        try:
+            conn.close()
+        except OSError:
+            pass
+        self._local.conn = None
+
+    # -- sending ------------------------------------------------------------------------------------
+    def send_batch(self, batch: Batch) -> list[Result]:
+        envelope_from = parseaddr(batch.identity.from_)[1]
+        results: list[Result] = []
+        for message in batch.messages():
+            data = build_mime(message, batch.identity.from_).as_bytes()
+            rid = message.recipient.subscriber_id
+            try:
+                results.append(self._send_one(envelope_from, message.recipient.email, data, rid,
+                                              message.headers["Message-ID"]))
+            except TransientProviderError as err:
+                if not results:
+                    raise            # nothing sent yet: the sender retries the whole batch with backoff
+                # Part of the batch went out: keep those, fail the rest (retryable with --retry-failed).
+                done = {r.subscriber_id for r in results}
+                results += [Result(r.subscriber_id, False, error=str(err)) for r in batch.recipients
+                            if r.subscriber_id not in done]
+                return results
+        return results
+
+    def _send_one(self, sender: str, to: str, data: bytes, subscriber_id: int, message_id: str) -> Result:
+        for attempt in (1, 2):
+            conn = self._connection(fresh=attempt == 2)
+            try:
+                code, reply = conn.mail(sender)
+                if code == 421 and attempt == 1:
+                    continue                 # "closing connection": reconnect and try again
+                if code != 250:
+                    conn.rset()
+                    return Result(subscriber_id, False, error=f"smtp MAIL FROM refused: {code} {_text(reply)}")
+                code, reply = conn.rcpt(to)
+                if code not in (250, 251):
+                    conn.rset()
+                    return Result(subscriber_id, False, error=f"smtp RCPT TO refused: {code} {_text(reply)}",
+                                  permanent=500 <= code < 600)
+            except DISCONNECTED:
+                if attempt == 2:
+                    raise TransientProviderError(f"smtp: {self.host}:{self.port} keeps dropping the connection",
+                                                 provider=self.name) from None
+                continue                     # dropped before DATA: nothing was queued, reconnect and retry
+            try:
+                conn.data(data)
+            except smtplib.SMTPDataError as err:
+                conn.rset()
+                return Result(subscriber_id, False, error=f"smtp DATA refused: {err.smtp_code} {_text(err.smtp_error)}",
+                              permanent=500 <= err.smtp_code < 600)
+            except DISCONNECTED as err:
+                self._drop(conn)
+                return Result(subscriber_id, False, error=f"smtp: connection lost during DATA ({err}); the "
+                              "server may have queued the message", unknown=True)
+            return Result(subscriber_id, True, message_id=message_id)
+        raise TransientProviderError(f"smtp: {self.host}:{self.port} keeps closing the connection", provider=self.name)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._open = self._open, []
+        for conn in conns:
+            try:
+                conn.quit()
+            except (OSError, smtplib.SMTPException):
+                conn.close()
+
+
+def _text(reply) -> str:
+    return reply.decode("utf-8", "replace").strip() if isinstance(reply, bytes) else str(reply)

@@ -1,0 +1,10 @@
+"""The subscriber-facing web app (`campaign serve`): one-click unsubscribe, the archive ("view in browser"),
+confirmed sign-up, provider webhooks — and, with `--preview`, the organiser's live preview.
+
+One module per job: app.py builds the app; unsubscribe.py, archive.py, signup.py, preview.py and webhooks/
+hold the routes; security.py, csrf.py, ratelimit.py and error_pages.py the hardening.
+"""
+
+from .app import create_app, server_options
+
+__all__ = ["create_app", "server_options"]

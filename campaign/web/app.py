@@ -1,0 +1,145 @@
+"""`create_app`: the Flask app behind `campaign serve` — configuration, hardening, and the route modules.
+
+Hardening, in one place:
+- security headers and a strict CSP on every response (security.py);
+- request size limits (`MAX_CONTENT_LENGTH`, form limits) answered with a clean 413;
+- no redirects at all: trailing-slash and double-slash redirects are switched off (werkzeug builds them
+  from the Host header), no route redirects to a URL taken from the request, and links are built from
+  CAMPAIGN_PUBLIC_URL only;
+- every error a short page (or JSON for webhooks), never a stack trace (error_pages.py);
+- a session cookie only on the sign-up form (CSRF), HttpOnly, SameSite=Lax, Secure under https.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlparse
+
+from flask import Flask, abort, request
+from jinja2 import FileSystemLoader, StrictUndefined
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ..config import Settings
+from ..errors import ConfigurationError, Problem
+from ..render import first_number, how_html
+from ..store import Store, utcnow
+from ..tokens import Tokens
+from . import error_pages, security
+from .context import WebContext, current
+from .csrf import Csrf
+from .pages import render_page
+from .ratelimit import RateLimiter
+
+MAX_BODY = 1024 * 1024          # webhooks batch events; SendGrid posts at most ~768 KB at a time
+MAX_FORM_MEMORY = 64 * 1024     # our forms hold a few short fields
+SIGNUPS_PER_CLIENT = (5, 600)   # 5 sign-ups per client address per 10 minutes
+PROXY_ENV = "CAMPAIGN_TRUSTED_PROXIES"
+
+
+def create_app(settings: Settings, store: Store | None = None, *, project=None,
+               clock: Callable[[], datetime] = utcnow, preview: bool = False, mailer=None,
+               signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT) -> Flask:
+    """The web app. `preview=True` serves only the organiser's preview (no database needed); otherwise
+    `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
+    webhook secret stops `campaign serve` before it listens."""
+    app = Flask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
+    # Our templates are *.html.j2, which Flask would not autoescape by default.
+    app.jinja_options = {"autoescape": True, "undefined": StrictUndefined}
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY,
+        MAX_FORM_PARTS=50,
+        SESSION_COOKIE_NAME="campaign_form",
+        SESSION_COOKIE_PATH="/subscribe",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=urlparse(settings.public_url).scheme == "https",
+        TEMPLATES_AUTO_RELOAD=preview,
+        JSON_SORT_KEYS=False,
+    )
+    # Separate keys per purpose, derived from CAMPAIGN_SECRET_KEY.
+    app.secret_key = _derive(settings.secret_key, "campaign.web.session")
+    app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False
+    # templates/web first; templates/ for the partials shared with the emails (the crisis list)
+    app.jinja_loader = FileSystemLoader([str(settings.templates_dir / "web"), str(settings.templates_dir)])
+    app.jinja_env.filters["how_html"] = how_html
+    app.jinja_env.filters["first_number"] = first_number
+
+    proxies = _trusted_proxies(settings)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+
+    security.install(app, preview=preview)
+    error_pages.install(app)
+
+    @app.before_request
+    def _refuse_oversized_bodies():
+        # Before any route logic (werkzeug alone checks only when the body is read, and some routes refuse
+        # earlier for other reasons). A chunked body without a length is still cut off while being read.
+        if (request.content_length or 0) > MAX_BODY:
+            abort(413)
+    tokens = Tokens(settings.secret_key)
+
+    if preview:
+        from .preview import bp as preview_bp
+        app.extensions["campaign"] = WebContext(settings, None, tokens, clock)
+        app.register_blueprint(preview_bp)
+        return app
+
+    if store is None:
+        raise ValueError("create_app needs a store unless preview=True")
+    from ..project import load_project
+    from .archive import bp as archive_bp
+    from .confirm_mail import ConfirmationMailer
+    from .signup import bp as signup_bp
+    from .unsubscribe import bp as unsubscribe_bp
+    from .webhooks import bp as webhooks_bp, load_webhooks
+
+    project = project or load_project(settings)
+    if mailer is None:
+        mailer = ConfirmationMailer(settings, project, store, tokens, clock=clock)
+        mailer.check()
+    app.extensions["campaign"] = WebContext(
+        settings, store, tokens, clock, project=project, mailer=mailer,
+        signup_limiter=RateLimiter(*signups_per_client),
+        csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
+        webhooks=load_webhooks(settings))
+    for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
+        app.register_blueprint(bp)
+
+    @app.get("/")
+    def home():
+        return render_page("home.html.j2")
+
+    @app.get("/healthz")
+    def health():
+        current().store.count_subscribers()   # the database answers
+        return {"ok": True}
+
+    return app
+
+
+def server_options(settings: Settings) -> dict:
+    """waitress settings that must agree with the app's: with no trusted proxy waitress strips X-Forwarded-*
+    headers itself (belt and braces); behind one it must pass them through to ProxyFix."""
+    return {"clear_untrusted_proxy_headers": _trusted_proxies(settings) == 0,
+            "max_request_body_size": 4 * MAX_BODY,   # above the app's limit: the app answers with a clean 413
+            "ident": "campaign"}
+
+
+def _derive(secret: str, purpose: str) -> str:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def _trusted_proxies(settings: Settings) -> int:
+    raw = settings.get(PROXY_ENV, "0")
+    if not raw.isdigit() or int(raw) > 5:
+        raise ConfigurationError(Problem("environment", None, PROXY_ENV,
+                                         f"{PROXY_ENV} must be the number of reverse proxies in front of "
+                                         f"`campaign serve` (0-5), got {raw!r}",
+                                         f"export {PROXY_ENV}=1 behind one proxy (nginx, Caddy); 0 when none"))
+    return int(raw)

@@ -1,0 +1,60 @@
+"""The archive: the target of every "view in browser" link.
+
+`GET /archive/` lists the days whose send has started; `GET /archive/YYYY-MM-DD` returns the web version the
+sender stored when that day's send began — crisis block and disclaimer included, no personal data, a sign-up
+link where the unsubscribe link would be. A day not yet sent is a 404, so the archive never shows an issue
+before its subscribers get it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask import Blueprint, make_response
+
+from ..render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from .context import current
+from .error_pages import error_response
+from .pages import render_page
+from .security import email_document
+
+bp = Blueprint("archive", __name__)
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CACHE = "public, max-age=300"   # short: a re-archived issue (a corrected send) shows within minutes
+
+
+@bp.get("/archive/")
+def index():
+    issues = current().store.archived_issues()
+    response = render_page("archive_index.html.j2", issues=issues)
+    response.headers["Cache-Control"] = CACHE
+    return response
+
+
+@bp.get("/archive/<day>")
+def issue(day: str):
+    if not ISO_DAY.match(day):
+        return error_response(404)
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        return error_response(404)
+    row = current().store.archived_issue(when)
+    if row is None:
+        return error_response(404, title="This issue is not published yet",
+                              message="Each day's email appears here once it has been sent. See the archive "
+                                      "for the days already sent.")
+    response = make_response(_without_personal_fields(row.web_html), 200)
+    response.mimetype = "text/html"
+    response.headers["Cache-Control"] = CACHE
+    return email_document(response)
+
+
+def _without_personal_fields(web_html: str) -> str:
+    """The web version is rendered without merge fields; a customised template could still carry one, and an
+    archive page must never show a placeholder (or anybody's link)."""
+    subscribe = f"{current().settings.public_url}/subscribe"
+    return (web_html.replace(UNSUBSCRIBE_URL, subscribe).replace(NAME_HTML, DEFAULT_NAME)
+            .replace(NAME_TEXT, DEFAULT_NAME))

@@ -1,0 +1,136 @@
+"""The sign-up confirmation email: rendered through the same pipeline as every issue (crisis block,
+disclaimer and footer appended and verified), sent through the configured provider.
+
+Sending happens on a small background pool so the sign-up response takes the same time whether or not an
+email goes out (the page must not reveal whether an address is already on the list). Confirmations file
+into their own outbox folder (`outbox/confirmations/YYYY-MM-DD/`) so they never overwrite an issue's file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import date, datetime
+
+from ..config import Settings
+from ..errors import CampaignError
+from ..project import Project
+from ..providers import Batch, Provider, Recipient, Result, make_provider, provider_name
+from ..render import RenderedIssue
+from ..sender import identity_for
+from ..store import Store, Subscriber
+from ..tokens import Tokens, unsubscribe_url
+
+log = logging.getLogger("campaign.web")
+
+TEMPLATE = "confirm"
+CONFIRM_URL = "__CONFIRM_URL__"     # merged per recipient, like __UNSUBSCRIBE_URL__ (no braces: premailer-safe)
+OUTBOX_SUBFOLDER = "confirmations"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfirmationBatch(Batch):
+    """A batch whose Message-ID can never equal an issue's (issues derive theirs from day + subscriber)."""
+
+    def message_id(self, recipient: Recipient) -> str:
+        return f"<confirm.{self.batch_id}.{recipient.subscriber_id}@{self.identity.from_domain}>"
+
+
+def confirm_url(public_url: str, token: str) -> str:
+    return f"{public_url}/confirm/{token}"
+
+
+class ConfirmationMailer:
+    def __init__(self, settings: Settings, project: Project, store: Store, tokens: Tokens, *,
+                 clock: Callable[[], datetime], make: Callable[[], Provider] | None = None, workers: int = 2):
+        self.settings = settings
+        self.project = project
+        self.store = store
+        self.tokens = tokens
+        self.clock = clock
+        campaign = project.schedule.campaign
+        # Confirmations get their own outbox folder; other providers ignore outbox_dir.
+        provider_settings = dataclasses.replace(settings, outbox_dir=settings.outbox_dir / OUTBOX_SUBFOLDER)
+        name = provider_name(settings, campaign.provider)
+        self._make = make or (lambda: make_provider(name, provider_settings, campaign))
+        self._rendered: dict[tuple[str, date], RenderedIssue] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="confirm-mail")
+        self._pending: set[Future] = set()
+
+    def check(self) -> None:
+        """Fail at start-up, not on the first sign-up: the provider's settings and the template must work."""
+        self._make().close()
+        self._render(self.project.default_variant, self.clock().date())
+
+    def _render(self, variant: str, day: date) -> RenderedIssue:
+        key = (variant, day)
+        with self._lock:
+            if key not in self._rendered:
+                name = self.project.schedule.campaign.name
+                self._rendered[key] = self.project.renderer.render_message(
+                    TEMPLATE, day=day, variant=variant,
+                    subject=f"Please confirm your subscription to {name}",
+                    preheader="One click to confirm. If you did not ask for this, you can ignore this email.",
+                    context={"confirm_url": CONFIRM_URL})
+            return self._rendered[key]
+
+    def send(self, subscriber: Subscriber) -> Result:
+        """Render (once per variant and day), merge this subscriber's links, send; returns the provider's result."""
+        now = self.clock()
+        rendered = self._render(self.project.variant_for(subscriber.country), now.date())
+        link = confirm_url(self.settings.public_url, self.tokens.confirm(subscriber.id))
+        issue = dataclasses.replace(rendered, html=rendered.html.replace(CONFIRM_URL, html.escape(link, quote=True)),
+                                    text=rendered.text.replace(CONFIRM_URL, link))
+        recipient = Recipient(subscriber.id, subscriber.email, subscriber.name,
+                              unsubscribe_url(self.settings.public_url, self.tokens.unsubscribe(subscriber.id)))
+        batch = ConfirmationBatch(f"confirm-{uuid.uuid4().hex[:16]}", issue, (recipient,),
+                                  identity_for(self.project), sent_at=now, metadata={"kind": "confirmation"})
+        provider = self._make()
+        try:
+            result = provider.send_batch(batch)[0]
+        finally:
+            provider.close()
+        self.store.add_event(provider=provider.name, kind="confirmation_sent" if result.ok else "confirmation_failed",
+                             email=subscriber.email, subscriber_id=subscriber.id,
+                             payload={"message_id": result.message_id, "error": result.error}, at=now)
+        return result
+
+    def submit(self, subscriber: Subscriber) -> Future:
+        future = self._pool.submit(self._send_logged, subscriber)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _send_logged(self, subscriber: Subscriber) -> None:
+        try:
+            result = self.send(subscriber)
+        except CampaignError as err:
+            log.error("confirmation email to subscriber %s not sent: %s", subscriber.id, err)
+            return
+        except Exception:  # a background thread must log, never die silently
+            log.exception("confirmation email to subscriber %s not sent", subscriber.id)
+            return
+        if not result.ok:
+            log.error("confirmation email to subscriber %s rejected: %s", subscriber.id, result.error)
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait for queued confirmations (tests, shutdown). True when none is left."""
+        with self._lock:
+            pending = set(self._pending)
+        done, not_done = wait(pending, timeout=timeout)
+        return not not_done
+
+    def close(self) -> None:
+        self.flush()
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,139 @@
+"""Real headless Chromium (Debian's /usr/bin/chromium driven by Playwright — no browser download) against a
+real waitress server: a reader unsubscribes from a sent email, and a new reader signs up and confirms.
+
+Without Chromium these tests skip locally but fail in CI (the CI script installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from campaign.store import ACTIVE, PENDING, UNSUBSCRIBED
+from tests.conftest import people
+from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml, wait_for
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " — the CI script must install it")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})   # a phone, where most mail is read
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    # A CSP violation (e.g. a style without the nonce) shows up as a console error.
+    assert errors == [], errors
+
+
+def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
+    add_subscribers(campaign_dir, people(2))
+    reader = "reader00001@example.org"
+    with live_web(campaign_dir) as web:
+        campaign_dir.run("send", "1", check=True)
+        message = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), reader))
+        html, text = parts(message)
+        link = list_unsubscribe_url(message)
+        assert f'href="{link}"' in html                   # the visible link is the same one-click URL
+
+        # "View in your browser" renders the archived issue (its inline styles allowed by the archive's CSP).
+        page.goto(re.search(r"View in your browser: (\S+)", text).group(1))
+        assert "Welcome: a month of hope" in page.get_by_role("heading", level=1).inner_text()
+        assert page.get_by_text("You are not alone. Help is available.").is_visible()
+
+        page.goto(link)
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Unsubscribe from")
+        # The nonce'd stylesheet applied (CSP let it through) and the page fits a phone without side-scrolling.
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 241, 236)"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert web.store.subscriber_by_email(reader).status == ACTIVE      # opening the page changed nothing
+        assert page.get_by_role("button", name="Pause these emails for 7 days").is_visible()
+        page.get_by_role("button", name="Unsubscribe", exact=True).click()
+        page.wait_for_url(link)
+        assert page.get_by_role("heading", level=1).inner_text() == "You are unsubscribed"
+        assert page.get_by_role("status").is_visible()
+        assert web.store.subscriber_by_email(reader).status == UNSUBSCRIBED
+
+    campaign_dir.run("send", "2", check=True)
+    day2 = campaign_dir.outbox / DAY2.isoformat()
+    assert not list(day2.glob(f"*-{reader}.eml"))                          # no later issue
+    assert len(list(day2.glob("*-reader00002@example.org.eml"))) == 1     # the other reader still gets it
+
+
+def test_sign_up_through_the_form_and_confirm_from_the_email(campaign_dir, page):
+    email = "new.reader@example.org"
+    with live_web(campaign_dir) as web:
+        page.goto(f"{web.url}/subscribe")
+        page.get_by_label("Email address").fill(email)
+        page.get_by_label("Name").fill("Robin")
+        page.get_by_label("Country").select_option(label="United Kingdom")
+        page.get_by_role("button", name="Sign up").click()
+        page.wait_for_url(f"{web.url}/subscribe")
+        assert page.get_by_role("heading", level=1).inner_text() == "Check your inbox"
+        assert web.store.subscriber_by_email(email).status == PENDING
+
+        folder = campaign_dir.outbox / "confirmations"
+        eml = wait_for(lambda: sorted(folder.glob(f"*/*-{email}.eml")) if folder.exists() else None,
+                       what="the confirmation email in the outbox")[0]
+        html, _ = parts(read_eml(eml))
+        confirm = re.search(r'href="(http://127\.0\.0\.1:\d+/confirm/[^"]+)"', html).group(1)
+        page.goto(confirm)
+        assert page.get_by_role("heading", level=1).inner_text() == "You are subscribed"
+        subscriber = web.store.subscriber_by_email(email)
+        assert (subscriber.status, subscriber.name, subscriber.country) == (ACTIVE, "Robin", "GB")
+
+    campaign_dir.run("send", "1", check=True)
+    issue = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), email))
+    html, text = parts(issue)
+    assert "Hi Robin," in text and "Samaritans" in text and "Samaritans" in html
+
+
+def test_preview_shows_phone_and_desktop_frames(campaign_dir, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        with live_web(campaign_dir, preview=True) as web:
+            page.goto(f"{web.url}/preview/2027-09-10?country=GB")
+            widths = []
+            for name in ("phone", "desktop"):
+                frame_element = page.locator(f"iframe.frame-{name}")
+                widths.append(frame_element.bounding_box()["width"])
+                frame = frame_element.content_frame
+                assert "Samaritans" in frame.locator("body").inner_text()      # rendered inside the frame
+            assert [round(w) for w in widths] == [375, 700]
+            boxes = [page.locator(f"iframe.frame-{n}").bounding_box() for n in ("phone", "desktop")]
+            assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"]              # side by side
+            assert abs(boxes[0]["y"] - boxes[1]["y"]) < 1
+    finally:
+        context.close()
+    assert errors == [], errors

@@ -1,0 +1,28 @@
+"""Link tokens: round trip, and any altered character (even the lenient last base64 one) is refused."""
+
+import string
+
+from campaign.tokens import Tokens
+
+
+def test_round_trip_and_every_single_character_change_is_refused():
+    tokens = Tokens("k" * 32)
+    for subscriber_id in (1, 42, 123456):
+        token = tokens.unsubscribe(subscriber_id)
+        assert tokens.read_unsubscribe(token) == subscriber_id
+        alphabet = string.ascii_letters + string.digits + "-_"
+        for i, ch in enumerate(token):
+            if ch == ".":
+                continue
+            other = alphabet[(alphabet.index(ch) + 1) % len(alphabet)]
+            assert tokens.read_unsubscribe(token[:i] + other + token[i + 1:]) is None, (token, i)
+
+
+def test_tokens_are_bound_to_their_key_and_purpose():
+    a, b = Tokens("a" * 32), Tokens("b" * 32)
+    assert b.read_unsubscribe(a.unsubscribe(7)) is None
+    assert a.read_confirm(a.unsubscribe(7)) is None          # an unsubscribe token cannot confirm
+    assert a.read_unsubscribe(a.confirm(7)) is None
+    assert a.read_confirm(a.confirm(7)) == 7
+    assert a.read_confirm(a.confirm(7), max_age=-1) is None  # expired
+    assert a.read_unsubscribe("") is None and a.read_unsubscribe("x" * 400) is None

@@ -1,0 +1,194 @@
+"""Confirmed sign-up: the form (CSRF, rate limit), the confirmation email through the real outbox provider,
+activation, and the rules around it — against a real server."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import requests
+import time_machine
+from sqlalchemy import select
+
+from campaign.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers, utcnow
+from campaign.tokens import Tokens
+from tests.conftest import TEST_SECRET, people
+from tests.web_live import add_subscribers, live_web, parts, read_eml
+
+DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _form_session(web) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    page = session.get(f"{web.url}/subscribe", timeout=10)
+    assert page.status_code == 200
+    return session, CSRF.search(page.text).group(1)
+
+
+def _sign_up(web, email: str, **fields) -> requests.Response:
+    session, token = _form_session(web)
+    with session:
+        return session.post(f"{web.url}/subscribe", data={"csrf_token": token, "email": email, **fields},
+                            timeout=10, allow_redirects=False)
+
+
+def _confirmations(campaign_dir) -> list:
+    folder = campaign_dir.outbox / "confirmations"
+    return sorted(folder.glob("*/*.eml")) if folder.exists() else []
+
+
+def _confirm_link(path) -> str:
+    html, text = parts(read_eml(path))
+    link = re.search(r"(http://127\.0\.0\.1:\d+/confirm/\S+)", text).group(1)
+    assert f'href="{link}"' in html
+    return link
+
+
+def _status(store, email):
+    sub = store.subscriber_by_email(email)
+    return sub.status if sub else None
+
+
+def test_sign_up_confirm_and_receive_only_later_issues(campaign_dir):
+    add_subscribers(campaign_dir, people(1))
+    with live_web(campaign_dir) as web:
+        response = _sign_up(web, "  New.Reader@Example.ORG ", name="Sam", country="GB")
+        assert response.status_code == 200 and "Check your inbox" in response.text
+        assert _status(web.store, "new.reader@example.org") == PENDING
+        web.flush_mail()
+        [eml] = _confirmations(campaign_dir)
+        message = read_eml(eml)
+        assert message["To"] == "Sam <new.reader@example.org>"
+        assert message["Subject"].startswith("Please confirm your subscription")
+        assert message["Message-ID"].startswith("<confirm.")
+        assert message["List-Unsubscribe"]
+        html, text = parts(message)
+        for part in (html, text):       # every email carries the crisis block (GB) and the disclaimer
+            assert "Samaritans" in part and "Medical disclaimer." in part
+        assert "Hi Sam," in text and "__" not in text and "__" not in html
+
+        # Pending subscribers are sent nothing else.
+        campaign_dir.run("send", "1", check=True)
+        assert "new.reader@example.org" not in {r.email for r in web.store.deliveries_for(DAY1)}
+
+        before = utcnow()
+        confirmed = requests.get(_confirm_link(eml), timeout=10)
+        assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+        sub = web.store.subscriber_by_email("new.reader@example.org")
+        assert sub.status == ACTIVE and sub.country == "GB" and sub.name == "Sam"
+        assert before <= sub.joined_at <= utcnow()                      # joined when confirmed
+        again = requests.get(_confirm_link(eml), timeout=10)
+        assert again.status_code == 200 and "already subscribed" in again.text
+
+        campaign_dir.run("send", "2", check=True)
+        assert "new.reader@example.org" in {r.email for r in web.store.deliveries_for(DAY2)}
+        assert len(list((campaign_dir.outbox / "2027-09-02").glob("*-new.reader@example.org.eml"))) == 1
+        kinds = {row.kind for row in web.store.engine.connect().execute(select(events.c.kind))}
+        assert {"confirmation_sent", "confirmed"} <= kinds
+
+
+def test_the_answer_is_the_same_whether_or_not_the_address_is_known(campaign_dir):
+    add_subscribers(campaign_dir, people(2))
+    with live_web(campaign_dir, signups_per_client=(50, 600)) as web:
+        web.store.suppress(web.store.subscriber_by_email("reader00002@example.org").id, UNSUBSCRIBED, "test")
+        _sign_up(web, "pending@example.org")
+        answers = {email: _sign_up(web, email) for email in
+                   ("brand.new@example.org", "reader00001@example.org", "reader00002@example.org",
+                    "pending@example.org")}
+        bodies = {re.sub(r"nonce-[^']+'|nonce=\"[^\"]+\"", "", r.text) for r in answers.values()}
+        assert len(bodies) == 1 and {r.status_code for r in answers.values()} == {200}
+        header_names = {tuple(sorted(k for k in r.headers if k not in ("Date", "Content-Security-Policy")))
+                        for r in answers.values()}
+        assert len(header_names) == 1
+        web.flush_mail()
+        sent_to = sorted(p.name.split("-", 1)[1] for p in _confirmations(campaign_dir))
+        # An active subscriber gets nothing; "pending" asked twice within 10 minutes gets one email.
+        assert sent_to == ["brand.new@example.org.eml", "pending@example.org.eml", "reader00002@example.org.eml"]
+
+
+def test_an_unsubscribed_address_comes_back_only_through_the_confirmation(campaign_dir):
+    add_subscribers(campaign_dir, people(1))
+    email = "reader00001@example.org"
+    with live_web(campaign_dir) as web:
+        sub = web.store.subscriber_by_email(email)
+        web.store.suppress(sub.id, UNSUBSCRIBED, "left")
+        _sign_up(web, email)
+        assert _status(web.store, email) == UNSUBSCRIBED             # still out until the link is followed
+        campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(1))), check=True)
+        assert _status(web.store, email) == UNSUBSCRIBED             # an import never brings it back
+        web.flush_mail()
+        [eml] = _confirmations(campaign_dir)
+        link = _confirm_link(eml)
+        assert requests.get(link, timeout=10).status_code == 200
+        back = web.store.subscriber_by_email(email)
+        assert back.status == ACTIVE and back.joined_at > sub.joined_at
+
+        # Leaving again: the old confirmation link must not re-subscribe (a link scanner may fetch it).
+        web.store.suppress(back.id, UNSUBSCRIBED, "left again")
+        stale = requests.get(link, timeout=10)
+        assert stale.status_code == 410 and "no longer valid" in stale.text
+        assert _status(web.store, email) == UNSUBSCRIBED
+
+
+def test_altered_and_expired_confirmation_links_are_refused(campaign_dir):
+    with live_web(campaign_dir) as web:
+        _sign_up(web, "someone@example.org")
+        sub = web.store.subscriber_by_email("someone@example.org")
+        token = Tokens(TEST_SECRET).confirm(sub.id)
+        for i in (0, len(token) // 2, len(token) - 1):
+            altered = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+            assert requests.get(f"{web.url}/confirm/{altered}", timeout=10).status_code == 400
+        assert requests.get(f"{web.url}/confirm/{Tokens('other').confirm(sub.id)}", timeout=10).status_code == 400
+        # An unsubscribe token is not a confirmation token (different salt).
+        assert requests.get(f"{web.url}/confirm/{Tokens(TEST_SECRET).unsubscribe(sub.id)}",
+                            timeout=10).status_code == 400
+        with time_machine.travel(utcnow() - timedelta(days=7, minutes=1), tick=False):
+            expired = Tokens(TEST_SECRET).confirm(sub.id)
+        response = requests.get(f"{web.url}/confirm/{expired}", timeout=10)
+        assert response.status_code == 400 and "7 days" in response.text
+        assert _status(web.store, "someone@example.org") == PENDING
+        with time_machine.travel(utcnow() - timedelta(days=6, hours=23), tick=False):
+            almost = Tokens(TEST_SECRET).confirm(sub.id)
+        assert requests.get(f"{web.url}/confirm/{almost}", timeout=10).status_code == 200
+        assert _status(web.store, "someone@example.org") == ACTIVE
+
+
+def test_the_form_needs_its_csrf_token(campaign_dir):
+    with live_web(campaign_dir) as web:
+        # No token / no cookie: what a form on another site would send.
+        bare = requests.post(f"{web.url}/subscribe", data={"email": "x@example.org"}, timeout=10)
+        assert bare.status_code == 400
+        # A token from one browser with another browser's cookie does not match.
+        _, token = _form_session(web)
+        other, _ = _form_session(web)
+        with other:
+            mixed = other.post(f"{web.url}/subscribe", data={"csrf_token": token, "email": "x@example.org"},
+                               timeout=10)
+        assert mixed.status_code == 400
+        assert web.store.subscriber_by_email("x@example.org") is None
+        cookie = requests.get(f"{web.url}/subscribe", timeout=10).headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/subscribe" in cookie
+
+
+def test_sign_ups_are_rate_limited_per_client(campaign_dir):
+    with live_web(campaign_dir) as web:
+        codes = [_sign_up(web, f"flood{i}@example.org").status_code for i in range(6)]
+        assert codes == [200] * 5 + [429]
+        limited = _sign_up(web, "flood9@example.org")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+        assert web.store.subscriber_by_email("flood9@example.org") is None
+
+
+def test_invalid_input_is_explained_on_the_form(campaign_dir):
+    with live_web(campaign_dir) as web:
+        bad = _sign_up(web, '"><script>alert(1)</script>')
+        assert bad.status_code == 400 and "valid email address" in bad.text
+        assert "<script>alert" not in bad.text and "&lt;script&gt;" in bad.text
+        wrong_country = _sign_up(web, "ok@example.org", country="XX")
+        assert wrong_country.status_code == 400 and "choose a country" in wrong_country.text
+        other = _sign_up(web, "far.away@example.org", country="ZZ")      # "another country": international
+        assert other.status_code == 200
+        with web.store.engine.connect() as conn:
+            emails = set(conn.execute(select(subscribers.c.email)).scalars())
+        assert emails == {"far.away@example.org"}
