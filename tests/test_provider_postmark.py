@@ -8,7 +8,7 @@ import pytest
 
 from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
-from campaign.store import BOUNCED, subscribers
+from campaign.store import BOUNCED
 from campaign.tokens import Tokens, unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import (Fault, FakePostmark, combine, every, ledger, make_rig, once, rate_limited,
@@ -132,7 +132,7 @@ def test_the_exact_request_postmark_receives(campaign_dir):
             assert message["TrackOpens"] is False and message["TrackLinks"] == "None"
             assert [h["Name"] for h in message["Headers"]] == ["List-Unsubscribe", "List-Unsubscribe-Post",
                                                                "List-Id", "Message-ID"]
-        assert by_id[named]["To"] == f"Reader 1 <reader000001@example.org>"
+        assert by_id[named]["To"] == "Reader 1 <reader000001@example.org>"
         assert by_id[unnamed]["To"] == "reader000002@example.org"
         rows = rig.rows()
         assert {row.status for row in rows.values()} == {"sent"}
