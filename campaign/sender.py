@@ -24,7 +24,6 @@ Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, su
 from __future__ import annotations
 
 import ctypes
-import hmac
 import random
 import threading
 import time
@@ -32,11 +31,9 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from binascii import b2a_base64
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from itsdangerous import URLSafeSerializer
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .errors import (AuthenticationFailed, OutcomeUnknown, PausedError, ProviderError, RateLimited,
@@ -114,40 +111,6 @@ def identity_for(project: Project) -> Identity:
                     message_stream=c.message_stream)
 
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")       # base64 → base64url, as base64.urlsafe_b64encode does
-
-
-class UnsubscribeLinks:
-    """`Tokens.unsubscribe` links at a fraction of the cost — the hot path signs one token per recipient.
-
-    itsdangerous derives the signing key again for every token; here it is derived once (with itsdangerous'
-    own signer) and each token is one HMAC. The result is checked against `Tokens` before it is trusted, so a
-    change of token format falls back to the slow, sure path instead of sending links that do not work.
-    """
-
-    def __init__(self, secret_key: str, public_url: str):
-        self.public_url = public_url
-        self.tokens = Tokens(secret_key)
-        signer = URLSafeSerializer(secret_key, salt="campaign.unsubscribe").make_signer()
-        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)   # keyed once, copied per token
-        self._sep = signer.sep.encode() if isinstance(signer.sep, str) else signer.sep
-        self._token = self._fast_token
-        if any(self._fast_token(i) != self.tokens.unsubscribe(i) for i in (0, 7, 123456, 2**31)):
-            self._token = self.tokens.unsubscribe
-
-    def _fast_token(self, subscriber_id: int) -> str:
-        # URLSafeSerializer's payload for an int: its JSON (the digits), base64url without padding; then
-        # the HMAC of that payload, base64url, after the separator.
-        payload = b2a_base64(str(subscriber_id).encode(), newline=False).translate(_URLSAFE).rstrip(b"=")
-        mac = self._mac.copy()
-        mac.update(payload)
-        signature = b2a_base64(mac.digest(), newline=False).translate(_URLSAFE).rstrip(b"=")
-        return (payload + self._sep + signature).decode("ascii")
-
-    def __call__(self, subscriber_id: int) -> str:
-        return unsubscribe_url(self.public_url, self._token(subscriber_id))
-
-
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse instead of returning it to the OS after every batch.
 
@@ -182,7 +145,7 @@ class Sender:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda n: None)
-        self.links = UnsubscribeLinks(project.settings.secret_key, project.settings.public_url)
+        self.tokens = Tokens(project.settings.secret_key)
         self.identity = identity_for(project)
         campaign = project.schedule.campaign
         self.rate = rate or campaign.rate_limit or provider.default_rate
@@ -196,8 +159,11 @@ class Sender:
         self._last_error: str | None = None
 
     # -- helpers ------------------------------------------------------------------------------------
+    def unsubscribe_link(self, subscriber_id: int) -> str:
+        return unsubscribe_url(self.project.settings.public_url, self.tokens.unsubscribe(subscriber_id))
+
     def recipient(self, row) -> Recipient:
-        return Recipient(row.id, row.email, row.name, self.links(row.id))
+        return Recipient(row.id, row.email, row.name, self.unsubscribe_link(row.id))
 
     def cutoff(self, day: date) -> datetime:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
@@ -500,6 +466,6 @@ class Sender:
         variant = self.project.variant_for(country or (existing.country if existing else None))
         issue = self.project.render(day, variant)
         batch = Batch(f"test-{uuid.uuid4().hex[:12]}", issue, (Recipient(subscriber_id, email, name,
-                                                                          self.links(subscriber_id)),),
+                                                                          self.unsubscribe_link(subscriber_id)),),
                       self.identity, sent_at=self.clock(), subject_prefix="[Test] ")
         return self.provider.send_batch(batch)[0]

@@ -31,7 +31,7 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         owed = view.owed
         state = view.state + (f" ({view.note})" if view.note else "")
         unknown = c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0)
-        table.add_row(str(schedule.day_number(day)), f"{day:%a %d %b} {send_at:%H:%M %Z}", state,
+        table.add_row(str(schedule.day_number(day)), f"{day:%d %b} {send_at:%H:%M}", state,
                       str(c.get(SENT, 0)), str(owed), str(c.get(FAILED, 0)), str(c.get(REJECTED, 0)),
                       str(unknown))
     lines: list = [table]

@@ -9,6 +9,8 @@ refused before its signature is checked.
 from __future__ import annotations
 
 import binascii
+import hmac
+from binascii import b2a_base64
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
@@ -30,13 +32,35 @@ def _subscriber_id(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")       # base64 → base64url, as base64.urlsafe_b64encode does
+
+
 class Tokens:
     def __init__(self, secret_key: str):
         self._unsubscribe = URLSafeSerializer(secret_key, salt="campaign.unsubscribe")
         self._confirm = URLSafeTimedSerializer(secret_key, salt="campaign.confirm")
+        # The sender signs one unsubscribe token per recipient, and itsdangerous derives the signing key again
+        # for every token (~19 µs). Derive it once (with itsdangerous' own signer) and copy a keyed HMAC per
+        # token (~4 µs). The fast tokens are checked against itsdangerous' own at start-up; on any difference
+        # (a new token format) the slow, sure path is used instead.
+        signer = self._unsubscribe.make_signer()
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+        self._sep = signer.sep.encode() if isinstance(signer.sep, str) else signer.sep
+        self._sign = self._fast_unsubscribe
+        if any(self._fast_unsubscribe(i) != self._unsubscribe.dumps(i) for i in (0, 7, 123456, 2**31)):
+            self._sign = self._unsubscribe.dumps
+
+    def _fast_unsubscribe(self, subscriber_id: int) -> str:
+        # URLSafeSerializer's payload for an int is its JSON (the digits), base64url without padding; then the
+        # HMAC of that payload, base64url, after the separator.
+        payload = b2a_base64(str(subscriber_id).encode(), newline=False).translate(_URLSAFE).rstrip(b"=")
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = b2a_base64(mac.digest(), newline=False).translate(_URLSAFE).rstrip(b"=")
+        return (payload + self._sep + signature).decode("ascii")
 
     def unsubscribe(self, subscriber_id: int) -> str:
-        return self._unsubscribe.dumps(subscriber_id)
+        return self._sign(subscriber_id)
 
     def read_unsubscribe(self, token: str) -> int | None:
         if not _canonical(token):

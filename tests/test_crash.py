@@ -39,7 +39,7 @@ def _kill_mid_send(campaign_dir, env: dict, server, *, after: int, timeout: floa
 def _status_unknown(campaign_dir, env: dict) -> int:
     """The Unknown column of day 1 in `campaign status`."""
     out = campaign_dir.run("status", env=env, check=True).stdout
-    row = next(line for line in out.splitlines() if re.match(r"^\W*1\W+\w{3} 01 Sep", line))
+    row = next(line for line in out.splitlines() if re.match(r"^\W*1\W+01 Sep", line))
     cells = [c.strip() for c in re.split(r"[│|┃]", row) if c.strip()]
     return int(cells[-1])
 
