@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,17 @@ def base_env(root: Path) -> dict:
 def campaign_dir(tmp_path: Path) -> CampaignDir:
     root = copy_campaign(tmp_path / "campaign")
     return CampaignDir(root, base_env(root))
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def people(n: int, *, domain: str = "example.org", country: str | None = None) -> list[dict]:

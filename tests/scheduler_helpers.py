@@ -17,6 +17,7 @@ from campaign.clock import Clock
 from campaign.scheduler import SeriesScheduler
 from campaign.store import deliveries, subscribers
 from campaign.subscribers import import_subscribers
+from tests.conftest import wait_until  # noqa: F401  (re-exported for the scheduler tests)
 
 NY = ZoneInfo("America/New_York")
 AKL = ZoneInfo("Pacific/Auckland")
@@ -28,14 +29,6 @@ def at_ny(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=NY)
 
 
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def import_people(cdir, rows: list[dict]) -> None:

@@ -10,7 +10,6 @@ import email
 import email.policy
 import re
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from flask import Flask
 from campaign.store import Store
 from campaign.subscribers import import_subscribers
 from campaign.web import create_app, server_options
-from tests.conftest import CampaignDir
+from tests.conftest import CampaignDir, wait_until as wait_for  # noqa: F401  (re-exported for the web tests)
 
 
 @dataclass
@@ -117,11 +116,3 @@ def path_of(url: str) -> str:
     return urlparse(url).path
 
 
-def wait_for(predicate, *, timeout: float = 20, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
