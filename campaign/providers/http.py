@@ -216,7 +216,10 @@ class HTTPRequest:
 class HTTPProvider(Provider):
     """One provider's HTTP API. Subclasses set the class attributes and fill in the two abstract methods."""
 
-    credential_variable = ""                 # named in the message when the provider rejects our key
+    credential_variable = ""                 # the environment variable holding the key (named when it is rejected)
+    credential_purpose = ""                  # what it is, for the "not set" message
+    api_url_variable = ""                    # the base-URL override (tests, proxies)
+    default_url = ""
     ambiguous_statuses = frozenset({502, 504})
     timeout = (5.0, 60.0)                    # connect, read (a 500-message batch can take a while to accept)
     template_cache_size = 64
@@ -230,6 +233,14 @@ class HTTPProvider(Provider):
         self.session.mount("https://", adapter)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._templates: dict = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, campaign=None) -> "HTTPProvider":
+        """Built from the environment: the key (a missing one is a ConfigurationError naming the variable,
+        raised before anything is sent), the base URL override, and schedule.yaml's `concurrency`."""
+        key = settings.require(cls.credential_variable, cls.credential_purpose)
+        return cls(key, api_base_url(settings, cls.api_url_variable, cls.default_url),
+                   concurrency=getattr(campaign, "concurrency", None))
 
     # -- what a provider fills in ------------------------------------------------------------------
     @abstractmethod

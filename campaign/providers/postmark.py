@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import requests
 
-from ..config import Settings
 from ..errors import AuthenticationFailed, OutcomeUnknown
 from .base import Batch, Result
-from .http import (HTTPProvider, HTTPRequest, api_base_url, json_template, marked_parts, fill_each, json_array,
+from .http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
                    shared_headers, slot)
 
 DEFAULT_URL = "https://api.postmarkapp.com"
@@ -30,16 +29,13 @@ class PostmarkProvider(HTTPProvider):
     default_rate = 2000.0               # Postmark publishes no number; a 429 lowers it further
     default_concurrency = 4
     credential_variable = "POSTMARK_SERVER_TOKEN"
+    credential_purpose = "the Postmark server API token"
+    api_url_variable = "POSTMARK_API_URL"
+    default_url = DEFAULT_URL
 
     def __init__(self, token: str, base_url: str = DEFAULT_URL, *, concurrency: int | None = None):
         super().__init__(base_url, concurrency=concurrency)
         self.session.headers["X-Postmark-Server-Token"] = token
-
-    @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "PostmarkProvider":
-        token = settings.require("POSTMARK_SERVER_TOKEN", "the Postmark server API token")
-        return cls(token, api_base_url(settings, "POSTMARK_API_URL", DEFAULT_URL),
-                   concurrency=getattr(campaign, "concurrency", None))
 
     def message_template(self, batch: Batch):
         html, text = marked_parts(batch)

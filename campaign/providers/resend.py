@@ -19,10 +19,9 @@ import hashlib
 
 import requests
 
-from ..config import Settings
 from ..errors import OutcomeUnknown, TransientProviderError
 from .base import Batch, Result
-from .http import (HTTPProvider, HTTPRequest, api_base_url, json_template, marked_parts, fill_each, json_array,
+from .http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
                    shared_headers, slot)
 
 DEFAULT_URL = "https://api.resend.com"
@@ -44,16 +43,13 @@ class ResendProvider(HTTPProvider):
     default_concurrency = 2
     idempotent_batches = True
     credential_variable = "RESEND_API_KEY"
+    credential_purpose = "the Resend API key (re_…)"
+    api_url_variable = "RESEND_API_URL"
+    default_url = DEFAULT_URL
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_URL, *, concurrency: int | None = None):
         super().__init__(base_url, concurrency=concurrency)
         self.session.headers["Authorization"] = f"Bearer {api_key}"
-
-    @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "ResendProvider":
-        key = settings.require("RESEND_API_KEY", "the Resend API key (re_…)")
-        return cls(key, api_base_url(settings, "RESEND_API_URL", DEFAULT_URL),
-                   concurrency=getattr(campaign, "concurrency", None))
 
     def message_template(self, batch: Batch):
         html, text = marked_parts(batch)

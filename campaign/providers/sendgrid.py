@@ -18,10 +18,9 @@ from email.utils import parseaddr
 
 import requests
 
-from ..config import Settings
 from ..render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 from .base import Batch, Result
-from .http import HTTPProvider, HTTPRequest, all_ok, api_base_url, json_template, fill_each, shared_headers, slot
+from .http import HTTPProvider, HTTPRequest, all_ok, json_template, fill_each, shared_headers, slot
 
 DEFAULT_URL = "https://api.sendgrid.com"
 UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
@@ -33,16 +32,13 @@ class SendGridProvider(HTTPProvider):
     default_rate = 10_000.0
     default_concurrency = 4
     credential_variable = "SENDGRID_API_KEY"
+    credential_purpose = "the SendGrid API key with Mail Send permission"
+    api_url_variable = "SENDGRID_API_URL"
+    default_url = DEFAULT_URL
 
     def __init__(self, api_key: str, base_url: str = DEFAULT_URL, *, concurrency: int | None = None):
         super().__init__(base_url, concurrency=concurrency)
         self.session.headers["Authorization"] = f"Bearer {api_key}"
-
-    @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "SendGridProvider":
-        key = settings.require("SENDGRID_API_KEY", "the SendGrid API key with Mail Send permission")
-        return cls(key, api_base_url(settings, "SENDGRID_API_URL", DEFAULT_URL),
-                   concurrency=getattr(campaign, "concurrency", None))
 
     def templates(self, batch: Batch):
         """(the request minus its personalizations, one personalization with a name, one without)."""
