@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from typing import Any
 
@@ -36,6 +37,16 @@ class WebhookEvent:
     @property
     def suppresses(self) -> str | None:
         return STATUS_FOR.get(self.kind)
+
+
+def check_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> None:
+    """A signed epoch-seconds timestamp must lie within `tolerance` of now: an old, replayed request is refused."""
+    try:
+        signed_at = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise Unauthorized("timestamp out of range") from None
+    if abs(now - signed_at) > tolerance:
+        raise Unauthorized("stale timestamp")
 
 
 def parse_json(body: bytes) -> Any:

@@ -15,11 +15,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ...config import Settings
 from ...errors import ConfigurationError, Problem
-from .common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from .common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
 
 ENV = "RESEND_WEBHOOK_SECRET"
 PREFIX = "whsec_"
@@ -67,12 +67,7 @@ class ResendWebhook:
                    if part.startswith("v1,") and len(part) > 3]
         if not any(hmac.compare_digest(expected, sig) for sig in offered):
             raise Unauthorized("bad signature")
-        try:
-            signed_at = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise Unauthorized("timestamp out of range") from None
-        if abs(now - signed_at) > TOLERANCE:
-            raise Unauthorized("stale timestamp")
+        check_fresh(timestamp, now, TOLERANCE)
         if len(msg_id) > 200:
             raise Unauthorized("message id too long")
         # Processed ids are kept for a day: Svix retries a failed delivery over a few hours.
