@@ -79,10 +79,10 @@ def send(provider: str, folder: Path) -> None:
     import psutil
 
     from campaign.config import load_settings
-    from campaign.project import load_project
+    from campaign.series.project import load_project
     from campaign.providers import make_provider
-    from campaign.sender import Sender
-    from campaign.store import Store
+    from campaign.delivery.sender import Sender
+    from campaign.ledger.store import Store
 
     settings = load_settings(folder, dict(os.environ))
     project = load_project(settings)
@@ -102,7 +102,7 @@ def send(provider: str, folder: Path) -> None:
 def seed(path: Path, n: int) -> None:
     """n active subscribers, one executemany in one transaction (the schema comes from the store)."""
     sys.path.insert(0, str(ROOT))
-    from campaign.store import Store
+    from campaign.ledger.store import Store
     Store.open(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path)
     with conn:

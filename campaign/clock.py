@@ -13,7 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 
-def wall_now() -> datetime:
+def utcnow() -> datetime:
+    """The one wall clock of the package: now, aware, in UTC."""
     return datetime.now(timezone.utc)
 
 
@@ -23,16 +24,16 @@ class Clock:
             raise ValueError("Clock(start=...) needs an aware datetime")
         if speed <= 0:
             raise ValueError("Clock speed must be positive")
-        self._wall0 = wall_now()
+        self._wall0 = utcnow()
         self._sim0 = (start or self._wall0).astimezone(timezone.utc)
         self.speed = float(speed)
 
     def restart(self) -> None:
         """Read `start` again from now on (a rehearsal starts when its scheduler does, not when it was set up)."""
-        self._wall0 = wall_now()
+        self._wall0 = utcnow()
 
     def now(self) -> datetime:
-        return self._sim0 + (wall_now() - self._wall0) * self.speed
+        return self._sim0 + (utcnow() - self._wall0) * self.speed
 
     def to_wall(self, instant: datetime) -> datetime:
         """The wall-clock moment at which this clock reads `instant`."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import ConfigurationError, Problem
+from campaign.errors import ConfigurationError, Problem
 
 DEFAULT_PUBLIC_URL = "https://campaign.example.org"
 # Used only when CAMPAIGN_SECRET_KEY is unset, so `make run` works on a fresh machine. Real providers and a

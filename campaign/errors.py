@@ -8,6 +8,7 @@ never swallow a missing key or a bad token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class CampaignError(Exception):
@@ -116,3 +117,11 @@ class UnsupportedFeature(CampaignError):
         super().__init__(f"{provider} does not support {feature}")
         self.feature = feature
         self.provider = provider
+
+
+class LockHeld(CampaignError):
+    """Another live process holds a named lock (the scheduler, or a day's send)."""
+
+    def __init__(self, name: str, owner: str, since: datetime):
+        super().__init__(f"{name} is held by process {owner} since {since:%Y-%m-%d %H:%M:%S} UTC")
+        self.owner = owner

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from campaign.config import Settings, load_settings
-from campaign.project import Project, load_project
-from campaign.store import Store
+from campaign.series.project import Project, load_project
+from campaign.ledger.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN_BIN = Path(sys.executable).parent / "campaign"

@@ -36,10 +36,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from campaign.config import load_settings
-from campaign.project import load_project
+from campaign.series.project import load_project
 from campaign.providers import make_provider
-from campaign.sender import RetryPolicy, Sender
-from campaign.store import Store, subscribers
+from campaign.delivery.sender import RetryPolicy, Sender
+from campaign.ledger.store import Store, subscribers
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from campaign.clock import Clock
-from campaign.scheduler import SeriesScheduler
-from campaign.store import deliveries, subscribers
-from campaign.subscribers import import_subscribers
+from campaign.timing.scheduler import SeriesScheduler
+from campaign.ledger.store import deliveries, subscribers
+from campaign.ledger.csv_import import import_subscribers
 from tests.conftest import wait_until  # noqa: F401  (re-exported for the scheduler tests)
 
 NY = ZoneInfo("America/New_York")

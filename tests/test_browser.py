@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from campaign.store import ACTIVE, PENDING, UNSUBSCRIBED
+from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED
 from tests.conftest import people
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml, wait_for
 

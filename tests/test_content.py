@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from campaign.content import load_article, load_disclaimer
-from campaign.safety import load_crisis_resources
+from campaign.series.content import load_article, load_disclaimer
+from campaign.series.safety import load_crisis_resources
 from tests.conftest import REPO
 
 SEED = REPO.parent / "shared" / "seed" / "article.txt"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import ImportError_
-from campaign.store import Store
-from campaign.subscribers import import_subscribers
+from campaign.ledger.store import Store
+from campaign.ledger.csv_import import import_subscribers
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from campaign.lint import RULES, LintHit, _near, lint_text
+from campaign.series.lint import RULES, LintHit, _near, lint_text
 
 ARTICLE = pathlib.Path("/work/shared/seed/article.txt")
 

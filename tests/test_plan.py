@@ -8,10 +8,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from campaign.content import load_article, parse_article
+from campaign.series.content import load_article, parse_article
 from campaign.errors import ContentError, ScheduleError
-from campaign.plan import make_plan
-from campaign.schedule import parse_schedule
+from campaign.series.plan import make_plan
+from campaign.series.schedule import parse_schedule
 from tests.conftest import REPO
 
 ARTICLE = load_article(REPO / "content" / "article.md")

@@ -8,8 +8,9 @@ import pytest
 
 from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
-from campaign.store import BOUNCED
-from campaign.tokens import Tokens, unsubscribe_url
+from campaign.ledger.store import BOUNCED
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import (Fault, FakePostmark, combine, every, ledger, make_rig, once, rate_limited,
                                     seed_subscribers)

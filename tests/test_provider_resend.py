@@ -8,8 +8,9 @@ import pytest
 from campaign.errors import AuthenticationFailed
 from campaign.providers.base import Batch
 from campaign.providers.resend import idempotency_key
-from campaign.store import INFLIGHT
-from campaign.tokens import Tokens, unsubscribe_url
+from campaign.ledger.store import INFLIGHT
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import FakeResend, Fault, make_rig, once, seed_subscribers
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from campaign.errors import AuthenticationFailed
-from campaign.tokens import Tokens, unsubscribe_url
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import FakeSendGrid, Fault, make_rig, once, seed_subscribers
 

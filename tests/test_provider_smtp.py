@@ -20,7 +20,8 @@ from cryptography.x509.oid import NameOID
 from campaign.config import load_settings
 from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
-from campaign.tokens import Tokens, unsubscribe_url
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import make_rig, seed_subscribers
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from campaign.providers.http import retry_after_seconds
-from campaign.ratelimit import TokenBucket
+from campaign.delivery.ratelimit import TokenBucket
 
 
 class FakeClock:

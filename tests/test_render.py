@@ -7,7 +7,7 @@ import re
 import pytest
 
 from campaign.errors import RenderError
-from campaign.safety import HOPE_PHRASES, visible_text
+from campaign.series.safety import HOPE_PHRASES, visible_text
 from tests.conftest import people
 
 DISCLAIMER_START = "This content is for informational and educational purposes only."

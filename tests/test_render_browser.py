@@ -34,7 +34,7 @@ def issue_file(tmp_path_factory):
     from tests.conftest import CampaignDir, base_env, copy_campaign
     root = copy_campaign(tmp_path_factory.mktemp("browser") / "campaign")
     campaign_dir = CampaignDir(root, base_env(root))
-    from campaign.build import write_issue
+    from campaign.series.build import write_issue
     project = campaign_dir.project()
     built = write_issue(project, project.schedule.dates[1], root / "out")
     return built.html_path

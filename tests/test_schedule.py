@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 
 from campaign.errors import ScheduleError
-from campaign.schedule import parse_schedule
+from campaign.series.schedule import parse_schedule
 from tests.conftest import REPO
 
 VALID = textwrap.dedent("""\

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from campaign.clock import Clock
-from campaign.status import status_table
-from campaign.timeline import slots_for
+from campaign.cli.status_table import status_table
+from campaign.timing.slots import slots_for
 from tests.conftest import REPO, people
 from tests.scheduler_helpers import (AKL, UTC, at_ny, date_header, emls, import_people, ledger, recipients,
                                      run_once, running, set_joined_at, wait_until)
@@ -90,7 +90,7 @@ def test_local_time_delivery_auckland_first_and_nz_dst(campaign_dir):
 
 
 def test_local_time_slots_group_zones_by_instant():
-    from campaign.schedule import parse_schedule
+    from campaign.series.schedule import parse_schedule
     text = (REPO / "schedule.yaml").read_text(encoding="utf-8").replace(
         "default_country: US", "default_country: US\n  delivery: local_time")
     schedule = parse_schedule(text).schedule

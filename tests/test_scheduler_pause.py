@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from campaign.clock import Clock
-from campaign.pause import catch_up_pause, end_pause, mark_skipped, pause_series
+from campaign.timing.pause import catch_up_pause, end_pause, mark_skipped, pause_series
 from campaign.providers.outbox import OutboxProvider
 from tests.conftest import people
 from tests.scheduler_helpers import (at_ny, date_header, emls, import_people, ledger, plain_text, recipients,

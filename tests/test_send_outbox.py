@@ -8,8 +8,8 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlparse
 
 from campaign.providers.outbox import OutboxProvider
-from campaign.sender import Sender
-from campaign.tokens import Tokens
+from campaign.delivery.sender import Sender
+from campaign.delivery.tokens import Tokens
 from tests.conftest import TEST_SECRET, people
 
 

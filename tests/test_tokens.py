@@ -2,7 +2,7 @@
 
 import string
 
-from campaign.tokens import Tokens
+from campaign.delivery.tokens import Tokens
 
 
 def test_round_trip_and_every_single_character_change_is_refused():

@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import text
 
 from campaign.errors import ConfigurationError
-from campaign.tokens import Tokens
+from campaign.delivery.tokens import Tokens
 from campaign.web import create_app
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, live_web

@@ -10,8 +10,9 @@ import requests
 import time_machine
 from sqlalchemy import select
 
-from campaign.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers, utcnow
-from campaign.tokens import Tokens
+from campaign.clock import utcnow
+from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers
+from campaign.delivery.tokens import Tokens
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, live_web, parts, read_eml
 

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 import requests
 from sqlalchemy import select
 
-from campaign.store import ACTIVE, UNSUBSCRIBED, events, utcnow
-from campaign.tokens import Tokens
+from campaign.clock import utcnow
+from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, events
+from campaign.delivery.tokens import Tokens
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, path_of, read_eml
 
@@ -148,7 +149,7 @@ def test_pause_lasts_seven_days(campaign_dir):
         before = utcnow()
         assert requests.post(f"{web.url}/unsubscribe/{token}/pause", timeout=10).status_code == 200
         with web.store.engine.connect() as conn:
-            from campaign.store import subscribers
+            from campaign.ledger.store import subscribers
             until = conn.execute(select(subscribers.c.paused_until)
                                  .where(subscribers.c.id == subscriber.id)).scalar_one()
         assert before + timedelta(days=7) <= until <= utcnow() + timedelta(days=7)

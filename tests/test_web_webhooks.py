@@ -19,7 +19,7 @@ from sqlalchemy import select
 from svix.webhooks import Webhook as SvixWebhook
 
 from campaign.errors import ConfigurationError
-from campaign.store import ACTIVE, BOUNCED, COMPLAINED, UNSUBSCRIBED, events
+from campaign.ledger.store import ACTIVE, BOUNCED, COMPLAINED, UNSUBSCRIBED, events
 from campaign.web import create_app
 from tests.conftest import people
 from tests.web_live import add_subscribers, live_web

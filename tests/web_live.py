@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import waitress
 from flask import Flask
 
-from campaign.store import Store
-from campaign.subscribers import import_subscribers
+from campaign.ledger.store import Store
+from campaign.ledger.csv_import import import_subscribers
 from campaign.web import create_app, server_options
 from tests.conftest import CampaignDir, wait_until as wait_for  # noqa: F401  (re-exported for the web tests)
 

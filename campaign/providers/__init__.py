@@ -11,10 +11,10 @@ The *_API_URL overrides (scheme and host) are for tests and proxies.
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..errors import ConfigurationError, Problem
-from .base import Batch, Identity, OutgoingMessage, Provider, Recipient, Result
-from .outbox import OutboxProvider
+from campaign.config import Settings
+from campaign.errors import ConfigurationError, Problem
+from campaign.providers.base import Batch, Identity, OutgoingMessage, Provider, Recipient, Result
+from campaign.providers.outbox import OutboxProvider
 
 __all__ = ["Batch", "Identity", "OutgoingMessage", "Provider", "Recipient", "Result", "make_provider",
            "provider_name", "PROVIDERS"]
@@ -29,19 +29,19 @@ def provider_name(settings: Settings, schedule_provider: str) -> str:
 def _provider_class(name: str):
     # Imported on demand: `campaign send` with the outbox never loads requests or smtplib.
     if name == "postmark":
-        from .postmark import PostmarkProvider
+        from campaign.providers.postmark import PostmarkProvider
         return PostmarkProvider
     if name == "sendgrid":
-        from .sendgrid import SendGridProvider
+        from campaign.providers.sendgrid import SendGridProvider
         return SendGridProvider
     if name == "mailgun":
-        from .mailgun import MailgunProvider
+        from campaign.providers.mailgun import MailgunProvider
         return MailgunProvider
     if name == "resend":
-        from .resend import ResendProvider
+        from campaign.providers.resend import ResendProvider
         return ResendProvider
     if name == "smtp":
-        from .smtp import SMTPProvider
+        from campaign.providers.smtp import SMTPProvider
         return SMTPProvider
     return None
 

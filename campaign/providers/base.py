@@ -19,7 +19,7 @@ from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cached_property
 
-from ..render import RenderedIssue
+from campaign.series.render import RenderedIssue
 
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 

@@ -33,11 +33,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from ..config import Settings
-from ..errors import (AuthenticationFailed, ConfigurationError, OutcomeUnknown, Problem, ProviderError, RateLimited,
+from campaign.config import Settings
+from campaign.errors import (AuthenticationFailed, ConfigurationError, OutcomeUnknown, Problem, ProviderError, RateLimited,
                       TransientProviderError)
-from ..render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
-from .base import LIST_UNSUBSCRIBE_POST, Batch, Provider, Recipient, Result
+from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.providers.base import LIST_UNSUBSCRIBE_POST, Batch, Provider, Recipient, Result
 
 # The C string encoder behind json.dumps: a str → its JSON literal (with quotes), ASCII only.
 _json_string = json.encoder.encode_basestring_ascii

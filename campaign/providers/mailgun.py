@@ -19,11 +19,11 @@ from urllib.parse import quote
 
 import requests
 
-from ..config import Settings
-from ..errors import AuthenticationFailed
-from ..render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
-from .base import Batch, Result
-from .http import HTTPProvider, HTTPRequest, all_ok, api_base_url, shared_headers
+from campaign.config import Settings
+from campaign.errors import AuthenticationFailed
+from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.providers.base import Batch, Result
+from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, api_base_url, shared_headers
 
 DEFAULT_URL = "https://api.mailgun.net"
 

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from .base import Batch, OutgoingMessage, Provider, Result
+from campaign.providers.base import Batch, OutgoingMessage, Provider, Result
 
 # RFC 5322 allows lines up to 998 characters. With the default 78, a long List-Unsubscribe URL is folded right
 # after the colon, and some parsers then read the value with a leading space.

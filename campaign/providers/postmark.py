@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import requests
 
-from ..errors import AuthenticationFailed, OutcomeUnknown
-from .base import Batch, Result
-from .http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
+from campaign.errors import AuthenticationFailed, OutcomeUnknown
+from campaign.providers.base import Batch, Result
+from campaign.providers.http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
                    shared_headers, slot)
 
 DEFAULT_URL = "https://api.postmarkapp.com"

@@ -19,9 +19,9 @@ import hashlib
 
 import requests
 
-from ..errors import OutcomeUnknown, TransientProviderError
-from .base import Batch, Result
-from .http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
+from campaign.errors import OutcomeUnknown, TransientProviderError
+from campaign.providers.base import Batch, Result
+from campaign.providers.http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
                    shared_headers, slot)
 
 DEFAULT_URL = "https://api.resend.com"

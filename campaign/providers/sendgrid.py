@@ -18,9 +18,9 @@ from email.utils import parseaddr
 
 import requests
 
-from ..render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
-from .base import Batch, Result
-from .http import HTTPProvider, HTTPRequest, all_ok, json_template, fill_each, shared_headers, slot
+from campaign.series.render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.providers.base import Batch, Result
+from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, json_template, fill_each, shared_headers, slot
 
 DEFAULT_URL = "https://api.sendgrid.com"
 UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"

@@ -21,11 +21,11 @@ import threading
 from email.utils import parseaddr
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import AuthenticationFailed, ConfigurationError, Problem, TransientProviderError
-from .base import Batch, Provider, Result
-from .http import is_loopback
-from .outbox import build_mime
+from campaign.config import Settings
+from campaign.errors import AuthenticationFailed, ConfigurationError, Problem, TransientProviderError
+from campaign.providers.base import Batch, Provider, Result
+from campaign.providers.http import is_loopback
+from campaign.providers.outbox import build_mime
 
 SECURITY_MODES = {"starttls": 587, "ssl": 465, "none": 25}
 DISCONNECTED = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)

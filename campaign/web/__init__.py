@@ -5,6 +5,6 @@ One module per job: app.py builds the app; unsubscribe.py, archive.py, signup.py
 hold the routes; security.py, csrf.py, ratelimit.py and error_pages.py the hardening.
 """
 
-from .app import create_app, server_options
+from campaign.web.app import create_app, server_options
 
 __all__ = ["create_app", "server_options"]

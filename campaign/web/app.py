@@ -22,16 +22,17 @@ from flask import Flask, abort, request
 from jinja2 import FileSystemLoader, StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..config import Settings
-from ..errors import ConfigurationError, Problem
-from ..render import first_number, how_html
-from ..store import Store, utcnow
-from ..tokens import Tokens
-from . import error_pages, security
-from .context import WebContext, current
-from .csrf import Csrf
-from .pages import render_page
-from .ratelimit import RateLimiter
+from campaign.config import Settings
+from campaign.errors import ConfigurationError, Problem
+from campaign.series.render import first_number, how_html
+from campaign.clock import utcnow
+from campaign.ledger.store import Store
+from campaign.delivery.tokens import Tokens
+from campaign.web import error_pages, security
+from campaign.web.context import WebContext, current
+from campaign.web.csrf import Csrf
+from campaign.web.pages import render_page
+from campaign.web.ratelimit import RateLimiter
 
 MAX_BODY = 1024 * 1024          # webhooks batch events; SendGrid posts at most ~768 KB at a time
 MAX_FORM_MEMORY = 64 * 1024     # our forms hold a few short fields
@@ -85,19 +86,19 @@ def create_app(settings: Settings, store: Store | None = None, *, project=None,
     tokens = Tokens(settings.secret_key)
 
     if preview:
-        from .preview import bp as preview_bp
+        from campaign.web.preview import bp as preview_bp
         app.extensions["campaign"] = WebContext(settings, None, tokens, clock)
         app.register_blueprint(preview_bp)
         return app
 
     if store is None:
         raise ValueError("create_app needs a store unless preview=True")
-    from ..project import load_project
-    from .archive import bp as archive_bp
-    from .confirm_mail import ConfirmationMailer
-    from .signup import bp as signup_bp
-    from .unsubscribe import bp as unsubscribe_bp
-    from .webhooks import bp as webhooks_bp, load_webhooks
+    from campaign.series.project import load_project
+    from campaign.web.archive import bp as archive_bp
+    from campaign.delivery.confirm_mail import ConfirmationMailer
+    from campaign.web.signup import bp as signup_bp
+    from campaign.web.unsubscribe import bp as unsubscribe_bp
+    from campaign.web.webhooks import bp as webhooks_bp, load_webhooks
 
     project = project or load_project(settings)
     if mailer is None:

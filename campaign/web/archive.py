@@ -13,11 +13,11 @@ from datetime import date
 
 from flask import Blueprint, make_response
 
-from ..render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
-from .context import current
-from .error_pages import error_response
-from .pages import render_page
-from .security import email_document
+from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.web.context import current
+from campaign.web.error_pages import error_response
+from campaign.web.pages import render_page
+from campaign.web.security import email_document
 
 bp = Blueprint("archive", __name__)
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from ..config import Settings
-from ..store import Store
-from ..tokens import Tokens
+from campaign.config import Settings
+from campaign.ledger.store import Store
+from campaign.delivery.tokens import Tokens
 
 if TYPE_CHECKING:
-    from ..project import Project
-    from .confirm_mail import ConfirmationMailer
-    from .csrf import Csrf
-    from .ratelimit import RateLimiter
+    from campaign.series.project import Project
+    from campaign.delivery.confirm_mail import ConfirmationMailer
+    from campaign.web.csrf import Csrf
+    from campaign.web.ratelimit import RateLimiter
 
 
 @dataclass

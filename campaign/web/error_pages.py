@@ -10,7 +10,7 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from .pages import render_page
+from campaign.web.pages import render_page
 
 log = logging.getLogger("campaign.web")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import make_response, render_template
 
-from .context import current
+from campaign.web.context import current
 
 
 def crisis_block(country: str | None = None):

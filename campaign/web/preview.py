@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, request
 
-from ..errors import InvalidInput
-from ..project import Project, load_project
-from .context import current
-from .error_pages import error_response
-from .pages import render_page
-from .security import email_document
+from campaign.errors import InvalidInput
+from campaign.series.project import Project, load_project
+from campaign.web.context import current
+from campaign.web.error_pages import error_response
+from campaign.web.pages import render_page
+from campaign.web.security import email_document
 
 bp = Blueprint("preview", __name__)
 

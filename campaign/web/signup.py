@@ -17,12 +17,12 @@ from datetime import timedelta
 
 from flask import Blueprint, request
 
-from ..store import ACTIVE
-from ..subscribers import normalise_email
-from .context import current
-from .csrf import FIELD as CSRF_FIELD
-from .error_pages import error_response
-from .pages import render_page
+from campaign.ledger.store import ACTIVE
+from campaign.ledger.csv_import import normalise_email
+from campaign.web.context import current
+from campaign.web.csrf import FIELD as CSRF_FIELD
+from campaign.web.error_pages import error_response
+from campaign.web.pages import render_page
 
 bp = Blueprint("signup", __name__)
 

@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from flask import Blueprint, request
 
-from ..store import PENDING, SUPPRESSED, UNSUBSCRIBED
-from .context import current
-from .error_pages import error_response
-from .pages import render_page
+from campaign.ledger.store import PENDING, SUPPRESSED, UNSUBSCRIBED
+from campaign.web.context import current
+from campaign.web.error_pages import error_response
+from campaign.web.pages import render_page
 
 bp = Blueprint("unsubscribe", __name__)
 

@@ -11,14 +11,14 @@ import logging
 
 from flask import Blueprint, jsonify, request
 
-from ...config import Settings
-from ..context import current
-from ..error_pages import error_response
-from .common import Malformed, Unauthorized, apply_events
-from .mailgun import MailgunWebhook
-from .postmark import PostmarkWebhook
-from .resend import AlreadyProcessed, ResendWebhook
-from .sendgrid import SendGridWebhook
+from campaign.config import Settings
+from campaign.web.context import current
+from campaign.web.error_pages import error_response
+from campaign.web.webhooks.common import Malformed, Unauthorized, apply_events
+from campaign.web.webhooks.mailgun import MailgunWebhook
+from campaign.web.webhooks.postmark import PostmarkWebhook
+from campaign.web.webhooks.resend import AlreadyProcessed, ResendWebhook
+from campaign.web.webhooks.sendgrid import SendGridWebhook
 
 log = logging.getLogger("campaign.web")
 

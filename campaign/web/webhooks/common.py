@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from typing import Any
 
-from ...store import BOUNCED, COMPLAINED, UNSUBSCRIBED, Store
+from campaign.ledger.store import BOUNCED, COMPLAINED, UNSUBSCRIBED, Store
 
 # Normalised kinds that stop all further mail, and the subscriber status each one sets.
 HARD_BOUNCE, COMPLAINT, UNSUBSCRIBE = "bounce", "complaint", "unsubscribe"

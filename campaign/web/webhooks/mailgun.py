@@ -14,8 +14,8 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from ...config import Settings
-from .common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.config import Settings
+from campaign.web.webhooks.common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
 
 ENV = "MAILGUN_WEBHOOK_SIGNING_KEY"
 MAX_SKEW = timedelta(minutes=15)

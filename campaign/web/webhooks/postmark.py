@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hmac
 
-from ...config import Settings
-from ...errors import ConfigurationError, Problem
-from .common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.config import Settings
+from campaign.errors import ConfigurationError, Problem
+from campaign.web.webhooks.common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
 
 HARD_BOUNCE_TYPES = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 SUPPRESSION_REASONS = {"HardBounce": HARD_BOUNCE, "SpamComplaint": COMPLAINT, "ManualSuppression": UNSUBSCRIBE}

@@ -17,9 +17,9 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from ...config import Settings
-from ...errors import ConfigurationError, Problem
-from .common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.config import Settings
+from campaign.errors import ConfigurationError, Problem
+from campaign.web.webhooks.common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
 
 ENV = "RESEND_WEBHOOK_SECRET"
 PREFIX = "whsec_"

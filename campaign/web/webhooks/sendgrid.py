@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
-from ...config import Settings
-from ...errors import ConfigurationError, Problem
-from .common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.config import Settings
+from campaign.errors import ConfigurationError, Problem
+from campaign.web.webhooks.common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

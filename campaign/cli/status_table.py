@@ -6,11 +6,12 @@ from datetime import datetime
 
 from rich.table import Table
 
-from .clock import humanize
-from .pause import pause_windows
-from .project import Project
-from .store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store, utcnow
-from .timeline import day_views, next_slot
+from campaign.clock import humanize
+from campaign.timing.pause import pause_windows
+from campaign.series.project import Project
+from campaign.clock import utcnow
+from campaign.ledger.store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store
+from campaign.timing.slots import day_views, next_slot
 
 
 def status_table(project: Project, store: Store, *, now: datetime | None = None) -> list:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import Problem, ScheduleError
-from .yamlsource import dotted_path, load_yaml
+from campaign.errors import Problem, ScheduleError
+from campaign.series.yamlsource import dotted_path, load_yaml
 
 PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem
+from campaign.errors import Problem
 
 Path_ = tuple[Any, ...]
 

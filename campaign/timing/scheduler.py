@@ -31,19 +31,20 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .clock import Clock, humanize
-from .config import Settings
-from .errors import CampaignError, InvalidInput, PausedError
-from .inputs import describe_changes, inputs_signature, load_checked_project
-from .pause import current_pause, pause_windows, skipped_by_pause
-from .project import Project
-from .providers import make_provider, provider_name
-from .providers.base import Provider
-from .providers.outbox import OutboxProvider
-from .sender import Sender
-from .store import LockHeld, Store
-from .timeline import Slot, owed_count, slots_for, subscriber_zones
-from .welcome import send_welcomes
+from campaign.clock import Clock, humanize
+from campaign.config import Settings
+from campaign.errors import CampaignError, InvalidInput, PausedError
+from campaign.timing.watch import describe_changes, inputs_signature, load_checked_project
+from campaign.timing.pause import current_pause, pause_windows, skipped_by_pause
+from campaign.series.project import Project
+from campaign.providers import make_provider, provider_name
+from campaign.providers.base import Provider
+from campaign.providers.outbox import OutboxProvider
+from campaign.delivery.sender import Sender
+from campaign.errors import LockHeld
+from campaign.ledger.store import Store
+from campaign.timing.slots import Slot, owed_count, slots_for, subscriber_zones
+from campaign.delivery.welcome import send_welcomes
 
 log = logging.getLogger("campaign.scheduler")
 RETRY_AFTER = timedelta(minutes=5)      # a send that failed as a whole (provider down) is tried again...

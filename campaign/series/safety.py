@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ContentError, Problem, RenderError
+from campaign.errors import ContentError, Problem, RenderError
 
 HOPE_PHRASES = ("help is available", "treatment works", "you are not alone")
 STALE_AFTER = timedelta(days=365)

@@ -17,14 +17,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date, datetime
 
-from ..config import Settings
-from ..errors import CampaignError
-from ..project import Project
-from ..providers import Batch, Provider, Recipient, Result, make_provider, provider_name
-from ..render import RenderedIssue
-from ..sender import identity_for
-from ..store import Store, Subscriber
-from ..tokens import Tokens, unsubscribe_url
+from campaign.config import Settings
+from campaign.errors import CampaignError
+from campaign.series.project import Project
+from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
+from campaign.series.render import RenderedIssue
+from campaign.delivery.sender import identity_for
+from campaign.ledger.store import Store, Subscriber
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 
 log = logging.getLogger("campaign.web")
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .store import Store, utcnow
+from campaign.clock import utcnow
+from campaign.ledger.store import Store
 
 PAUSE_KEY = "pause"
 HISTORY_KEY = "pause_history"
@@ -82,8 +83,8 @@ def end_pause(store: Store, *, now: datetime, catch_up: bool) -> PauseWindow | N
 def catch_up_pause(project, store: Store, provider, since: datetime, until: datetime, *,
                    stop=None, clock: Callable[[], datetime] = utcnow) -> list:
     """Send the slots that fell inside a pause (`campaign resume --catch-up`); returns (slot, report) pairs."""
-    from .sender import Sender                                      # here: timeline imports this module
-    from .timeline import owed_count, slots_for, subscriber_zones
+    from campaign.delivery.sender import Sender                                      # here: timeline imports this module
+    from campaign.timing.slots import owed_count, slots_for, subscriber_zones
     zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
     done = []
     for slot in slots_for(project.schedule, zones):
@@ -98,7 +99,7 @@ def catch_up_pause(project, store: Store, provider, since: datetime, until: date
 
 def mark_skipped(project, store: Store, since: datetime, until: datetime) -> list:
     """Record the slots that fell inside a pause (resumed without --catch-up) as skipped."""
-    from .timeline import owed_count, slots_for, subscriber_zones   # here: timeline imports this module
+    from campaign.timing.slots import owed_count, slots_for, subscriber_zones   # here: timeline imports this module
     zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
     skipped = []
     for slot in slots_for(project.schedule, zones):

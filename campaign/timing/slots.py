@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, func, or_, select
 
-from .pause import PauseWindow, skipped_by_pause
-from .schedule import Schedule
-from .store import ACTIVE, SENT, Store, deliveries, subscribers
+from campaign.timing.pause import PauseWindow, skipped_by_pause
+from campaign.series.schedule import Schedule
+from campaign.ledger.store import ACTIVE, SENT, Store, deliveries, subscribers
 
 
 @dataclass(frozen=True)

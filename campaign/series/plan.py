@@ -17,9 +17,9 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from .content import Article, Block
-from .errors import ContentError, Problem, ScheduleError
-from .schedule import LoadedSchedule
+from campaign.series.content import Article, Block
+from campaign.errors import ContentError, Problem, ScheduleError
+from campaign.series.schedule import LoadedSchedule
 
 
 @dataclass(frozen=True)

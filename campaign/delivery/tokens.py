@@ -80,7 +80,3 @@ class Tokens:
             return _subscriber_id(self._confirm.loads(token, max_age=max_age))
         except BadData:
             return None
-
-
-def unsubscribe_url(public_url: str, token: str) -> str:
-    return f"{public_url}/unsubscribe/{token}"

@@ -19,8 +19,8 @@ import mjml
 from markupsafe import Markup, escape
 from premailer import Premailer
 
-from .errors import Problem, RenderError
-from .safety import CrisisBlock, Service, verify_issue
+from campaign.errors import Problem, RenderError
+from campaign.series.safety import CrisisBlock, Service, verify_issue
 
 UNSUBSCRIBE_URL = "__UNSUBSCRIBE_URL__"
 NAME_HTML = "__NAME_HTML__"

@@ -36,14 +36,16 @@ from datetime import date, datetime, timedelta
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from .errors import (AuthenticationFailed, OutcomeUnknown, PausedError, ProviderError, RateLimited,
+from campaign.errors import (AuthenticationFailed, OutcomeUnknown, PausedError, ProviderError, RateLimited,
                      TransientProviderError)
-from .plan import slug
-from .project import Project
-from .providers.base import Batch, Identity, Provider, Recipient, Result
-from .ratelimit import TokenBucket
-from .store import FAILED, REJECTED, SENT, UNKNOWN, Store, utcnow
-from .tokens import Tokens, unsubscribe_url
+from campaign.series.plan import slug
+from campaign.series.project import Project
+from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
+from campaign.delivery.ratelimit import TokenBucket
+from campaign.clock import utcnow
+from campaign.ledger.store import FAILED, REJECTED, SENT, UNKNOWN, Store
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 
 PAGE_SIZE = 2000
 MAX_FAILED_BATCHES = 5              # failed batches in a row before the send stops

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from .project import Project
-from .tokens import unsubscribe_url
+from campaign.series.project import Project
+from campaign.series.links import unsubscribe_url
 
 PREVIEW_TOKEN = "preview-not-a-real-token"
 

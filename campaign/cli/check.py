@@ -7,8 +7,7 @@ and public URL, crisis lines still verified when the series goes out, the databa
 
 from __future__ import annotations
 
-from .cli import app, err, out, project, settings, store
-from .providers import make_provider, provider_name
+from campaign.cli.app import app, err, out, project, settings, store
 
 VARIANTS_NOTE = "countries with verified crisis lines, plus the international block"
 
@@ -19,6 +18,7 @@ def check() -> None:
 
     Example: campaign check    (or CAMPAIGN_PROVIDER=postmark campaign check)
     """
+    from campaign.providers import make_provider, provider_name
     s = settings()
     p = project(s)
     p.check_safe_messaging()

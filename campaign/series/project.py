@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
-from .config import Settings
-from .content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
-from .errors import InvalidInput, Problem, SafetyLintError
-from .lint import LintHit, lint_text
-from .plan import Plan, make_plan
-from .render import IssueContent, RenderedIssue, Renderer
-from .safety import CrisisResources, load_crisis_resources
-from .schedule import LoadedSchedule, load_schedule
+from campaign.config import Settings
+from campaign.series.content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
+from campaign.errors import InvalidInput, Problem, SafetyLintError
+from campaign.series.lint import LintHit, lint_text
+from campaign.series.plan import Plan, make_plan
+from campaign.series.render import IssueContent, RenderedIssue, Renderer
+from campaign.series.safety import CrisisResources, load_crisis_resources
+from campaign.series.schedule import LoadedSchedule, load_schedule
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from sqlalchemy import (Column, Date, DateTime, ForeignKey, Index, Integer, Meta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .errors import CampaignError
+from campaign.clock import utcnow
+from campaign.errors import LockHeld
 
 # Subscriber states. Only ACTIVE subscribers are ever sent an issue.
 PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED = "pending", "active", "unsubscribed", "bounced", "complained"
@@ -35,10 +36,6 @@ FAILED = "failed"       # transient failure past the retry bound: retried by `se
 REJECTED = "rejected"   # permanent failure for this recipient (bad address, inactive recipient)
 UNKNOWN = "unknown"     # was in flight when a sender died: may or may not have gone out
 DELIVERY_STATES = (INFLIGHT, SENT, FAILED, REJECTED, UNKNOWN)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):
@@ -168,12 +165,6 @@ class Subscriber:
     timezone: str | None
     status: str
     joined_at: datetime
-
-
-class LockHeld(CampaignError):
-    def __init__(self, name: str, owner: str, since: datetime):
-        super().__init__(f"{name} is held by process {owner} since {since:%Y-%m-%d %H:%M:%S} UTC")
-        self.owner = owner
 
 
 def _row_to_subscriber(row) -> Subscriber:

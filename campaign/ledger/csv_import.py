@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 
-from .errors import ImportError_, Problem
-from .store import ACTIVE, SUPPRESSED, Store, subscribers, utcnow
+from campaign.errors import ImportError_, Problem
+from campaign.clock import utcnow
+from campaign.ledger.store import ACTIVE, SUPPRESSED, Store, subscribers
 
 COLUMNS = ("email", "name", "country", "timezone")
 COUNTRY_ALIASES = {"UK": "GB"}

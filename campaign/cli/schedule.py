@@ -7,14 +7,9 @@ from datetime import timedelta
 
 import typer
 
-from .cli import app, err, out, settings, stop_on_signals, store
-from .clock import Clock
-from .errors import CampaignError, ConfigurationError, InvalidInput, PausedError, Problem
-from .inputs import load_checked_project
-from .pause import catch_up_pause, current_pause, end_pause, mark_skipped, pause_series
-from .providers import make_provider, provider_name
-from .scheduler import REHEARSAL_LEAD_IN, SeriesScheduler, attach_log_handler, log, rehearsal_clock
-from .store import LockHeld, utcnow
+from campaign.cli.app import app, err, out, settings, stop_on_signals, store
+from campaign.clock import Clock, utcnow
+from campaign.errors import CampaignError, ConfigurationError, InvalidInput, LockHeld, PausedError, Problem
 
 
 def _when(moment, tz) -> str:
@@ -37,6 +32,7 @@ def run(once: bool = typer.Option(False, "--once", help="Send whatever is due no
 
     Example: campaign run --rehearse
     """
+    from campaign.timing.scheduler import SeriesScheduler, attach_log_handler, log
     if once and rehearse:
         raise InvalidInput(Problem("arguments", None, "--once/--rehearse", "--once and --rehearse exclude each other",
                                    "use --rehearse to play the whole schedule, --once to send what is due now"))
@@ -83,6 +79,10 @@ def run(once: bool = typer.Option(False, "--once", help="Send whatever is due no
 def _rehearsal_clock(s, st, seconds: float) -> Clock | None:
     """The rehearsal writes to the ledger of CAMPAIGN_DATABASE_URL like a real run: refuse where that
     would mark a real campaign's days as sent."""
+    from campaign.providers import provider_name
+    from campaign.timing.pause import current_pause
+    from campaign.timing.scheduler import REHEARSAL_LEAD_IN, rehearsal_clock
+    from campaign.timing.watch import load_checked_project
     project = load_checked_project(s)
     name = provider_name(s, project.schedule.campaign.provider)
     if name != "outbox":
@@ -118,6 +118,7 @@ def pause(reason: str = typer.Option(..., "--reason", help="Why; shown by `campa
     if not reason.strip():
         raise InvalidInput(Problem("argument", None, "--reason", "the reason is empty",
                                    'say why, e.g. --reason "news coverage of a suicide"'))
+    from campaign.timing.pause import pause_series
     s = settings()
     st = store(s)
     try:
@@ -141,6 +142,9 @@ def resume(catch_up: bool = typer.Option(False, "--catch-up",
 
     Example: campaign resume --catch-up
     """
+    from campaign.providers import make_provider, provider_name
+    from campaign.timing.pause import catch_up_pause, current_pause, end_pause, mark_skipped
+    from campaign.timing.watch import load_checked_project
     s = settings()
     project = load_checked_project(s)     # invalid inputs stop here, while still paused
     st = store(s)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from .config import Settings
-from .project import Project, load_project
-from .timeline import Slot
+from campaign.config import Settings
+from campaign.series.project import Project, load_project
+from campaign.timing.slots import Slot
 
 
 def load_checked_project(settings: Settings) -> Project:

@@ -16,14 +16,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 
-from .errors import ProviderError
-from .pause import current_pause
-from .project import Project
-from .providers.base import Batch, Provider, Recipient
-from .render import RenderedIssue
-from .sender import identity_for
-from .store import Store
-from .tokens import Tokens, unsubscribe_url
+from campaign.errors import ProviderError
+from campaign.timing.pause import current_pause
+from campaign.series.project import Project
+from campaign.providers.base import Batch, Provider, Recipient
+from campaign.series.render import RenderedIssue
+from campaign.delivery.sender import identity_for
+from campaign.ledger.store import Store
+from campaign.delivery.tokens import Tokens
+from campaign.series.links import unsubscribe_url
 
 log = logging.getLogger("campaign.scheduler")
 

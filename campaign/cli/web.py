@@ -1,6 +1,6 @@
 """`campaign serve`: the subscriber web pages (or, with --preview, the organiser's preview), served by waitress.
 
-Registered on `campaign.cli.app` by an import at the bottom of cli.py.
+Registered on `campaign.cli.app.app` when `campaign.cli` is imported.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 
 import typer
 
-from .cli import app, err, out, settings, store
-from .config import warn
+from campaign.cli.app import app, err, out, settings, store
+from campaign.config import warn
 
 DEFAULT_HOST = "127.0.0.1"
 THREADS = 8
@@ -40,7 +40,7 @@ def serve(host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Kee
     """
     import waitress
 
-    from .web import create_app, server_options
+    from campaign.web import create_app, server_options
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = settings()

@@ -1,0 +1,39 @@
+"""The `campaign` command line: thin commands over the library, errors mapped to exit codes.
+
+Owns: argument parsing, output, exit codes. May import every other layer; nothing imports it.
+Exit codes: 0 success; 2 invalid input (one line per problem on stderr, no traceback); 1 other failures.
+Every command acts on the campaign folder it is run in (schedule.yaml, content/, templates/).
+Each command group registers itself on `campaign.cli.app.app`; importing this package registers them all.
+Heavy libraries (SQLAlchemy, Jinja2, premailer, requests) are imported inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Imported in the order `campaign --help` lists them; each registers its commands on `app`.
+from campaign.cli import series, subscribers, send, schedule, web, check  # noqa: F401, I001
+from campaign.cli.app import app, err
+from campaign.errors import CampaignError, InvalidInput, LockHeld
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app()
+    except InvalidInput as error:
+        for line in error.lines():
+            err.print(f"error: {line}", markup=False)
+        sys.exit(2)
+    except LockHeld as error:
+        err.print(f"error: {error}; wait for it to finish or stop it first", markup=False)
+        sys.exit(1)
+    except CampaignError as error:
+        err.print(f"error: {error}", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+
+

@@ -1,0 +1,84 @@
+"""The Typer app and the plumbing every command group shares (consoles, settings, store, signals).
+
+This module imports no command module: each `campaign/cli/<group>.py` registers its commands on `app`, and
+`campaign/cli/__init__.py` imports them all.
+
+Exit codes: 0 success; 2 invalid input (one line per problem on stderr, no traceback); 1 other failures.
+Every command acts on the campaign folder it is run in (schedule.yaml, content/, templates/).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+from campaign.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from campaign.ledger.store import Store
+    from campaign.series.project import Project
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="Turn the article into a September series of daily emails and deliver it safely.\n\n"
+                       "Run every command in the campaign folder (the one holding schedule.yaml).")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Manage the subscriber list.")
+app.add_typer(subscribers_app, name="subscribers")
+
+out = Console(highlight=False, soft_wrap=True, markup=False)  # user text may contain [brackets]
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+DAY_HELP = "An ISO date (2027-09-05) or a day number in the series (5)."
+
+
+# -- shared plumbing ---------------------------------------------------------------------------------
+def settings() -> Settings:
+    return load_settings()
+
+
+def project(s: Settings | None = None) -> Project:
+    from campaign.series.project import load_project
+    return load_project(s or settings())
+
+
+def store(s: Settings | None = None) -> Store:
+    from campaign.ledger.store import Store
+    return Store.open((s or settings()).database_url)
+
+
+def print_findings(p: Project, days=None) -> None:
+    """Warnings and acknowledged errors are printed with every build — never silently dropped."""
+    for finding in p.check_safe_messaging(days):
+        err.print(f"lint: {finding}", markup=False, highlight=False)
+
+
+@contextmanager
+def stop_on_signals():
+    """SIGINT/SIGTERM set a flag: the batch in flight finishes and the ledger stays consistent."""
+    stop = threading.Event()
+    received: list[int] = []
+
+    def handler(signum, _frame):
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop, received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def exit_for_signal(received: list[int], resume_hint: str) -> None:
+    if received:
+        err.print(f"stopped: the batch in flight finished and the ledger is consistent. Resume with: {resume_hint}")
+        raise typer.Exit(130 if received[0] == signal.SIGINT else 143)
