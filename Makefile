@@ -2,18 +2,18 @@
 #   make run   — set up .venv, validate, build the series, import the demo list, rehearse the whole
 #                schedule (the real scheduler on an accelerated clock, sending all 30 days to the local
 #                outbox, each message dated at its scheduled time), show the status table. Idempotent.
-#   make test  — install the test dependencies and run the suite
+#   make test  — install the test dependencies and run the suite (make test-fast: the quick subset; make lint)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CAMPAIGN := $(VENV)/bin/campaign
 
-.PHONY: run test install bench golden clean
+.PHONY: run test test-fast lint install bench golden clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,7 +28,17 @@ run: install
 	@echo "Look at build/index.html (the series) and outbox/ (one .eml per subscriber per day)."
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
+
+# The edit–test loop: no slow or browser tests, both cores.
+test-fast: install
+	$(PY) -m pytest -n 2 -m "not slow and not browser"
+
+# ruff (lint + format) and mypy over the package; CI runs this before the tests.
+lint: install
+	$(VENV)/bin/ruff check campaign tests bench
+	$(VENV)/bin/ruff format --check campaign tests bench
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) bench/send_bench.py

@@ -26,21 +26,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
-TARGETS = {"postmark": 10_000, "sendgrid": 50_000}     # recipients per second on a 2-core machine
+TARGETS = {"postmark": 10_000, "sendgrid": 50_000}  # recipients per second on a 2-core machine
 
 
 # -- the fake provider (its own process) -------------------------------------------------------------------
 class LeanProvider(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"            # keep-alive, like the real APIs
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real APIs
     provider = "postmark"
 
-    def log_message(self, *args):            # quiet
+    def log_message(self, *args):  # quiet
         pass
 
     def do_POST(self):
@@ -79,10 +79,10 @@ def send(provider: str, folder: Path) -> None:
     import psutil
 
     from campaign.config import load_settings
-    from campaign.series.project import load_project
-    from campaign.providers import make_provider
     from campaign.delivery.sender import Sender
     from campaign.ledger.store import Store
+    from campaign.providers import make_provider
+    from campaign.series.project import load_project
 
     settings = load_settings(folder, dict(os.environ))
     project = load_project(settings)
@@ -93,9 +93,19 @@ def send(provider: str, folder: Path) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     report = sender.send_day(day)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps({"sent": report.sent, "failed": report.failed, "seconds": seconds, "cpu": cpu,
-                      "concurrency": sender.concurrency, "rss_before_mb": rss_before / 2**20,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "sent": report.sent,
+                "failed": report.failed,
+                "seconds": seconds,
+                "cpu": cpu,
+                "concurrency": sender.concurrency,
+                "rss_before_mb": rss_before / 2**20,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 # -- the driver ---------------------------------------------------------------------------------------
@@ -103,13 +113,15 @@ def seed(path: Path, n: int) -> None:
     """n active subscribers, one executemany in one transaction (the schema comes from the store)."""
     sys.path.insert(0, str(ROOT))
     from campaign.ledger.store import Store
+
     Store.open(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path)
     with conn:
         conn.executemany(
             "INSERT INTO subscribers (email, name, country, timezone, status, joined_at, source) "
             "VALUES (?, ?, NULL, NULL, 'active', '2026-01-01 00:00:00.000000', 'import')",
-            ((f"reader{i:07d}@example.org", f"Reader {i}") for i in range(1, n + 1)))
+            ((f"reader{i:07d}@example.org", f"Reader {i}") for i in range(1, n + 1)),
+        )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
@@ -122,8 +134,9 @@ def campaign_folder(where: Path) -> Path:
     marker = "\n  default_country:"
     assert marker in schedule, "schedule.yaml changed: update the benchmark's rate_limit line"
     # No throttling: we measure how fast we can go, not a provider's limit.
-    (where / "schedule.yaml").write_text(schedule.replace(marker, "\n  rate_limit: 100000000" + marker, 1),
-                                         encoding="utf-8")
+    (where / "schedule.yaml").write_text(
+        schedule.replace(marker, "\n  rate_limit: 100000000" + marker, 1), encoding="utf-8"
+    )
     return where
 
 
@@ -134,12 +147,24 @@ def run_one(provider: str, n: int, seeded: Path, work: Path) -> dict:
     try:
         port = int(server.stdout.readline())
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGN_", "POSTMARK_", "SENDGRID_"))}
-        env.update({"CAMPAIGN_DATABASE_URL": f"sqlite:///{folder / 'campaign.db'}",
-                    "CAMPAIGN_PUBLIC_URL": "https://news.example.org", "CAMPAIGN_SECRET_KEY": "bench-secret-key",
-                    "POSTMARK_SERVER_TOKEN": KEY, "POSTMARK_API_URL": f"http://127.0.0.1:{port}",
-                    "SENDGRID_API_KEY": KEY, "SENDGRID_API_URL": f"http://127.0.0.1:{port}"})
-        result = subprocess.run([sys.executable, __file__, "--send", provider, str(folder)], env=env,
-                                capture_output=True, text=True, timeout=3600)
+        env.update(
+            {
+                "CAMPAIGN_DATABASE_URL": f"sqlite:///{folder / 'campaign.db'}",
+                "CAMPAIGN_PUBLIC_URL": "https://news.example.org",
+                "CAMPAIGN_SECRET_KEY": "bench-secret-key",
+                "POSTMARK_SERVER_TOKEN": KEY,
+                "POSTMARK_API_URL": f"http://127.0.0.1:{port}",
+                "SENDGRID_API_KEY": KEY,
+                "SENDGRID_API_URL": f"http://127.0.0.1:{port}",
+            }
+        )
+        result = subprocess.run(
+            [sys.executable, __file__, "--send", provider, str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if result.returncode != 0:
             raise SystemExit(f"{provider} {n}: the sender failed:\n{result.stderr}")
         measured = json.loads(result.stdout.strip().splitlines()[-1])
@@ -158,21 +183,40 @@ def machine() -> dict:
             return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
         except OSError:
             return "?"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"nproc": sh("nproc"), "free": sh("free -h"), "cpu": cpu, "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "nproc": sh("nproc"),
+        "free": sh("free -h"),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
 
 
 def report(results: list[dict], info: dict) -> str:
-    lines = ["| provider | payload | subscribers | seconds | recipients/s | target | CPU s | peak RSS MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| provider | payload | subscribers | seconds | recipients/s | target | CPU s | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         kind = "per-message" if r["provider"] == "postmark" else "merge"
-        lines.append(f"| {r['provider']} | {kind} | {r['subscribers']:,} | {r['seconds']:.1f} | "
-                     f"{r['per_second']:,.0f} | {TARGETS[r['provider']]:,} | {r['cpu']:.1f} | {r['peak_rss_mb']:.0f} |")
-    return "\n".join(lines) + (f"\n\nMachine: {info['nproc']} CPU(s), {info['cpu']}, Python {info['python']}, "
-                               f"SQLite {info['sqlite']}, {info['platform']}\n")
+        lines.append(
+            f"| {r['provider']} | {kind} | {r['subscribers']:,} | {r['seconds']:.1f} | "
+            f"{r['per_second']:,.0f} | {TARGETS[r['provider']]:,} | {r['cpu']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines) + (
+        f"\n\nMachine: {info['nproc']} CPU(s), {info['cpu']}, Python {info['python']}, "
+        f"SQLite {info['sqlite']}, {info['platform']}\n"
+    )
 
 
 def main() -> None:
@@ -201,15 +245,20 @@ def main() -> None:
             for provider in providers:
                 r = run_one(provider, n, seeded, work)
                 results.append(r)
-                print(f"{provider:9} {n:>9,}: {r['per_second']:>8,.0f} recipients/s  ({r['seconds']:.1f} s, "
-                      f"CPU {r['cpu']:.1f} s, concurrency {r['concurrency']}), peak RSS {r['peak_rss_mb']:.0f} MB "
-                      f"(before the send {r['rss_before_mb']:.0f} MB)", flush=True)
+                print(
+                    f"{provider:9} {n:>9,}: {r['per_second']:>8,.0f} recipients/s  ({r['seconds']:.1f} s, "
+                    f"CPU {r['cpu']:.1f} s, concurrency {r['concurrency']}), peak RSS {r['peak_rss_mb']:.0f} MB "
+                    f"(before the send {r['rss_before_mb']:.0f} MB)",
+                    flush=True,
+                )
             seeded.unlink()
     print()
     print(report(results, info))
     if args.json:
-        args.json.write_text(json.dumps({"when": datetime.now(timezone.utc).isoformat(), "machine": info,
-                                         "results": results}, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps({"when": datetime.now(UTC).isoformat(), "machine": info, "results": results}, indent=2),
+            encoding="utf-8",
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'campaign' has no attribute {name!r}")
     value = getattr(import_module(module), name)
-    globals()[name] = value      # later look-ups skip this function
+    globals()[name] = value  # later look-ups skip this function
     return value
 
 
@@ -65,8 +65,17 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from campaign.config import Settings, load_settings
     from campaign.delivery.sender import Sender, SendReport
-    from campaign.errors import (CampaignError, ConfigurationError, ContentError, InvalidInput, Problem,
-                                 ProviderError, RenderError, SafetyLintError, ScheduleError)
+    from campaign.errors import (
+        CampaignError,
+        ConfigurationError,
+        ContentError,
+        InvalidInput,
+        Problem,
+        ProviderError,
+        RenderError,
+        SafetyLintError,
+        ScheduleError,
+    )
     from campaign.ledger.csv_import import import_subscribers
     from campaign.ledger.store import Store
     from campaign.series.content import Article, Block, load_article, parse_article

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
     """The one wall clock of the package: now, aware, in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock:
@@ -25,7 +25,7 @@ class Clock:
         if speed <= 0:
             raise ValueError("Clock speed must be positive")
         self._wall0 = utcnow()
-        self._sim0 = (start or self._wall0).astimezone(timezone.utc)
+        self._sim0 = (start or self._wall0).astimezone(UTC)
         self.speed = float(speed)
 
     def restart(self) -> None:
@@ -53,7 +53,7 @@ class Clock:
 
 
 def humanize(delta: timedelta) -> str:
-    """"277 days", "5 hours", "12 minutes", "now" — for "next: …, in X"."""
+    """ "277 days", "5 hours", "12 minutes", "now" — for "next: …, in X"."""
     seconds = delta.total_seconds()
     if seconds < 60:
         return "now" if seconds < 1 else f"{int(seconds)} seconds"

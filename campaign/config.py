@@ -53,26 +53,35 @@ class Settings:
         value = self.get(name)
         if value is None:
             raise ConfigurationError(
-                Problem("environment", None, name, f"not set ({purpose})",
-                        f"export {name}=… before running this command")
+                Problem(
+                    "environment", None, name, f"not set ({purpose})", f"export {name}=… before running this command"
+                )
             )
         return value
 
     def require_real_secret(self, purpose: str) -> None:
         if self.secret_key_is_dev:
             raise ConfigurationError(
-                Problem("environment", None, "CAMPAIGN_SECRET_KEY",
-                        f"not set ({purpose}); the built-in development key is only for the local outbox",
-                        "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+                Problem(
+                    "environment",
+                    None,
+                    "CAMPAIGN_SECRET_KEY",
+                    f"not set ({purpose}); the built-in development key is only for the local outbox",
+                    "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+                )
             )
 
     def require_https_public_url(self) -> None:
         if urlparse(self.public_url).scheme != "https":
             raise ConfigurationError(
-                Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
-                        f"must be an https URL for real sends (got {self.public_url!r}); "
-                        "RFC 8058 one-click unsubscribe requires HTTPS",
-                        "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
+                Problem(
+                    "environment",
+                    None,
+                    "CAMPAIGN_PUBLIC_URL",
+                    f"must be an https URL for real sends (got {self.public_url!r}); "
+                    "RFC 8058 one-click unsubscribe requires HTTPS",
+                    "export CAMPAIGN_PUBLIC_URL=https://your-domain.example",
+                )
             )
 
 
@@ -83,9 +92,13 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
     parsed = urlparse(public_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ConfigurationError(
-            Problem("environment", None, "CAMPAIGN_PUBLIC_URL",
-                    f"must be an absolute http(s) URL (got {public_url!r})",
-                    "export CAMPAIGN_PUBLIC_URL=https://your-domain.example")
+            Problem(
+                "environment",
+                None,
+                "CAMPAIGN_PUBLIC_URL",
+                f"must be an absolute http(s) URL (got {public_url!r})",
+                "export CAMPAIGN_PUBLIC_URL=https://your-domain.example",
+            )
         )
     secret = env.get("CAMPAIGN_SECRET_KEY") or ""
     outbox = Path(env.get("CAMPAIGN_OUTBOX") or "outbox")
@@ -102,4 +115,4 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    sys.stderr.write(f"warning: {message}\n")

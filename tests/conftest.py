@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from campaign.config import Settings, load_settings
-from campaign.series.project import Project, load_project
 from campaign.ledger.store import Store
+from campaign.series.project import Project, load_project
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN_BIN = Path(sys.executable).parent / "campaign"
@@ -47,14 +47,24 @@ class CampaignDir:
     def outbox(self) -> Path:
         return self.settings.outbox_dir
 
-    def run(self, *args: str, check: bool = False, env: dict | None = None, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, check: bool = False, env: dict | None = None, timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run the real `campaign` command in this folder."""
-        result = subprocess.run([str(CAMPAIGN_BIN), *args], cwd=self.root, env={**self.env, **(env or {})},
-                                capture_output=True, text=True, timeout=timeout, input=input)
+        result = subprocess.run(
+            [str(CAMPAIGN_BIN), *args],
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"campaign {' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"campaign {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
     def write_csv(self, rows: list[dict], name: str = "subscribers.csv") -> Path:
@@ -83,15 +93,20 @@ def copy_campaign(dest: Path) -> Path:
 
 
 def base_env(root: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGN_", "POSTMARK_", "SENDGRID_",
-                                                                       "MAILGUN_", "RESEND_", "SMTP_"))}
-    env.update({
-        "CAMPAIGN_DATABASE_URL": f"sqlite:///{root / 'campaign.db'}",
-        "CAMPAIGN_OUTBOX": str(root / "outbox"),
-        "CAMPAIGN_PUBLIC_URL": "https://news.example.org",
-        "CAMPAIGN_SECRET_KEY": TEST_SECRET,
-        "COLUMNS": "200",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CAMPAIGN_", "POSTMARK_", "SENDGRID_", "MAILGUN_", "RESEND_", "SMTP_"))
+    }
+    env.update(
+        {
+            "CAMPAIGN_DATABASE_URL": f"sqlite:///{root / 'campaign.db'}",
+            "CAMPAIGN_OUTBOX": str(root / "outbox"),
+            "CAMPAIGN_PUBLIC_URL": "https://news.example.org",
+            "CAMPAIGN_SECRET_KEY": TEST_SECRET,
+            "COLUMNS": "200",
+        }
+    )
     return env
 
 
@@ -113,5 +128,6 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: s
 
 
 def people(n: int, *, domain: str = "example.org", country: str | None = None) -> list[dict]:
-    return [{"email": f"reader{i:05d}@{domain}", "name": f"Reader {i}", "country": country or ""}
-            for i in range(1, n + 1)]
+    return [
+        {"email": f"reader{i:05d}@{domain}", "name": f"Reader {i}", "country": country or ""} for i in range(1, n + 1)
+    ]

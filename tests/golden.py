@@ -15,10 +15,12 @@ DAY = "2027-09-10"
 
 def render_golden() -> dict[str, str]:
     from tests.conftest import CampaignDir, base_env, copy_campaign
+
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_campaign(Path(tmp) / "campaign")
         project = CampaignDir(root, base_env(root)).project()
         from datetime import date
+
         issue = project.render(date.fromisoformat(DAY))
         html, text = issue.merge(unsubscribe_url="https://news.example.org/unsubscribe/GOLDEN", name="Ann")
     return {f"{DAY}.email.html": html, f"{DAY}.email.txt": text}

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
 from sqlalchemy import func, select
@@ -36,22 +36,22 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from campaign.config import load_settings
-from campaign.series.project import load_project
-from campaign.providers import make_provider
 from campaign.delivery.sender import RetryPolicy, Sender
 from campaign.ledger.store import Store, subscribers
+from campaign.providers import make_provider
+from campaign.series.project import load_project
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
 class Fault:
-    status: int | None = None          # answer this status instead of processing
+    status: int | None = None  # answer this status instead of processing
     headers: dict = field(default_factory=dict)
     body: dict | None = None
-    stall: float = 0.0                 # seconds to wait before answering (longer than the client's timeout)
-    after: bool = False                # process (deliver) the request first, then stall / fail
-    drop: bool = False                 # close the connection without answering
+    stall: float = 0.0  # seconds to wait before answering (longer than the client's timeout)
+    after: bool = False  # process (deliver) the request first, then stall / fail
+    drop: bool = False  # close the connection without answering
 
 
 def rate_limited(retry_after: float | None = None, **headers) -> Fault:
@@ -74,6 +74,7 @@ def combine(*plans):
             if (fault := p(number)) is not None:
                 return fault
         return None
+
     return plan
 
 
@@ -85,13 +86,13 @@ class Received:
     headers: dict
     body: bytes
     json: object = None
-    form: dict | None = None           # multipart fields, each a list of values
-    status: int = 0                    # what the server answered
+    form: dict | None = None  # multipart fields, each a list of values
+    status: int = 0  # what the server answered
 
 
 @dataclass
 class Delivered:
-    to: str                            # the bare address
+    to: str  # the bare address
     request: int
     subject: str = ""
     html: str = ""
@@ -103,10 +104,18 @@ class Delivered:
 class FakeProviderServer:
     name = "?"
 
-    def __init__(self, *, key: str = "test-key", faults=None, lean: bool = False, count_only: bool = False,
-                 port: int = 0, delay: float = 0.0):
+    def __init__(
+        self,
+        *,
+        key: str = "test-key",
+        faults=None,
+        lean: bool = False,
+        count_only: bool = False,
+        port: int = 0,
+        delay: float = 0.0,
+    ):
         self.key = key
-        self.delay = delay                    # seconds each accepted request takes to answer (after processing)
+        self.delay = delay  # seconds each accepted request takes to answer (after processing)
         self.faults = faults or (lambda number: None)
         self.lean = lean or count_only
         self.count_only = count_only
@@ -114,11 +123,11 @@ class FakeProviderServer:
         self.lock = threading.Lock()
         self.requests: list[Received] = []
         self.delivered: list[Delivered] = []
-        self.accepted = 0                     # messages accepted (count_only mode keeps only this)
+        self.accepted = 0  # messages accepted (count_only mode keeps only this)
         self._number = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> "FakeProviderServer":
+    def start(self) -> FakeProviderServer:
         self.server = make_server("127.0.0.1", self.port, self._wsgi, threaded=True)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -155,8 +164,7 @@ class FakeProviderServer:
             self._number += 1
             number = self._number
         body = request.get_data()
-        received = Received(number, request.method, request.path, dict(request.headers),
-                            b"" if self.lean else body)
+        received = Received(number, request.method, request.path, dict(request.headers), b"" if self.lean else body)
         if not self.count_only:
             with self.lock:
                 self.requests.append(received)
@@ -169,7 +177,7 @@ class FakeProviderServer:
                 time.sleep(self.delay)
             if fault is not None:
                 response = self._fault(fault, environ)
-        if response is None:                   # connection dropped
+        if response is None:  # connection dropped
             return []
         received.status = response.status_code
         return response(environ, start_response)
@@ -230,13 +238,22 @@ class FakePostmark(FakeProviderServer):
         if request.path != "/email/batch" or request.method != "POST":
             return self.json_response({"ErrorCode": 0, "Message": "not found"}, 404)
         if request.headers.get("X-Postmark-Server-Token") != self.key:
-            return self.json_response({"ErrorCode": 10, "Message": "The Server Token you provided in the "
-                                       "X-Postmark-Server-Token request header was invalid."}, 401)
+            return self.json_response(
+                {
+                    "ErrorCode": 10,
+                    "Message": "The Server Token you provided in the "
+                    "X-Postmark-Server-Token request header was invalid.",
+                },
+                401,
+            )
         if self.count_only:
             n = body.count(b'"MessageStream":')
             self.accepted += n
-            return Response(b"[" + b",".join([b'{"ErrorCode":0,"Message":"OK","MessageID":"m"}'] * n) + b"]",
-                            200, content_type="application/json")
+            return Response(
+                b"[" + b",".join([b'{"ErrorCode":0,"Message":"OK","MessageID":"m"}'] * n) + b"]",
+                200,
+                content_type="application/json",
+            )
         if not request.headers.get("Content-Type", "").startswith("application/json"):
             return self.json_response({"ErrorCode": 0, "Message": "Content-Type must be application/json"}, 415)
         if self.lean:
@@ -252,25 +269,58 @@ class FakePostmark(FakeProviderServer):
         for message in messages:
             to = str(message.get("To", ""))
             if not message.get("From") or not to or not (message.get("HtmlBody") or message.get("TextBody")):
-                results.append({"ErrorCode": 300, "Message": "Invalid email request: From, To and a body are required."})
+                results.append(
+                    {"ErrorCode": 300, "Message": "Invalid email request: From, To and a body are required."}
+                )
             elif message.get("MessageStream", "outbound") not in self.STREAMS:
-                results.append({"ErrorCode": 1235, "Message": f"The message stream {message['MessageStream']} was not found."})
+                results.append(
+                    {"ErrorCode": 1235, "Message": f"The message stream {message['MessageStream']} was not found."}
+                )
             elif not _valid_address(to):
                 results.append({"ErrorCode": 300, "Message": f"Invalid 'To' address: '{to}'."})
             elif _bare(to) in self.inactive:
-                results.append({"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been "
-                                "marked as inactive."})
+                results.append(
+                    {
+                        "ErrorCode": 406,
+                        "Message": "You tried to send to recipient(s) that have been marked as inactive.",
+                    }
+                )
             else:
                 message_id = str(uuid.uuid4())
                 headers = {h["Name"]: h["Value"] for h in message.get("Headers", [])}
-                self.deliver(Delivered(_bare(to), received.number, message.get("Subject", ""), message.get("HtmlBody", ""),
-                                       message.get("TextBody", ""), headers,
-                                       {k: message.get(k) for k in ("Tag", "Metadata", "MessageStream", "ReplyTo",
-                                                                    "From", "TrackOpens", "TrackLinks", "To")}))
-                results.append({"ErrorCode": 0, "Message": "OK", "MessageID": message_id, "To": to,
-                                "SubmittedAt": "2027-09-01T13:00:00Z"})
+                self.deliver(
+                    Delivered(
+                        _bare(to),
+                        received.number,
+                        message.get("Subject", ""),
+                        message.get("HtmlBody", ""),
+                        message.get("TextBody", ""),
+                        headers,
+                        {
+                            k: message.get(k)
+                            for k in (
+                                "Tag",
+                                "Metadata",
+                                "MessageStream",
+                                "ReplyTo",
+                                "From",
+                                "TrackOpens",
+                                "TrackLinks",
+                                "To",
+                            )
+                        },
+                    )
+                )
+                results.append(
+                    {
+                        "ErrorCode": 0,
+                        "Message": "OK",
+                        "MessageID": message_id,
+                        "To": to,
+                        "SubmittedAt": "2027-09-01T13:00:00Z",
+                    }
+                )
         return self.json_response(results)
-
 
     _TO = re.compile(rb'"To":"((?:[^"\\]|\\.)*)"')
 
@@ -315,7 +365,9 @@ class FakeSendGrid(FakeProviderServer):
         received.json = None if self.lean else mail
         people = mail.get("personalizations") or []
         if not 1 <= len(people) <= 1000:
-            return self._error(400, "The personalizations field must have between 1 and 1000 items.", "personalizations")
+            return self._error(
+                400, "The personalizations field must have between 1 and 1000 items.", "personalizations"
+            )
         for key in ("from", "subject", "content"):
             if not mail.get(key):
                 return self._error(400, f"The {key} field is required.", key)
@@ -326,9 +378,13 @@ class FakeSendGrid(FakeProviderServer):
                 if not _valid_address(address):
                     return self._error(400, "Does not contain a valid address.", f"personalizations.{i}.to.0.email")
                 if address in seen:
-                    return self._error(400, "Each email address in the personalization block should be unique "
-                                       f"between to, cc, and bcc. We found the first duplicate instance of [{address}] "
-                                       f"in the personalizations.{i}.to field.", f"personalizations.{i}")
+                    return self._error(
+                        400,
+                        "Each email address in the personalization block should be unique "
+                        f"between to, cc, and bcc. We found the first duplicate instance of [{address}] "
+                        f"in the personalizations.{i}.to field.",
+                        f"personalizations.{i}",
+                    )
                 seen.add(address)
         content = {c["type"]: c["value"] for c in mail["content"]}
         for p in people:
@@ -339,11 +395,24 @@ class FakeSendGrid(FakeProviderServer):
                     html, text = html.replace(key, value), text.replace(key, value)
             headers = {**mail.get("headers", {}), **p.get("headers", {})}
             for to in p["to"]:
-                self.deliver(Delivered(to["email"].lower(), received.number, mail["subject"], html, text, headers,
-                                       {"custom_args": p.get("custom_args"), "name": to.get("name"),
-                                        "from": mail["from"], "categories": mail.get("categories"),
-                                        "tracking_settings": mail.get("tracking_settings"),
-                                        "reply_to": mail.get("reply_to")}))
+                self.deliver(
+                    Delivered(
+                        to["email"].lower(),
+                        received.number,
+                        mail["subject"],
+                        html,
+                        text,
+                        headers,
+                        {
+                            "custom_args": p.get("custom_args"),
+                            "name": to.get("name"),
+                            "from": mail["from"],
+                            "categories": mail.get("categories"),
+                            "tracking_settings": mail.get("tracking_settings"),
+                            "reply_to": mail.get("reply_to"),
+                        },
+                    )
+                )
         return Response(b"", 202, headers={"X-Message-Id": uuid.uuid4().hex[:22]})
 
 
@@ -368,7 +437,7 @@ class FakeMailgun(FakeProviderServer):
             return self.json_response({"message": f"Domain not found: {match.group(1)}"}, 404)
         if not request.content_type.startswith("multipart/form-data"):
             return self.json_response({"message": "expected multipart/form-data"}, 400)
-        request.max_form_parts = 5000                 # werkzeug's default (1000) is below Mailgun's batch size
+        request.max_form_parts = 5000  # werkzeug's default (1000) is below Mailgun's batch size
         request.max_form_memory_size = 64 * 1024 * 1024
         form = {key: request.form.getlist(key) for key in request.form.keys()}
         received.form = None if self.lean else form
@@ -384,7 +453,9 @@ class FakeMailgun(FakeProviderServer):
             variables = json.loads(form.get("recipient-variables", ["{}"])[0])
         except ValueError:
             return self.json_response({"message": "recipient-variables is not valid JSON"}, 400)
-        options = sum(len(k) + len(v) for k, values in form.items() for v in values if k[:2] in ("o:", "h:", "v:", "t:"))
+        options = sum(
+            len(k) + len(v) for k, values in form.items() for v in values if k[:2] in ("o:", "h:", "v:", "t:")
+        )
         if options > 16 * 1024:
             return self.json_response({"message": "o:, h:, v: and t: parameters exceed 16 KB"}, 400)
         message_id = f"<{uuid.uuid4().hex}@{self.domain}>"
@@ -398,11 +469,22 @@ class FakeMailgun(FakeProviderServer):
 
             def merge(s, values=values):
                 return re.sub(r"%recipient\.([A-Za-z0-9_]+)%", lambda m: str(values.get(m.group(1), "")), s)
-            self.deliver(Delivered(bare, received.number, merge(form["subject"][0]),
-                                   "" if self.lean else merge(html), "" if self.lean else merge(text),
-                                   {k: merge(v) for k, v in headers.items()},
-                                   {"to_field": address, "variables": values,
-                                    "options": {k: v for k, v in form.items() if k[:2] in ("o:", "v:")}}))
+
+            self.deliver(
+                Delivered(
+                    bare,
+                    received.number,
+                    merge(form["subject"][0]),
+                    "" if self.lean else merge(html),
+                    "" if self.lean else merge(text),
+                    {k: merge(v) for k, v in headers.items()},
+                    {
+                        "to_field": address,
+                        "variables": values,
+                        "options": {k: v for k, v in form.items() if k[:2] in ("o:", "v:")},
+                    },
+                )
+            )
         return self.json_response({"id": message_id, "message": "Queued. Thank you."})
 
 
@@ -414,12 +496,15 @@ class FakeResend(FakeProviderServer):
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.keys: dict[str, tuple[str, int, bytes]] = {}   # key -> (body digest, status, response body)
+        self.keys: dict[str, tuple[str, int, bytes]] = {}  # key -> (body digest, status, response body)
         self.replayed = 0
 
     def error_body(self, status, message):
-        return {"statusCode": status, "name": "application_error" if status >= 500 else "rate_limit_exceeded",
-                "message": message}
+        return {
+            "statusCode": status,
+            "name": "application_error" if status >= 500 else "rate_limit_exceeded",
+            "message": message,
+        }
 
     def _error(self, status, name, message):
         return self.json_response({"statusCode": status, "name": name, "message": message}, status)
@@ -440,14 +525,18 @@ class FakeResend(FakeProviderServer):
             with self.lock:
                 stored = self.keys.get(key)
                 if stored is None:
-                    self.keys[key] = (digest, None, b"")          # in progress
+                    self.keys[key] = (digest, None, b"")  # in progress
             if stored is not None:
                 if stored[0] != digest:
-                    return self._error(409, "invalid_idempotent_request",
-                                       "Same idempotency key used with a different request payload.")
+                    return self._error(
+                        409, "invalid_idempotent_request", "Same idempotency key used with a different request payload."
+                    )
                 if stored[1] is None:
-                    return self._error(409, "concurrent_idempotent_requests",
-                                       "Same idempotency key used while the original request is still in progress.")
+                    return self._error(
+                        409,
+                        "concurrent_idempotent_requests",
+                        "Same idempotency key used while the original request is still in progress.",
+                    )
                 with self.lock:
                     self.replayed += 1
                 return Response(stored[2], stored[1], content_type="application/json")
@@ -488,11 +577,22 @@ class FakeResend(FakeProviderServer):
                 continue
             message_id = str(uuid.uuid4())
             for address in email["to"] if isinstance(email["to"], list) else [email["to"]]:
-                self.deliver(Delivered(_bare(address), received.number, email.get("subject", ""),
-                                       email.get("html", ""), email.get("text", ""), email.get("headers", {}),
-                                       {"tags": email.get("tags"), "from": email.get("from"),
-                                        "reply_to": email.get("reply_to"),
-                                        "idempotency_key": request.headers.get("Idempotency-Key")}))
+                self.deliver(
+                    Delivered(
+                        _bare(address),
+                        received.number,
+                        email.get("subject", ""),
+                        email.get("html", ""),
+                        email.get("text", ""),
+                        email.get("headers", {}),
+                        {
+                            "tags": email.get("tags"),
+                            "from": email.get("from"),
+                            "reply_to": email.get("reply_to"),
+                            "idempotency_key": request.headers.get("Idempotency-Key"),
+                        },
+                    )
+                )
             data.append({"id": message_id})
         return self.json_response({"data": data, **({"errors": errors} if permissive else {})})
 
@@ -522,19 +622,36 @@ if __name__ == "__main__":
 
 
 # -- helpers shared by the provider tests ------------------------------------------------------------------
-def seed_subscribers(store, n: int, *, start: int = 1, domain: str = "example.org", country: str | None = None,
-                     names: bool | list[str] = True, emails: list[str] | None = None) -> list[int]:
+def seed_subscribers(
+    store,
+    n: int,
+    *,
+    start: int = 1,
+    domain: str = "example.org",
+    country: str | None = None,
+    names: bool | list[str] = True,
+    emails: list[str] | None = None,
+) -> list[int]:
     """Insert `n` active subscribers who joined long before the series (one executemany, one transaction)."""
-    joined = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    joined = datetime(2026, 1, 1, tzinfo=UTC)
     addresses = emails or [f"reader{i:06d}@{domain}" for i in range(start, start + n)]
-    rows = [{"email": a, "name": names[i - start] if isinstance(names, list) else f"Reader {i}" if names else None,
-             "country": country, "status": "active", "joined_at": joined, "source": "import"}
-            for i, a in enumerate(addresses, start)]
+    rows = [
+        {
+            "email": a,
+            "name": names[i - start] if isinstance(names, list) else f"Reader {i}" if names else None,
+            "country": country,
+            "status": "active",
+            "joined_at": joined,
+            "source": "import",
+        }
+        for i, a in enumerate(addresses, start)
+    ]
     with store.engine.begin() as conn:
         before = conn.execute(select(func.max(subscribers.c.id))).scalar() or 0
         conn.execute(subscribers.insert(), rows)
-        return list(conn.execute(select(subscribers.c.id).where(subscribers.c.id > before)
-                                 .order_by(subscribers.c.id)).scalars())
+        return list(
+            conn.execute(select(subscribers.c.id).where(subscribers.c.id > before).order_by(subscribers.c.id)).scalars()
+        )
 
 
 def ledger(store, day) -> Counter:

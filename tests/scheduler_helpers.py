@@ -6,7 +6,7 @@ import email
 import threading
 import time
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,21 +14,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 
 from campaign.clock import Clock
-from campaign.timing.scheduler import SeriesScheduler
-from campaign.ledger.store import deliveries, subscribers
 from campaign.ledger.csv_import import import_subscribers
+from campaign.ledger.store import deliveries, subscribers
+from campaign.timing.scheduler import SeriesScheduler
 from tests.conftest import wait_until  # noqa: F401  (re-exported for the scheduler tests)
 
 NY = ZoneInfo("America/New_York")
 AKL = ZoneInfo("Pacific/Auckland")
-UTC = timezone.utc
+UTC = UTC
 
 
 def at_ny(text: str) -> datetime:
     """'2027-09-01 09:00' in New York, as an aware datetime."""
     return datetime.fromisoformat(text).replace(tzinfo=NY)
-
-
 
 
 def import_people(cdir, rows: list[dict]) -> None:
@@ -45,8 +43,9 @@ def set_joined_at(cdir, email_: str, when: datetime) -> None:
     store = cdir.store()
     try:
         with store.engine.begin() as conn:
-            conn.execute(update(subscribers).where(subscribers.c.email == email_).values(
-                joined_at=when.astimezone(UTC)))
+            conn.execute(
+                update(subscribers).where(subscribers.c.email == email_).values(joined_at=when.astimezone(UTC))
+            )
     finally:
         store.close()
 
@@ -55,9 +54,11 @@ def ledger(cdir, day: date | None = None) -> list:
     """(day, email, status) rows of the ledger."""
     store = cdir.store()
     try:
-        query = (select(deliveries.c.day, subscribers.c.email, deliveries.c.status)
-                 .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-                 .order_by(deliveries.c.day, subscribers.c.email))
+        query = (
+            select(deliveries.c.day, subscribers.c.email, deliveries.c.status)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .order_by(deliveries.c.day, subscribers.c.email)
+        )
         if day is not None:
             query = query.where(deliveries.c.day == day)
         with store.engine.connect() as conn:
@@ -104,8 +105,9 @@ def running(cdir, clock: Clock, *, until: str = "stopped", timeout: float = 30.0
     stop = threading.Event()
     announced: list[str] = []
     store = cdir.store()
-    scheduler = SeriesScheduler(cdir.settings, store, clock=clock, stop=stop, announce=announced.append,
-                                poll_seconds=0.05)
+    scheduler = SeriesScheduler(
+        cdir.settings, store, clock=clock, stop=stop, announce=announced.append, poll_seconds=0.05
+    )
     scheduler.announced = announced
     errors: list[BaseException] = []
 

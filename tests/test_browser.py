@@ -19,8 +19,14 @@ from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
 
 
@@ -32,6 +38,7 @@ def browser():
             pytest.fail(message + " — the CI script must install it")
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
@@ -42,7 +49,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844})   # a phone, where most mail is read
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone, where most mail is read
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []
@@ -61,7 +68,7 @@ def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
         message = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), reader))
         html, text = parts(message)
         link = list_unsubscribe_url(message)
-        assert f'href="{link}"' in html                   # the visible link is the same one-click URL
+        assert f'href="{link}"' in html  # the visible link is the same one-click URL
 
         # "View in your browser" renders the archived issue (its inline styles allowed by the archive's CSP).
         page.goto(re.search(r"View in your browser: (\S+)", text).group(1))
@@ -73,7 +80,7 @@ def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
         # The nonce'd stylesheet applied (CSP let it through) and the page fits a phone without side-scrolling.
         assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(244, 241, 236)"
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert web.store.subscriber_by_email(reader).status == ACTIVE      # opening the page changed nothing
+        assert web.store.subscriber_by_email(reader).status == ACTIVE  # opening the page changed nothing
         assert page.get_by_role("button", name="Pause these emails for 7 days").is_visible()
         page.get_by_role("button", name="Unsubscribe", exact=True).click()
         page.wait_for_url(link)
@@ -83,8 +90,8 @@ def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
 
     campaign_dir.run("send", "2", check=True)
     day2 = campaign_dir.outbox / DAY2.isoformat()
-    assert not list(day2.glob(f"*-{reader}.eml"))                          # no later issue
-    assert len(list(day2.glob("*-reader00002@example.org.eml"))) == 1     # the other reader still gets it
+    assert not list(day2.glob(f"*-{reader}.eml"))  # no later issue
+    assert len(list(day2.glob("*-reader00002@example.org.eml"))) == 1  # the other reader still gets it
 
 
 def test_sign_up_through_the_form_and_confirm_from_the_email(campaign_dir, page):
@@ -100,8 +107,10 @@ def test_sign_up_through_the_form_and_confirm_from_the_email(campaign_dir, page)
         assert web.store.subscriber_by_email(email).status == PENDING
 
         folder = campaign_dir.outbox / "confirmations"
-        eml = wait_for(lambda: sorted(folder.glob(f"*/*-{email}.eml")) if folder.exists() else None,
-                       what="the confirmation email in the outbox")[0]
+        eml = wait_for(
+            lambda: sorted(folder.glob(f"*/*-{email}.eml")) if folder.exists() else None,
+            what="the confirmation email in the outbox",
+        )[0]
         html, _ = parts(read_eml(eml))
         confirm = re.search(r'href="(http://127\.0\.0\.1:\d+/confirm/[^"]+)"', html).group(1)
         page.goto(confirm)
@@ -129,10 +138,10 @@ def test_preview_shows_phone_and_desktop_frames(campaign_dir, browser):
                 frame_element = page.locator(f"iframe.frame-{name}")
                 widths.append(frame_element.bounding_box()["width"])
                 frame = frame_element.content_frame
-                assert "Samaritans" in frame.locator("body").inner_text()      # rendered inside the frame
+                assert "Samaritans" in frame.locator("body").inner_text()  # rendered inside the frame
             assert [round(w) for w in widths] == [375, 700]
             boxes = [page.locator(f"iframe.frame-{n}").bounding_box() for n in ("phone", "desktop")]
-            assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"]              # side by side
+            assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"]  # side by side
             assert abs(boxes[0]["y"] - boxes[1]["y"]) < 1
     finally:
         context.close()

@@ -25,8 +25,17 @@ def test_every_command_has_help_with_an_example():
     for name, command in all_commands():
         names.append(name)
         assert command.help and "Example: campaign " in command.help, f"`campaign {name}` lacks an example"
-    for expected in ("validate", "plan", "build", "preview", "send", "status", "subscribers import",
-                     "subscribers list", "subscribers unsubscribe"):
+    for expected in (
+        "validate",
+        "plan",
+        "build",
+        "preview",
+        "send",
+        "status",
+        "subscribers import",
+        "subscribers list",
+        "subscribers unsubscribe",
+    ):
         assert expected in names
 
 
@@ -38,9 +47,11 @@ def test_public_api_lists_what_it_exports():
 
 def test_invalid_input_exits_2_with_one_line_per_problem_and_no_traceback(campaign_dir):
     campaign_dir.edit_schedule("  default_country: US", "  default_country: US\n  colour: blue")
-    campaign_dir.edit_schedule('  2027-09-03:\n', '  2027-09-02:\n')
-    campaign_dir.edit_schedule('subject: "A month when communities come together"',
-                               'subject: |\n      A month when communities\n      come together')
+    campaign_dir.edit_schedule("  2027-09-03:\n", "  2027-09-02:\n")
+    campaign_dir.edit_schedule(
+        'subject: "A month when communities come together"',
+        "subject: |\n      A month when communities\n      come together",
+    )
     result = campaign_dir.run("validate")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -48,7 +59,7 @@ def test_invalid_input_exits_2_with_one_line_per_problem_and_no_traceback(campai
     assert "schedule.yaml:" in lines[0] and "unknown key 'colour'" in lines[0]
     assert "duplicate key 2027-09-02" in lines[1]
     assert "subject must be one line" in lines[2]
-    for line in lines:                                            # file:line: field: what — fix
+    for line in lines:  # file:line: field: what — fix
         assert line.startswith("error: schedule.yaml:") and " — " in line
 
 
@@ -73,7 +84,10 @@ def test_validate_plan_build_and_preview_succeed(campaign_dir):
         text = (build / day / "email.txt").read_text()
         for part in (html, text):
             assert "988" in part and "findahelpline.com" in part
-            assert "should consult their physicians before beginning any nutrition, supplement or lifestyle program" in part
+            assert (
+                "should consult their physicians before beginning any nutrition, supplement or lifestyle program"
+                in part
+            )
         assert "@media" in html and len(html.encode()) < 102 * 1024
     preview = campaign_dir.run("preview", "10", "--country", "GB", check=True).stdout.strip()
     assert preview.endswith("2027-09-10/email.html") and "Samaritans" in (campaign_dir.root / preview).read_text()
@@ -101,6 +115,12 @@ def test_check_renders_every_variant_and_names_a_missing_credential(campaign_dir
     assert "provider outbox" in result.stdout
     result = campaign_dir.run("check", env={"CAMPAIGN_PROVIDER": "sendgrid"})
     assert result.returncode == 2 and "SENDGRID_API_KEY" in result.stderr and "Traceback" not in result.stderr
-    result = campaign_dir.run("check", env={"CAMPAIGN_PROVIDER": "sendgrid", "SENDGRID_API_KEY": "SG.x",
-                                            "CAMPAIGN_PUBLIC_URL": "http://insecure.example"})
+    result = campaign_dir.run(
+        "check",
+        env={
+            "CAMPAIGN_PROVIDER": "sendgrid",
+            "SENDGRID_API_KEY": "SG.x",
+            "CAMPAIGN_PUBLIC_URL": "http://insecure.example",
+        },
+    )
     assert result.returncode == 2 and "CAMPAIGN_PUBLIC_URL" in result.stderr and "https" in result.stderr

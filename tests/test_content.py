@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
@@ -24,8 +23,14 @@ def seed_lines() -> list[str]:
     lines = [line for line in lines if line]
     title = lines[0]
     captions = {lines[i - 1] for i, line in enumerate(lines) if line.startswith("Photo by ")}
-    return [line for line in lines if line != title and not line.startswith("Photo by ")
-            and line not in captions and not line.startswith("This content is for informational")]
+    return [
+        line
+        for line in lines
+        if line != title
+        and not line.startswith("Photo by ")
+        and line not in captions
+        and not line.startswith("This content is for informational")
+    ]
 
 
 def article_lines() -> list[str]:
@@ -41,8 +46,12 @@ def test_every_paragraph_heading_and_bullet_is_kept_word_for_word_in_order():
 
 def test_typography_is_kept():
     text = (REPO / "content" / "article.md").read_text(encoding="utf-8")
-    for fragment in ("isn’t just about short-term relief—it's", "This “neuroplastic” effect", "There’s growing belief",
-                     "filtros…resultó"):
+    for fragment in (
+        "isn’t just about short-term relief—it's",
+        "This “neuroplastic” effect",
+        "There’s growing belief",
+        "filtros…resultó",
+    ):
         assert fragment in text
 
 
@@ -50,11 +59,20 @@ def test_front_matter_and_headings():
     assert ARTICLE.title.startswith("Ketamine-Assisted Psychotherapy for Depression and PTSD")
     assert ARTICLE.source
     headings = [b.text for b in ARTICLE.headings()]
-    assert headings[:2] == ["Key Mental Health Statistics",
-                            "Ketamine-Assisted Psychotherapy: A Revolution in Treating Depression, PTSD, OCD, and Suicidality"]
-    for n, name in enumerate(["Amplified Therapeutic Windows", "Enhances Emotional Learning",
-                              "Consolidation of Positive Neural Pathways", "Potential for Circuitry Reset"], 1):
-        assert f"{n}. {name}" in headings      # the four benefits are headings, not a list
+    assert headings[:2] == [
+        "Key Mental Health Statistics",
+        "Ketamine-Assisted Psychotherapy: A Revolution in Treating Depression, PTSD, OCD, and Suicidality",
+    ]
+    for n, name in enumerate(
+        [
+            "Amplified Therapeutic Windows",
+            "Enhances Emotional Learning",
+            "Consolidation of Positive Neural Pathways",
+            "Potential for Circuitry Reset",
+        ],
+        1,
+    ):
+        assert f"{n}. {name}" in headings  # the four benefits are headings, not a list
     statistics = ARTICLE.blocks[[b.text for b in ARTICLE.blocks].index("Key Mental Health Statistics") + 1]
     assert statistics.kind == "list" and statistics.text.count("\n- ") == 4
 
@@ -82,7 +100,7 @@ def test_crisis_resources_come_from_the_reference_with_source_and_date():
         reference = REFERENCE.read_text(encoding="utf-8")
         for country in resources.countries.values():
             for service in country.services:
-                assert service.how in reference, service.name     # wording verbatim from the reference
+                assert service.how in reference, service.name  # wording verbatim from the reference
                 for number in filter(None, (service.phone, service.sms)):
                     assert number in "".join(ch for ch in reference if ch.isdigit()), number
     us = resources.countries["US"]

@@ -19,8 +19,13 @@ pytestmark = pytest.mark.slow
 def _kill_mid_send(campaign_dir, env: dict, server, *, after: int, timeout: float = 90) -> int:
     """Start `campaign send 1`, SIGKILL it once the server has accepted `after` messages; returns how many
     deliveries the ledger holds in flight at that moment."""
-    process = subprocess.Popen([str(CAMPAIGN_BIN), "send", "1"], cwd=campaign_dir.root, env={**campaign_dir.env, **env},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(CAMPAIGN_BIN), "send", "1"],
+        cwd=campaign_dir.root,
+        env={**campaign_dir.env, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + timeout
     try:
         while server.accepted < after:
@@ -47,7 +52,7 @@ def _status_unknown(campaign_dir, env: dict) -> int:
 def _check_exactly_once(campaign_dir, server, *, total: int, in_flight_at_kill: int, most_unknown: int) -> set:
     day = campaign_dir.project().schedule.dates[0]
     rows = {row.email: row.status for row in campaign_dir.store().deliveries_for(day)}
-    assert len(rows) == total                                                  # nobody skipped
+    assert len(rows) == total  # nobody skipped
     assert set(rows.values()) <= {"sent", "unknown"}
     unknown = {email for email, status in rows.items() if status == "unknown"}
     assert len(unknown) == in_flight_at_kill <= most_unknown
@@ -73,8 +78,9 @@ def test_kill_9_during_a_50000_subscriber_postmark_send(campaign_dir):
         result = campaign_dir.run("send", "1", env=env, timeout=240, check=True)
         assert "unknown" in result.stdout and "--resend-unknown" in result.stdout
         shown_unknown = _status_unknown(campaign_dir, env)
-        unknown = _check_exactly_once(campaign_dir, server, total=50_000, in_flight_at_kill=in_flight,
-                                      most_unknown=4 * 500)
+        unknown = _check_exactly_once(
+            campaign_dir, server, total=50_000, in_flight_at_kill=in_flight, most_unknown=4 * 500
+        )
         assert shown_unknown == len(unknown)
         # a third run changes nothing: unknown deliveries are never resent without --resend-unknown
         requests_before = len(server.requests)
@@ -90,25 +96,35 @@ def test_kill_9_during_a_resend_send_resends_the_unknown_batches_with_the_same_k
         env = {"CAMPAIGN_PROVIDER": "resend", "RESEND_API_KEY": "re_test", "RESEND_API_URL": server.url}
         in_flight = _kill_mid_send(campaign_dir, env, server, after=800)
         assert 0 < in_flight <= 4 * 100
-        time.sleep(0.3)                         # the server finishes the requests the dead sender left open
+        time.sleep(0.3)  # the server finishes the requests the dead sender left open
         result = campaign_dir.run("send", "1", env=env, check=True)
         assert "unknown" not in result.stdout
         assert _status_unknown(campaign_dir, env) == 0
         day = campaign_dir.project().schedule.dates[0]
         assert ledger(campaign_dir.store(), day) == {"sent": 3_000}
         counts = server.counts()
-        assert len(counts) == 3_000 and set(counts.values()) == {1}        # exactly once, everyone
-        assert server.replayed >= 1                                          # the provider de-duplicated
+        assert len(counts) == 3_000 and set(counts.values()) == {1}  # exactly once, everyone
+        assert server.replayed >= 1  # the provider de-duplicated
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_let_the_batches_in_flight_finish_and_say_how_to_resume(campaign_dir, sig, code):
-    seed_subscribers(campaign_dir.store(), 3_000)             # more batches than can be in flight at once
+    seed_subscribers(campaign_dir.store(), 3_000)  # more batches than can be in flight at once
     with FakePostmark(lean=True, delay=0.25) as server:
-        env = {**campaign_dir.env, "CAMPAIGN_PROVIDER": "postmark", "POSTMARK_SERVER_TOKEN": "test-key",
-               "POSTMARK_API_URL": server.url}
-        process = subprocess.Popen([str(CAMPAIGN_BIN), "send", "1"], cwd=campaign_dir.root, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = {
+            **campaign_dir.env,
+            "CAMPAIGN_PROVIDER": "postmark",
+            "POSTMARK_SERVER_TOKEN": "test-key",
+            "POSTMARK_API_URL": server.url,
+        }
+        process = subprocess.Popen(
+            [str(CAMPAIGN_BIN), "send", "1"],
+            cwd=campaign_dir.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while server.accepted < 500 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -118,7 +134,7 @@ def test_sigterm_and_sigint_let_the_batches_in_flight_finish_and_say_how_to_resu
         assert "Resume with: campaign send 2027-09-01" in err
         day = campaign_dir.project().schedule.dates[0]
         after_stop = ledger(campaign_dir.store(), day)
-        assert set(after_stop) == {"sent"} and after_stop["sent"] == server.accepted < 3_000   # consistent
+        assert set(after_stop) == {"sent"} and after_stop["sent"] == server.accepted < 3_000  # consistent
         campaign_dir.run("send", "1", env=env, check=True)
         assert ledger(campaign_dir.store(), day) == {"sent": 3_000}
         assert set(server.counts().values()) == {1}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from campaign.errors import ImportError_
-from campaign.ledger.store import Store
 from campaign.ledger.csv_import import import_subscribers
+from campaign.ledger.store import Store
 
 
 @pytest.fixture
@@ -29,14 +29,17 @@ def emails(store) -> list[str]:
 
 
 def test_bad_rows_are_reported_with_line_and_reason_and_valid_rows_imported(store, tmp_path):
-    path = write(tmp_path, "email,name,country,timezone\n"
-                           "ann@example.org,Ann,US,America/New_York\n"
-                           "not-an-address,Bad,US,\n"
-                           "\n"
-                           "bo@example.org,Bo,Mars,\n"
-                           "cy@example.org,Cy,gb,Europe/Lnodon\n"
-                           "di@example.org,Di,uk,Europe/London\n"
-                           ",Nobody,,\n")
+    path = write(
+        tmp_path,
+        "email,name,country,timezone\n"
+        "ann@example.org,Ann,US,America/New_York\n"
+        "not-an-address,Bad,US,\n"
+        "\n"
+        "bo@example.org,Bo,Mars,\n"
+        "cy@example.org,Cy,gb,Europe/Lnodon\n"
+        "di@example.org,Di,uk,Europe/London\n"
+        ",Nobody,,\n",
+    )
     report = import_subscribers(store, path)
     assert emails(store) == ["ann@example.org", "di@example.org"]
     rejected = {p.line: p for p in report.rejected}
@@ -44,7 +47,7 @@ def test_bad_rows_are_reported_with_line_and_reason_and_valid_rows_imported(stor
     assert "@" in rejected[3].message or "email" in rejected[3].message.lower()
     assert "country" in rejected[5].message and "timezone" in rejected[6].message and "empty" in rejected[8].message
     assert str(rejected[3]).startswith("list.csv:3:")
-    assert store.subscriber_by_email("di@example.org").country == "GB"       # UK is GB
+    assert store.subscriber_by_email("di@example.org").country == "GB"  # UK is GB
 
 
 def test_duplicates_differing_in_case_are_one_subscriber(store, tmp_path):

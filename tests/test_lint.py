@@ -2,6 +2,7 @@
 
 Run from the repo root with: PYTHONPATH=/work/main python3 -m pytest tests/test_lint.py -q
 """
+
 import pathlib
 import re
 
@@ -12,10 +13,25 @@ from campaign.series.lint import RULES, LintHit, _near, lint_text
 ARTICLE = pathlib.Path("/work/shared/seed/article.txt")
 
 EXPECTED_LEVELS = {
-    "L1": "error", "L2": "error", "L3": "error", "L4": "error", "L5": "error", "L6": "error",
-    "L7": "warning", "L8": "warning", "L9": "warning", "L10": "warning", "L11": "warning",
-    "L12": "warning", "L13": "error",
-    "K1": "error", "K2": "error", "K3": "warning", "K4": "error", "K5": "warning", "K6": "error",
+    "L1": "error",
+    "L2": "error",
+    "L3": "error",
+    "L4": "error",
+    "L5": "error",
+    "L6": "error",
+    "L7": "warning",
+    "L8": "warning",
+    "L9": "warning",
+    "L10": "warning",
+    "L11": "warning",
+    "L12": "warning",
+    "L13": "error",
+    "K1": "error",
+    "K2": "error",
+    "K3": "warning",
+    "K4": "error",
+    "K5": "warning",
+    "K6": "error",
     "K7": "error",
 }
 
@@ -52,14 +68,26 @@ POSITIVE = [
     ("L10", "warning", "article", "His suicide was a brave act of defiance."),
     ("L10", "warning", "article", "The film shows her suicide as peaceful and beautiful."),
     ("L11", "warning", "article", "The suicide victim was a 17-year-old student."),
-    ("L12", "warning", "article",
-     "About 1 in 5 adults live with a mental illness. Nearly 50,000 Americans died by suicide in 2022, "
-     "and 46% of people who die by suicide had a known mental health condition."),
-    ("L12", "warning", "article",
-     "In 2022, 49,476 people died by suicide in the US. Suicide rates rose 36% between 2000 and 2021."),
-    ("L12", "warning", "article",  # the article's own statistics list
-     "  • Close to 800,000 people die due to suicide every year, which is one person every 40 seconds.\n"
-     "  • Suicide is the second leading cause of death among 15-29-year-olds globally."),
+    (
+        "L12",
+        "warning",
+        "article",
+        "About 1 in 5 adults live with a mental illness. Nearly 50,000 Americans died by suicide in 2022, "
+        "and 46% of people who die by suicide had a known mental health condition.",
+    ),
+    (
+        "L12",
+        "warning",
+        "article",
+        "In 2022, 49,476 people died by suicide in the US. Suicide rates rose 36% between 2000 and 2021.",
+    ),
+    (
+        "L12",
+        "warning",
+        "article",  # the article's own statistics list
+        "  • Close to 800,000 people die due to suicide every year, which is one person every 40 seconds.\n"
+        "  • Suicide is the second leading cause of death among 15-29-year-olds globally.",
+    ),
     ("L13", "error", "subject", "Suicide rates soaring: what the data says"),
     ("L13", "error", "preheader", "A beautiful tribute to a friend lost to suicide"),
     ("L13", "error", "subject", "Teen suicide and the 40 pills nobody noticed"),
@@ -70,12 +98,20 @@ POSITIVE = [
     ("K3", "warning", "article", "Ketamine is a miracle cure for depression."),
     ("K3", "warning", "article", "Ketamine-assisted therapy offers instant, permanent relief."),
     ("K3", "warning", "article", "They said ketamine\u2019s a guaranteed fix."),
-    ("K3", "warning", "article",  # article hype, flagged as K3 overclaiming
-     "Ketamine-assisted psychotherapy has demonstrated a new profound hope, and ketamine is "
-     "considered a breakthrough therapy."),
-    ("K3", "warning", "article",
-     "The efficacy of ketamine isn\u2019t just about short-term relief\u2014it's proving to be a "
-     "game-changer in providing long-term results."),
+    (
+        "K3",
+        "warning",
+        "article",  # article hype, flagged as K3 overclaiming
+        "Ketamine-assisted psychotherapy has demonstrated a new profound hope, and ketamine is "
+        "considered a breakthrough therapy.",
+    ),
+    (
+        "K3",
+        "warning",
+        "article",
+        "The efficacy of ketamine isn\u2019t just about short-term relief\u2014it's proving to be a "
+        "game-changer in providing long-term results.",
+    ),
     ("K3", "warning", "article", "Ketamine-Assisted Psychotherapy: A Revolution in Treating Depression"),
     ("K4", "error", "article", "A typical infusion is 0.5 mg/kg of ketamine over 40 minutes."),
     ("K4", "error", "article", "Patients dissolve a 200 mg troche under the tongue."),
@@ -85,9 +121,13 @@ POSITIVE = [
     ("K5", "warning", "article", "At-home ketamine is growing in popularity."),
     ("K6", "error", "article", "Ketamine is safe and non-addictive when used properly."),
     ("K6", "error", "article", "Ketamine therapy has no side effects for most people."),
-    ("K6", "error", "article",  # two article paragraphs as one block: the acknowledgeable hit
-     "Ketamine-assisted therapy offers a unique approach.\n\nBy facilitating a safe environment "
-     "where these memories can be revisited, patients can process traumatic experiences."),
+    (
+        "K6",
+        "error",
+        "article",  # two article paragraphs as one block: the acknowledgeable hit
+        "Ketamine-assisted therapy offers a unique approach.\n\nBy facilitating a safe environment "
+        "where these memories can be revisited, patients can process traumatic experiences.",
+    ),
     ("K7", "error", "article", "Once ketamine works, you can stop taking your antidepressants."),
     ("K7", "error", "note", "Many patients quit all of their medications after six sessions."),
 ]
@@ -144,28 +184,55 @@ NOT_RULE = [
     ("L8", "Close to 800,000 people die due to suicide every year, which is one person every 40 seconds."),
     ("L9", "Suicide is the second leading cause of death among 15-29-year-olds globally."),
     ("L12", "Suicide is the second leading cause of death among 15-29-year-olds globally."),  # one statistic
-    ("K4", "In low doses, these effects became therapeutically useful, leading researchers to explore its "
-           "potential as a treatment for mental health disorders."),
-    ("K4", "Individuals undergo a session where ketamine is administered, typically intravenously or "
-           "sublingually, in a controlled clinical environment, followed by psychotherapeutic guidance."),
+    (
+        "K4",
+        "In low doses, these effects became therapeutically useful, leading researchers to explore its "
+        "potential as a treatment for mental health disorders.",
+    ),
+    (
+        "K4",
+        "Individuals undergo a session where ketamine is administered, typically intravenously or "
+        "sublingually, in a controlled clinical environment, followed by psychotherapeutic guidance.",
+    ),
     ("K4", "In a ketamine therapy session, the patient receives a sub-anesthetic dose of ketamine."),
-    ("K6", "By facilitating a safe environment where these memories can be revisited without overwhelming "
-           "fear or emotional pain, patients can process and integrate traumatic experiences more effectively."),
-    ("K6", "During a ketamine therapy session, the altered state induced by ketamine often makes patients more "
-           "receptive to therapeutic interventions. In this state of heightened introspection and reduced "
-           "defenses, there's an opportunity to reprocess traumatic memories or long-held negative beliefs in "
-           "a safe environment."),
-    ("K3", "In contrast, ketamine has been observed to reduce depressive symptoms within hours, and these "
-           "effects can last for weeks to months after a single dose."),
-    ("K1", "Ketamine, primarily known as an anesthetic, has gained attention in the psychiatric community for "
-           "its rapid-acting antidepressant properties, especially in treatment-resistant depression and "
-           "post-traumatic stress disorder."),
-    ("K7", "All viewers of this content, especially those taking prescription or over-the-counter medications, "
-           "should consult their physicians before beginning any nutrition, supplement or lifestyle program."),
-    ("L6", "This rapid response is vital for those with severe depression or suicidal ideation, where time is "
-           "of the essence."),
-    ("L10", "In honor of National Suicide Prevention Month, the purpose of this article is to promote "
-            "awareness, education, and support for all dealing with various mental health issues."),
+    (
+        "K6",
+        "By facilitating a safe environment where these memories can be revisited without overwhelming "
+        "fear or emotional pain, patients can process and integrate traumatic experiences more effectively.",
+    ),
+    (
+        "K6",
+        "During a ketamine therapy session, the altered state induced by ketamine often makes patients more "
+        "receptive to therapeutic interventions. In this state of heightened introspection and reduced "
+        "defenses, there's an opportunity to reprocess traumatic memories or long-held negative beliefs in "
+        "a safe environment.",
+    ),
+    (
+        "K3",
+        "In contrast, ketamine has been observed to reduce depressive symptoms within hours, and these "
+        "effects can last for weeks to months after a single dose.",
+    ),
+    (
+        "K1",
+        "Ketamine, primarily known as an anesthetic, has gained attention in the psychiatric community for "
+        "its rapid-acting antidepressant properties, especially in treatment-resistant depression and "
+        "post-traumatic stress disorder.",
+    ),
+    (
+        "K7",
+        "All viewers of this content, especially those taking prescription or over-the-counter medications, "
+        "should consult their physicians before beginning any nutrition, supplement or lifestyle program.",
+    ),
+    (
+        "L6",
+        "This rapid response is vital for those with severe depression or suicidal ideation, where time is "
+        "of the essence.",
+    ),
+    (
+        "L10",
+        "In honor of National Suicide Prevention Month, the purpose of this article is to promote "
+        "awareness, education, and support for all dealing with various mental health issues.",
+    ),
     ("L13", "Suicide rates soaring: what the data says"),  # L13 is for subject/preheader only (field=article)
     ("L4", "We have begun a new chapter in suicide prevention."),  # "gun" is a whole word only
     ("L4", "Lethal means safety: lock up guns and medications to help prevent suicide."),
@@ -213,8 +280,10 @@ def test_curly_apostrophes_and_markdown_are_normalised():
 
 
 def test_order_is_rule_id_then_position():
-    text = ("His suicide was brave. He committed suicide with 40 pills. "
-            "Ketamine is a miracle, a cure. He committed suicide.")
+    text = (
+        "His suicide was brave. He committed suicide with 40 pills. "
+        "Ketamine is a miracle, a cure. He committed suicide."
+    )
     hits = lint_text(text, field="article")
     order = [h.rule for h in hits]
     assert order == sorted(order, key=list(RULES).index)
@@ -237,4 +306,8 @@ def test_article_paragraphs_raise_only_expected_warnings():
     assert {h.rule for h in hits} == {"K3", "L12"}
     assert all(h.level == "warning" for h in hits)
     assert sorted(h.message.split('"')[1].lower() for h in hits if h.rule == "K3") == [
-        "breakthrough", "exponential", "game-changer", "revolution"]
+        "breakthrough",
+        "exponential",
+        "game-changer",
+        "revolution",
+    ]

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from campaign.series.content import load_article, parse_article
 from campaign.errors import ContentError, ScheduleError
+from campaign.series.content import load_article, parse_article
 from campaign.series.plan import make_plan
 from campaign.series.schedule import parse_schedule
 from tests.conftest import REPO
@@ -36,7 +36,7 @@ def test_every_block_exactly_once_in_order_and_no_dangling_heading(days):
     plan = plan_for(days)
     assert len(plan.parts) == days
     flat = [b for part in plan.parts for b in part.blocks]
-    assert flat == list(ARTICLE.blocks)                       # once each, in order, none split or lost
+    assert flat == list(ARTICLE.blocks)  # once each, in order, none split or lost
     for part in plan.parts:
         assert part.blocks, "a day without text"
         assert part.blocks[-1].kind != "heading", "a heading left at the end of a day"
@@ -49,7 +49,7 @@ def test_a_part_that_starts_mid_section_is_labelled_continued():
         if part.blocks[0].kind == "heading":
             assert part.continued is None
         else:
-            headings = [b for p in plan.parts[:part.number - 1] for b in p.blocks if b.kind == "heading"]
+            headings = [b for p in plan.parts[: part.number - 1] for b in p.blocks if b.kind == "heading"]
             expected = headings[-1].text if headings else None
             assert part.continued == expected
 
@@ -98,7 +98,7 @@ def test_balance_is_the_exact_optimum_of_the_stated_objective():
 def test_the_default_plan_is_reasonably_balanced():
     plan = make_plan(parse_schedule((REPO / "schedule.yaml").read_text()), ARTICLE)
     assert plan.spread < plan.mean * 1.5
-    assert plan.parts[9].blocks[0].text == "Efficacy for Depression and Suicidality"   # the day-10 pin
+    assert plan.parts[9].blocks[0].text == "Efficacy for Depression and Suicidality"  # the day-10 pin
 
 
 def test_the_plan_is_deterministic():

@@ -7,17 +7,21 @@ import json
 import pytest
 
 from campaign.config import load_settings
+from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
-from campaign.delivery.tokens import Tokens
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import FakeMailgun, Fault, make_rig, once, seed_subscribers
 
 
 def mailgun_env(server, key="test-key", domain="mg.example.org"):
-    return {"CAMPAIGN_PROVIDER": "mailgun", "MAILGUN_API_KEY": key, "MAILGUN_DOMAIN": domain,
-            "MAILGUN_API_URL": server.url}
+    return {
+        "CAMPAIGN_PROVIDER": "mailgun",
+        "MAILGUN_API_KEY": key,
+        "MAILGUN_DOMAIN": domain,
+        "MAILGUN_API_URL": server.url,
+    }
 
 
 def expected_url(subscriber_id: int) -> str:
@@ -31,13 +35,16 @@ def test_multipart_batch_with_recipient_variables_and_what_each_reader_gets(camp
         odd = seed_subscribers(rig.store, 1, emails=["amp@example.org"], names=["Tom & <Jerry>"])[0]
         report = rig.sender().send_day(rig.day)
         assert report.sent == 3
-        request, = server.requests
+        (request,) = server.requests
         assert request.path == "/v3/mg.example.org/messages"
         assert request.headers["Content-Type"].startswith("multipart/form-data")
         assert request.headers["Authorization"].startswith("Basic ")
         form = request.form
-        assert form["to"] == ["Reader 1 <reader000001@example.org>", "Reader 2 <reader000002@example.org>",
-                              '"Tom & <Jerry>" <amp@example.org>']                  # never one shared To list
+        assert form["to"] == [
+            "Reader 1 <reader000001@example.org>",
+            "Reader 2 <reader000002@example.org>",
+            '"Tom & <Jerry>" <amp@example.org>',
+        ]  # never one shared To list
         assert len(form["html"]) == 1 and len(form["text"]) == 1
         assert form["h:List-Unsubscribe"] == ["<%recipient.unsubscribe_url%>"]
         assert form["h:List-Unsubscribe-Post"] == ["List-Unsubscribe=One-Click"]
@@ -46,7 +53,10 @@ def test_multipart_batch_with_recipient_variables_and_what_each_reader_gets(camp
         assert set(variables) == {"reader000001@example.org", "reader000002@example.org", "amp@example.org"}
         issue = rig.project.render(rig.day)
         delivered = {d.to: d for d in server.delivered}
-        for sid, email, name in [(ids[0], "reader000001@example.org", "Reader 1"), (odd, "amp@example.org", "Tom & <Jerry>")]:
+        for sid, email, name in [
+            (ids[0], "reader000001@example.org", "Reader 1"),
+            (odd, "amp@example.org", "Tom & <Jerry>"),
+        ]:
             html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
             assert (delivered[email].html, delivered[email].text) == (html, text)
             assert delivered[email].headers["List-Unsubscribe"] == f"<{expected_url(sid)}>"
@@ -89,7 +99,7 @@ def test_a_500_is_recorded_unknown_not_retried_because_mailgun_may_have_sent_it(
         report = rig.sender().send_day(rig.day)
         assert report.unknown == 5 and len(server.requests) == 1
         assert rig.ledger() == {"unknown": 5}
-        assert set(server.counts().values()) == {1}                           # it did go out: no duplicate
+        assert set(server.counts().values()) == {1}  # it did go out: no duplicate
 
 
 def test_a_503_is_retried_and_delivered_once(campaign_dir):

@@ -6,14 +6,23 @@ import time
 
 import pytest
 
-from campaign.errors import AuthenticationFailed, ConfigurationError
-from campaign.providers import make_provider
-from campaign.ledger.store import BOUNCED
 from campaign.delivery.tokens import Tokens
+from campaign.errors import AuthenticationFailed, ConfigurationError
+from campaign.ledger.store import BOUNCED
+from campaign.providers import make_provider
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import (Fault, FakePostmark, combine, every, ledger, make_rig, once, rate_limited,
-                                    seed_subscribers)
+from tests.provider_servers import (
+    FakePostmark,
+    Fault,
+    combine,
+    every,
+    ledger,
+    make_rig,
+    once,
+    rate_limited,
+    seed_subscribers,
+)
 
 PUBLIC_URL = "https://news.example.org"
 
@@ -59,7 +68,7 @@ def test_cli_429_every_third_request_and_one_500_still_delivers_each_exactly_onc
     store = campaign_dir.store()
     seed_subscribers(store, 5000)
     campaign_dir.edit_schedule("  default_country: US", "  default_country: US\n  rate_limit: 20000")
-    faults = combine(once(2, Fault(500)), every(3, rate_limited()))   # Postmark's 429 carries no hint
+    faults = combine(once(2, Fault(500)), every(3, rate_limited()))  # Postmark's 429 carries no hint
     with FakePostmark(faults=faults) as server:
         result = campaign_dir.run("send", "1", env=postmark_env(server), check=True)
         statuses = [r.status for r in server.requests]
@@ -79,12 +88,12 @@ def test_cli_wrong_token_stops_at_once_naming_provider_and_variable(campaign_dir
         elapsed = time.monotonic() - started
         assert result.returncode == 1, result.stderr
         assert "postmark" in result.stderr and "POSTMARK_SERVER_TOKEN" in result.stderr
-        assert "wrong-token" not in result.stderr + result.stdout          # never echo a secret
+        assert "wrong-token" not in result.stderr + result.stdout  # never echo a secret
         assert elapsed < 15
         assert all(r.status == 401 for r in server.requests) and len(server.requests) <= 4  # no retries
         assert server.counts() == {}
     day = campaign_dir.project().schedule.dates[0]
-    assert ledger(store, day) == {}                                        # nothing marked sent, nothing in flight
+    assert ledger(store, day) == {}  # nothing marked sent, nothing in flight
     assert store.count_owed(day, campaign_dir.project().schedule.send_at(day)) == 2000
 
 
@@ -100,6 +109,7 @@ def test_cli_missing_token_is_a_configuration_error_before_anything_is_sent(camp
 def test_real_provider_refuses_plain_http_to_a_remote_host_and_the_dev_secret(campaign_dir):
     env = {**campaign_dir.env, "POSTMARK_SERVER_TOKEN": "t", "POSTMARK_API_URL": "http://api.example.com"}
     from campaign.config import load_settings
+
     with pytest.raises(ConfigurationError, match="POSTMARK_API_URL"):
         make_provider("postmark", load_settings(campaign_dir.root, env))
     env = {**env, "POSTMARK_API_URL": "http://127.0.0.1:9", "CAMPAIGN_SECRET_KEY": ""}
@@ -111,11 +121,11 @@ def test_real_provider_refuses_plain_http_to_a_remote_host_and_the_dev_secret(ca
 def test_the_exact_request_postmark_receives(campaign_dir):
     with FakePostmark() as server:
         rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
-        named, = seed_subscribers(rig.store, 1, country="GB")
-        unnamed, = seed_subscribers(rig.store, 1, start=2, names=False)
+        (named,) = seed_subscribers(rig.store, 1, country="GB")
+        (unnamed,) = seed_subscribers(rig.store, 1, start=2, names=False)
         report = rig.sender().send_day(rig.day)
         assert report.sent == 2
-        assert len(server.requests) == 2                                  # one batch per crisis variant
+        assert len(server.requests) == 2  # one batch per crisis variant
         for request in server.requests:
             assert request.path == "/email/batch" and request.headers["Content-Type"] == "application/json"
             assert request.headers["Accept"] == "application/json"
@@ -125,14 +135,18 @@ def test_the_exact_request_postmark_receives(campaign_dir):
             message = by_id[sid]
             issue = rig.project.render(rig.day, variant)
             html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
-            assert message["HtmlBody"] == html and message["TextBody"] == text   # the same bytes the outbox writes
+            assert message["HtmlBody"] == html and message["TextBody"] == text  # the same bytes the outbox writes
             assert message["From"] == campaign.from_ and message["ReplyTo"] == campaign.reply_to
             assert message["Subject"] == issue.subject
             assert message["Tag"] == rig.day.isoformat()
             assert message["Metadata"] == {"issue": rig.day.isoformat(), "subscriber_id": str(sid)}
             assert message["TrackOpens"] is False and message["TrackLinks"] == "None"
-            assert [h["Name"] for h in message["Headers"]] == ["List-Unsubscribe", "List-Unsubscribe-Post",
-                                                               "List-Id", "Message-ID"]
+            assert [h["Name"] for h in message["Headers"]] == [
+                "List-Unsubscribe",
+                "List-Unsubscribe-Post",
+                "List-Id",
+                "Message-ID",
+            ]
         assert by_id[named]["To"] == "Reader 1 <reader000001@example.org>"
         assert by_id[unnamed]["To"] == "reader000002@example.org"
         rows = rig.rows()
@@ -144,14 +158,14 @@ def test_per_item_errors_inside_a_200_reject_only_those_recipients(campaign_dir)
     with FakePostmark(inactive={"reader000002@example.org"}) as server:
         rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
         ids = seed_subscribers(rig.store, 3)
-        seed_subscribers(rig.store, 1, emails=["not-an-address"])   # a row the importer would never let in
+        seed_subscribers(rig.store, 1, emails=["not-an-address"])  # a row the importer would never let in
         report = rig.sender().send_day(rig.day)
         assert (report.sent, report.rejected, report.failed) == (3 - 1, 2, 0)
         rows = rig.rows()
         assert rows["reader000002@example.org"].status == "rejected"
         assert "406" in rows["reader000002@example.org"].error
         assert rows["not-an-address"].status == "rejected" and "300" in rows["not-an-address"].error
-        assert rig.store.subscriber_by_id(ids[1]).status == BOUNCED           # 406 suppresses the subscriber
+        assert rig.store.subscriber_by_id(ids[1]).status == BOUNCED  # 406 suppresses the subscriber
         assert rig.store.subscriber_by_email("not-an-address").status == "active"
         assert set(server.counts()) == {"reader000001@example.org", "reader000003@example.org"}
 
@@ -188,7 +202,7 @@ def test_a_timeout_after_the_provider_accepted_is_unknown_and_never_resent_blind
         report = rig.sender(concurrency=1).send_day(rig.day)
         assert (report.sent, report.unknown) == (300, 500)
         assert rig.ledger() == {"sent": 300, "unknown": 500}
-        assert len(server.requests) == 2                                    # no blind retry
+        assert len(server.requests) == 2  # no blind retry
         again = rig.sender().send_day(rig.day)
         assert (again.sent, again.unknown) == (0, 500) and len(server.requests) == 2
         assert set(server.counts().values()) == {1} and len(server.counts()) == 800
@@ -214,7 +228,7 @@ def test_persistent_5xx_fails_batches_stops_after_five_in_a_row_and_retry_failed
         report = rig.sender(concurrency=1).send_day(rig.day)
         assert report.sent == 0 and report.failed == 5 * 500
         assert "5 batches in a row failed" in report.stopped and "--retry-failed" in report.stopped
-        assert rig.ledger() == {"failed": 2500}                               # the rest is still owed
+        assert rig.ledger() == {"failed": 2500}  # the rest is still owed
         assert "503" in rig.rows()["reader000001@example.org"].error
         broken["on"] = False
         retried = rig.sender().send_day(rig.day, retry_failed=True)
@@ -236,7 +250,7 @@ def test_stop_flag_lets_the_batch_in_flight_finish_and_the_next_run_continues(ca
         rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
         seed_subscribers(rig.store, 3000)
         sender = rig.sender(concurrency=2)
-        sender.progress = lambda n: sender.stop.set()                     # stop after the first checkpoint
+        sender.progress = lambda n: sender.stop.set()  # stop after the first checkpoint
         report = sender.send_day(rig.day)
         assert report.stopped == "stopped by signal"
         assert 500 <= report.sent < 3000

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed
+from campaign.ledger.store import INFLIGHT
 from campaign.providers.base import Batch
 from campaign.providers.resend import idempotency_key
-from campaign.ledger.store import INFLIGHT
-from campaign.delivery.tokens import Tokens
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import FakeResend, Fault, make_rig, once, seed_subscribers
@@ -36,9 +36,11 @@ def test_batch_request_contract(campaign_dir):
         assert {r.headers["Authorization"] for r in server.requests} == {"Bearer re_test"}
         email = server.requests[0].json[0]
         assert email["to"] == ["Reader 1 <reader000001@example.org>"]
-        assert email["tags"] == [{"name": "issue", "value": rig.day.isoformat()},
-                                 {"name": "subscriber_id", "value": str(ids[0])}]
-        assert "Date" not in email["headers"]                 # the body must be reproducible for the key
+        assert email["tags"] == [
+            {"name": "issue", "value": rig.day.isoformat()},
+            {"name": "subscriber_id", "value": str(ids[0])},
+        ]
+        assert "Date" not in email["headers"]  # the body must be reproducible for the key
         assert email["headers"]["List-Unsubscribe"] == f"<{expected_url(ids[0])}>"
         html, text = rig.project.render(rig.day).merge(unsubscribe_url=expected_url(ids[0]), name="Reader 1")
         assert (email["html"], email["text"]) == (html, text)
@@ -81,14 +83,19 @@ def test_a_batch_left_in_flight_by_a_crash_is_resent_automatically_with_the_same
         # What a sender killed mid-request leaves behind: a claimed batch the provider did receive.
         rows = rig.store.owed_page(rig.day, sender.cutoff(rig.day), after_id=0, limit=100)
         claimed = rig.store.claim(rig.day, [r.id for r in rows], batch_id="20270901-crashed", provider="resend")
-        batch = Batch("20270901-crashed", rig.project.render(rig.day), tuple(sender.recipient(r) for r in rows),
-                      sender.identity, sent_at=sender.clock())
+        batch = Batch(
+            "20270901-crashed",
+            rig.project.render(rig.day),
+            tuple(sender.recipient(r) for r in rows),
+            sender.identity,
+            sent_at=sender.clock(),
+        )
         rig.provider.send_batch(batch)
         assert len(claimed) == 100 and rig.ledger() == {INFLIGHT: 100}
 
         report = rig.sender().send_day(rig.day)
         assert report.sent == 150 and report.unknown == 0
-        assert server.replayed == 1                                            # the provider de-duplicated it
+        assert server.replayed == 1  # the provider de-duplicated it
         resent = [r for r in server.requests if r.headers["Idempotency-Key"] == idempotency_key(batch)]
         assert len(resent) == 2 and resent[0].body == resent[1].body
         assert set(server.counts().values()) == {1} and len(server.counts()) == 150
@@ -107,8 +114,11 @@ def test_an_unknown_batch_whose_member_unsubscribed_is_left_for_the_operator(cam
 
 
 def test_same_key_with_a_different_body_is_unknown(campaign_dir):
-    conflict = {"statusCode": 409, "name": "invalid_idempotent_request",
-                "message": "Same idempotency key used with a different request payload."}
+    conflict = {
+        "statusCode": 409,
+        "name": "invalid_idempotent_request",
+        "message": "Same idempotency key used with a different request payload.",
+    }
     with FakeResend(key="re_test", faults=once(1, Fault(409, body=conflict))) as server:
         rig = make_rig(campaign_dir, server, "resend", resend_env(server))
         seed_subscribers(rig.store, 5)
@@ -128,9 +138,21 @@ def test_an_invalid_key_stops_the_send(campaign_dir):
 
 
 def test_429_honours_retry_after(campaign_dir):
-    with FakeResend(key="re_test", faults=once(1, Fault(429, headers={"retry-after": "1", "ratelimit-limit": "2",
-                                                                         "ratelimit-remaining": "0",
-                                                                         "ratelimit-reset": "1"}))) as server:
+    with FakeResend(
+        key="re_test",
+        faults=once(
+            1,
+            Fault(
+                429,
+                headers={
+                    "retry-after": "1",
+                    "ratelimit-limit": "2",
+                    "ratelimit-remaining": "0",
+                    "ratelimit-reset": "1",
+                },
+            ),
+        ),
+    ) as server:
         rig = make_rig(campaign_dir, server, "resend", resend_env(server))
         seed_subscribers(rig.store, 3)
         report = rig.sender().send_day(rig.day)

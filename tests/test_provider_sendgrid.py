@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from campaign.errors import AuthenticationFailed
 from campaign.delivery.tokens import Tokens
+from campaign.errors import AuthenticationFailed
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import FakeSendGrid, Fault, make_rig, once, seed_subscribers
@@ -31,10 +31,10 @@ def test_one_shared_content_many_personalizations_and_what_each_reader_gets(camp
         odd = seed_subscribers(rig.store, 1, emails=["obrien@example.org"], names=['Zoë "Z" <O\'Brien> & co'])[0]
         report = rig.sender().send_day(rig.day)
         assert report.sent == 5
-        request, = server.requests
+        (request,) = server.requests
         assert request.path == "/v3/mail/send" and request.headers["Authorization"] == "Bearer test-key"
         mail = request.json
-        assert [c["type"] for c in mail["content"]] == ["text/plain", "text/html"]   # the HTML travels once
+        assert [c["type"] for c in mail["content"]] == ["text/plain", "text/html"]  # the HTML travels once
         assert request.body.count(b"</html>") == 1
         assert len(mail["personalizations"]) == 5
         assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -45,17 +45,19 @@ def test_one_shared_content_many_personalizations_and_what_each_reader_gets(camp
         assert mail["reply_to"] == {"email": campaign.reply_to}
         issue = rig.project.render(rig.day)
         delivered = {d.to: d for d in server.delivered}
-        for sid, email, name in [(ids[0], "reader000001@example.org", "Reader 1"),
-                                 (nameless, "reader000004@example.org", None),
-                                 (odd, "obrien@example.org", 'Zoë "Z" <O\'Brien> & co')]:
+        for sid, email, name in [
+            (ids[0], "reader000001@example.org", "Reader 1"),
+            (nameless, "reader000004@example.org", None),
+            (odd, "obrien@example.org", 'Zoë "Z" <O\'Brien> & co'),
+        ]:
             d = delivered[email]
             html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
-            assert (d.html, d.text) == (html, text)                       # substitutions = our own merge
+            assert (d.html, d.text) == (html, text)  # substitutions = our own merge
             assert d.headers["List-Unsubscribe"] == f"<{expected_url(sid)}>"
             assert d.extra["custom_args"] == {"issue": rig.day.isoformat(), "subscriber_id": str(sid)}
             assert d.extra["name"] == name
         message_ids = {row.provider_message_id for row in rig.rows().values()}
-        assert len(message_ids) == 1 and None not in message_ids            # X-Message-Id, one per request
+        assert len(message_ids) == 1 and None not in message_ids  # X-Message-Id, one per request
 
 
 def test_batches_of_at_most_1000_personalizations(campaign_dir):
@@ -74,11 +76,12 @@ def test_the_same_address_twice_goes_out_in_separate_requests(campaign_dir):
         ids = seed_subscribers(rig.store, 2)
         sender = rig.sender()
         from campaign.providers.base import Batch
-        recipients = [sender.recipient(row) for row in rig.store.owed_page(
-            rig.day, sender.cutoff(rig.day), after_id=0, limit=10)]
+
+        recipients = [
+            sender.recipient(row) for row in rig.store.owed_page(rig.day, sender.cutoff(rig.day), after_id=0, limit=10)
+        ]
         twin = replace(recipients[0], subscriber_id=ids[1], email=recipients[0].email.upper())
-        batch = Batch("b1", rig.project.render(rig.day), (recipients[0], twin), sender.identity,
-                      sent_at=sender.clock())
+        batch = Batch("b1", rig.project.render(rig.day), (recipients[0], twin), sender.identity, sent_at=sender.clock())
         results = rig.provider.send_batch(batch)
         assert [r.ok for r in results] == [True, True]
         assert [len(r.json["personalizations"]) for r in server.requests] == [1, 1]
@@ -91,8 +94,14 @@ def test_429_waits_until_x_ratelimit_reset(campaign_dir):
     def plan(number):
         if number == 1:
             reset["at"] = time.time() + 0.8
-            return Fault(429, headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
-                                       "X-RateLimit-Reset": f"{reset['at']:.3f}"})
+            return Fault(
+                429,
+                headers={
+                    "X-RateLimit-Limit": "600",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": f"{reset['at']:.3f}",
+                },
+            )
         return None
 
     with FakeSendGrid(faults=plan) as server:
@@ -107,13 +116,16 @@ def test_429_waits_until_x_ratelimit_reset(campaign_dir):
 
 
 def test_a_400_fails_the_batch_with_sendgrids_reason(campaign_dir):
-    body = {"errors": [{"message": "The from address does not match a verified Sender Identity.",
-                        "field": "from", "help": None}]}
+    body = {
+        "errors": [
+            {"message": "The from address does not match a verified Sender Identity.", "field": "from", "help": None}
+        ]
+    }
     with FakeSendGrid(faults=once(1, Fault(400, body=body))) as server:
         rig = make_rig(campaign_dir, server, "sendgrid", sendgrid_env(server))
         seed_subscribers(rig.store, 3)
         report = rig.sender().send_day(rig.day)
-        assert report.failed == 3 and len(server.requests) == 1            # a 4xx is not retried
+        assert report.failed == 3 and len(server.requests) == 1  # a 4xx is not retried
         assert "verified Sender Identity. (from)" in rig.rows()["reader000001@example.org"].error
         assert rig.ledger() == {"failed": 3}
 

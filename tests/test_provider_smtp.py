@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from campaign.config import load_settings
+from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
-from campaign.delivery.tokens import Tokens
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import make_rig, seed_subscribers
@@ -32,17 +32,26 @@ def certificate(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return folder / "cert.pem", folder / "key.pem"
 
 
@@ -50,18 +59,22 @@ class Mailbox:
     """aiosmtpd handler: keeps every message, remembers which connection carried it, and can misbehave."""
 
     def __init__(self, *, drop_after: int | None = None, refuse: set[str] = frozenset()):
-        self.messages: list[tuple[str, list[str], bytes, int]] = []    # (mail from, rcpts, data, connection)
-        self.drop_after = drop_after       # close the connection at the MAIL after this many messages
+        self.messages: list[tuple[str, list[str], bytes, int]] = []  # (mail from, rcpts, data, connection)
+        self.drop_after = drop_after  # close the connection at the MAIL after this many messages
         self.refuse = refuse
         self.dropped = 0
         self.dropped_at = 0
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if self.drop_after is not None and len(self.messages) and len(self.messages) % self.drop_after == 0 \
-                and self.dropped_at != len(self.messages):
+        if (
+            self.drop_after is not None
+            and len(self.messages)
+            and len(self.messages) % self.drop_after == 0
+            and self.dropped_at != len(self.messages)
+        ):
             self.dropped_at = len(self.messages)
             self.dropped += 1
-            server.transport.close()                  # an idle timeout / restart on the relay
+            server.transport.close()  # an idle timeout / restart on the relay
             return "421 4.4.2 closing connection"
         envelope.mail_from = address
         return "250 OK"
@@ -79,7 +92,7 @@ class Mailbox:
 
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"mailer", b"s3cret")
-    return AuthResult(success=ok, handled=False)   # handled=False: aiosmtpd answers 535 itself
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
 def _free_port() -> int:
@@ -103,8 +116,9 @@ def smtp_server(certificate):
             kwargs["auth_require_tls"] = False
             controller = Controller(mailbox, hostname="127.0.0.1", port=port, ssl_context=context, **kwargs)
         else:
-            controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=context,
-                                    require_starttls=True, **kwargs)
+            controller = Controller(
+                mailbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True, **kwargs
+            )
         controller.start()
         started.append(controller)
         return port
@@ -115,8 +129,15 @@ def smtp_server(certificate):
 
 
 def smtp_env(port, certificate, *, security="starttls", password="s3cret"):
-    return {"CAMPAIGN_PROVIDER": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_SECURITY": security,
-            "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": password, "SMTP_CA_FILE": str(certificate[0])}
+    return {
+        "CAMPAIGN_PROVIDER": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": security,
+        "SMTP_USERNAME": "mailer",
+        "SMTP_PASSWORD": password,
+        "SMTP_CA_FILE": str(certificate[0]),
+    }
 
 
 def test_starttls_auth_one_connection_and_the_message_each_reader_gets(campaign_dir, smtp_server, certificate):
@@ -127,7 +148,7 @@ def test_starttls_auth_one_connection_and_the_message_each_reader_gets(campaign_
     report = rig.sender().send_day(rig.day)
     rig.provider.close()
     assert report.sent == 12 and rig.ledger() == {"sent": 12}
-    assert len({conn for *_, conn in mailbox.messages}) == 1                # one connection reused
+    assert len({conn for *_, conn in mailbox.messages}) == 1  # one connection reused
     sender, rcpts, data, _ = mailbox.messages[0]
     assert sender == "hello@example.org" and rcpts == ["reader000001@example.org"]
     message = message_from_bytes(data, policy=policy.default)
@@ -135,8 +156,10 @@ def test_starttls_auth_one_connection_and_the_message_each_reader_gets(campaign_
     assert message["List-Unsubscribe"] == f"<{url}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html, text = rig.project.render(rig.day).merge(unsubscribe_url=url, name="Reader 1")
-    def same(a: str) -> str:           # transfer encoding turns line ends into CRLF
+
+    def same(a: str) -> str:  # transfer encoding turns line ends into CRLF
         return a.replace("\r\n", "\n").strip()
+
     assert same(message.get_body(("html",)).get_content()) == same(html)
     assert same(message.get_body(("plain",)).get_content()) == same(text)
     rows = rig.rows()
@@ -162,7 +185,7 @@ def test_reconnects_when_the_server_drops_the_connection(campaign_dir, smtp_serv
     rig.provider.close()
     assert report.sent == 10 and report.unknown == 0 and mailbox.dropped == 2
     recipients = [r for _, rcpts, _, _ in mailbox.messages for r in rcpts]
-    assert sorted(recipients) == [f"reader{i:06d}@example.org" for i in range(1, 11)]   # each exactly once
+    assert sorted(recipients) == [f"reader{i:06d}@example.org" for i in range(1, 11)]  # each exactly once
     assert len({conn for *_, conn in mailbox.messages}) == 3
 
 
@@ -205,17 +228,31 @@ def test_settings_are_checked_before_anything_is_sent(campaign_dir):
     with pytest.raises(ConfigurationError, match="SMTP_HOST"):
         make_provider("smtp", load_settings(campaign_dir.root, base))
     with pytest.raises(ConfigurationError, match="SMTP_PASSWORD"):
-        make_provider("smtp", load_settings(campaign_dir.root, {**base, "SMTP_HOST": "mail.example.org",
-                                                                "SMTP_USERNAME": "u"}))
+        make_provider(
+            "smtp", load_settings(campaign_dir.root, {**base, "SMTP_HOST": "mail.example.org", "SMTP_USERNAME": "u"})
+        )
     with pytest.raises(ConfigurationError, match="SMTP_SECURITY"):
-        make_provider("smtp", load_settings(campaign_dir.root, {**base, "SMTP_HOST": "mail.example.org",
-                                                                "SMTP_SECURITY": "tls13"}))
+        make_provider(
+            "smtp",
+            load_settings(campaign_dir.root, {**base, "SMTP_HOST": "mail.example.org", "SMTP_SECURITY": "tls13"}),
+        )
     with pytest.raises(ConfigurationError, match="unencrypted"):
-        make_provider("smtp", load_settings(campaign_dir.root, {**base, "SMTP_HOST": "mail.example.org",
-                                                                "SMTP_SECURITY": "none", "SMTP_USERNAME": "u",
-                                                                "SMTP_PASSWORD": "p"}))
+        make_provider(
+            "smtp",
+            load_settings(
+                campaign_dir.root,
+                {
+                    **base,
+                    "SMTP_HOST": "mail.example.org",
+                    "SMTP_SECURITY": "none",
+                    "SMTP_USERNAME": "u",
+                    "SMTP_PASSWORD": "p",
+                },
+            ),
+        )
 
 
 class _Nothing:
     """make_rig wants a server; SMTP tests bring their own."""
+
     url = ""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from campaign.providers.http import retry_after_seconds
 from campaign.delivery.ratelimit import TokenBucket
+from campaign.providers.http import retry_after_seconds
 
 
 class FakeClock:
@@ -47,7 +47,7 @@ def test_beyond_the_burst_callers_wait_for_the_debt():
 
 def test_a_batch_bigger_than_the_burst_still_passes_at_the_average_rate():
     b, clock = bucket(100)
-    for _ in range(4):                         # 4 × 500 messages at 100/s: 20 s, minus the first second's burst
+    for _ in range(4):  # 4 × 500 messages at 100/s: 20 s, minus the first second's burst
         b.acquire(500)
     assert clock.now - 1000.0 == pytest.approx(19.0)
 
@@ -63,13 +63,13 @@ def test_hold_makes_every_caller_wait_as_the_provider_asked():
     b, clock = bucket(1000)
     b.hold(2.5)
     assert b.acquire(1) == pytest.approx(2.5)
-    assert b.acquire(1) == 0                    # the hold has passed
+    assert b.acquire(1) == 0  # the hold has passed
 
 
 def test_slow_down_halves_at_most_once_a_second_and_never_below_the_floor():
     b, clock = bucket(1000)
     assert b.slow_down() and b.rate == 500
-    assert not b.slow_down() and b.rate == 500        # four 429s from requests in flight together count once
+    assert not b.slow_down() and b.rate == 500  # four 429s from requests in flight together count once
     for _ in range(10):
         clock.now += 1.0
         b.slow_down()
@@ -96,6 +96,7 @@ def test_a_cancelled_wait_returns_early():
 
 def test_concurrent_callers_share_one_rate_in_real_time():
     import time
+
     b = TokenBucket(1000.0, burst=100)
     threads = [threading.Thread(target=b.acquire, args=(100,)) for _ in range(8)]
     started = time.monotonic()
@@ -104,7 +105,7 @@ def test_concurrent_callers_share_one_rate_in_real_time():
     for t in threads:
         t.join(timeout=5)
     elapsed = time.monotonic() - started
-    assert 0.65 <= elapsed < 1.5                # 800 messages, 100 free, 700 at 1000/s
+    assert 0.65 <= elapsed < 1.5  # 800 messages, 100 free, 700 at 1000/s
 
 
 def test_rate_must_be_positive():
@@ -115,18 +116,25 @@ def test_rate_must_be_positive():
 NOW = 1_800_000_000.0
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"Retry-After": "7"}, 7.0),
-    ({"Retry-After": "1.5"}, 1.5),
-    ({"Retry-After": format_datetime(datetime.fromtimestamp(NOW, timezone.utc) + timedelta(seconds=30), usegmt=True)}, 30.0),
-    ({"X-RateLimit-Reset": str(int(NOW + 12))}, 12.0),        # SendGrid: epoch seconds
-    ({"RateLimit-Reset": "3"}, 3.0),                           # Resend / IETF draft: seconds from now
-    ({"Retry-After": "-4"}, 0.0),
-    ({"X-RateLimit-Reset": str(int(NOW - 5))}, 0.0),
-    ({}, None),                                                # Postmark says nothing
-    ({"Retry-After": "soon"}, None),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"Retry-After": "7"}, 7.0),
+        ({"Retry-After": "1.5"}, 1.5),
+        (
+            {"Retry-After": format_datetime(datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=30), usegmt=True)},
+            30.0,
+        ),
+        ({"X-RateLimit-Reset": str(int(NOW + 12))}, 12.0),  # SendGrid: epoch seconds
+        ({"RateLimit-Reset": "3"}, 3.0),  # Resend / IETF draft: seconds from now
+        ({"Retry-After": "-4"}, 0.0),
+        ({"X-RateLimit-Reset": str(int(NOW - 5))}, 0.0),
+        ({}, None),  # Postmark says nothing
+        ({"Retry-After": "soon"}, None),
+    ],
+)
 def test_retry_after_from_each_providers_headers(headers, expected):
     import requests.structures
+
     got = retry_after_seconds(requests.structures.CaseInsensitiveDict(headers), now=NOW)
     assert got == (pytest.approx(expected, abs=1.0) if expected is not None else None)

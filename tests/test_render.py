@@ -15,7 +15,8 @@ DISCLAIMER_START = "This content is for informational and educational purposes o
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from tests.conftest import base_env, copy_campaign, CampaignDir
+    from tests.conftest import CampaignDir, base_env, copy_campaign
+
     root = copy_campaign(tmp_path_factory.mktemp("render") / "campaign")
     return CampaignDir(root, base_env(root)).project()
 
@@ -33,19 +34,19 @@ def test_every_day_has_every_required_element_in_html_and_text(project, number):
     for part in (seen, text):
         assert entry.subject in part
         assert f"Day {number} of 30" in part
-        assert "988" in part and "911" in part and "findahelpline.com" in part      # R1, R2, fallback
-        assert any(p in part.lower() for p in HOPE_PHRASES)                            # R3
-        assert " ".join(project.disclaimer.split()) in " ".join(part.split())          # R4, in full
-        assert project.schedule.campaign.postal_address in part                        # CAN-SPAM
+        assert "988" in part and "911" in part and "findahelpline.com" in part  # R1, R2, fallback
+        assert any(p in part.lower() for p in HOPE_PHRASES)  # R3
+        assert " ".join(project.disclaimer.split()) in " ".join(part.split())  # R4, in full
+        assert project.schedule.campaign.postal_address in part  # CAN-SPAM
         assert "Hi Ann," in part
         if entry.note:
             assert " ".join(entry.note.split()) in " ".join(part.split())
-    assert entry.preheader in seen                                                     # hidden preview text
-    assert f'href="https://news.example.org/archive/{day}"' in html                    # view in browser
+    assert entry.preheader in seen  # hidden preview text
+    assert f'href="https://news.example.org/archive/{day}"' in html  # view in browser
     assert text.count(f"https://news.example.org/archive/{day}") == 1
-    assert 'href="https://news.example.org/unsubscribe/TOKEN"' in html                 # visible unsubscribe
+    assert 'href="https://news.example.org/unsubscribe/TOKEN"' in html  # visible unsubscribe
     assert "Unsubscribe with one click: https://news.example.org/unsubscribe/TOKEN" in text
-    for block in project.plan.part_for(day).blocks:                                    # its article part
+    for block in project.plan.part_for(day).blocks:  # its article part
         for line in block.text.split("\n"):
             assert line in text
     assert len(html.encode()) < 102 * 1024
@@ -53,8 +54,13 @@ def test_every_day_has_every_required_element_in_html_and_text(project, number):
 
 def test_each_country_gets_its_own_crisis_lines_plus_the_fallback(project):
     day = project.schedule.dates[0]
-    expectations = {"GB": ["Samaritans", "116 123", "999"], "AU": ["Lifeline", "13 11 14", "000"],
-                    "NZ": ["1737", "111"], "IN": ["Tele-MANAS", "14416"], "CA": ["9-8-8", "Kids Help Phone"]}
+    expectations = {
+        "GB": ["Samaritans", "116 123", "999"],
+        "AU": ["Lifeline", "13 11 14", "000"],
+        "NZ": ["1737", "111"],
+        "IN": ["Tele-MANAS", "14416"],
+        "CA": ["9-8-8", "Kids Help Phone"],
+    }
     for country, needles in expectations.items():
         _, seen, text = both_parts(project.render(day, project.variant_for(country)))
         for needle in needles + ["findahelpline.com"]:
@@ -77,10 +83,10 @@ def test_no_country_means_the_default_country_plus_fallback(project):
 
 def test_css_is_inlined_and_media_rules_survive_with_important(project):
     html = project.render(project.schedule.dates[0]).html
-    assert "@media only screen and (min-width:480px)" in html                  # MJML's responsive columns
+    assert "@media only screen and (min-width:480px)" in html  # MJML's responsive columns
     dark = re.search(r"@media \(prefers-color-scheme: dark\)\s*{(.*?)}\s*}", html, re.DOTALL)
-    assert dark and "!important" in dark.group(1)                               # premailer kept !important
-    assert re.search(r'class="c-crisis"[^>]*style="[^"]*background-color:\s*#e6f4f1', html)   # inlined
+    assert dark and "!important" in dark.group(1)  # premailer kept !important
+    assert re.search(r'class="c-crisis"[^>]*style="[^"]*background-color:\s*#e6f4f1', html)  # inlined
     assert "fonts.googleapis.com" not in html and "@import" not in html and "<link" not in html  # no network
     assert '<meta name="color-scheme" content="light dark"' in html
 
@@ -91,12 +97,12 @@ def test_crisis_numbers_are_tappable_and_survive_inlining(project):
     assert 'href="sms:741741?&amp;body=HOME"' in html
     gb = project.render(project.schedule.dates[0], "GB").html
     assert 'href="tel:116123"' in gb and 'href="sms:85258?&amp;body=SHOUT"' in gb
-    assert 'href="tel:999"' in gb                     # "999 (112 also works)": the first number, not 999112
+    assert 'href="tel:999"' in gb  # "999 (112 also works)": the first number, not 999112
     assert 'href="tel:112"' in project.render(project.schedule.dates[0], "IE").html
 
 
 def test_text_part_comes_from_markdown_not_html(project):
-    day = project.schedule.dates[1]        # day 2 is the bullet list
+    day = project.schedule.dates[1]  # day 2 is the bullet list
     text = project.render(day).text
     assert "- Ketamine, initially introduced as an anesthetic in the 1960s" in text
     assert "<" not in text.replace("<https", "")
@@ -111,7 +117,8 @@ def test_merge_escapes_the_name_in_html_only(project):
 
 
 def test_rendering_is_deterministic(project, tmp_path_factory):
-    from tests.conftest import base_env, copy_campaign, CampaignDir
+    from tests.conftest import CampaignDir, base_env, copy_campaign
+
     root = copy_campaign(tmp_path_factory.mktemp("again") / "campaign")
     other = CampaignDir(root, base_env(root)).project()
     day = project.schedule.dates[4]
@@ -128,13 +135,17 @@ def test_the_web_version_has_no_personal_fields_and_a_signup_link(project):
 
 # -- the safety elements are structural: a template edit cannot drop them ------------------------------
 
-@pytest.mark.parametrize("partial,what", [
-    ("partials/crisis.mjml.j2", "crisis block"),
-    ("partials/crisis.txt.j2", "crisis block"),
-    ("partials/disclaimer.mjml.j2", "medical disclaimer"),
-    ("partials/disclaimer.txt.j2", "medical disclaimer"),
-    ("partials/footer.txt.j2", "unsubscribe"),
-])
+
+@pytest.mark.parametrize(
+    "partial,what",
+    [
+        ("partials/crisis.mjml.j2", "crisis block"),
+        ("partials/crisis.txt.j2", "crisis block"),
+        ("partials/disclaimer.mjml.j2", "medical disclaimer"),
+        ("partials/disclaimer.txt.j2", "medical disclaimer"),
+        ("partials/footer.txt.j2", "unsubscribe"),
+    ],
+)
 def test_a_template_without_a_safety_partial_fails_build_and_send(campaign_dir, partial, what):
     (campaign_dir.root / "templates" / partial).write_text("{# emptied by an edit #}\n", encoding="utf-8")
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(2))), check=True)
@@ -142,7 +153,7 @@ def test_a_template_without_a_safety_partial_fails_build_and_send(campaign_dir, 
         result = campaign_dir.run(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert what in result.stderr and "Traceback" not in result.stderr
-    assert not (campaign_dir.outbox / "2027-09-01").exists()          # nothing was sent
+    assert not (campaign_dir.outbox / "2027-09-01").exists()  # nothing was sent
     with _closing(campaign_dir.store()) as store:
         assert store.delivery_counts() == {}
 

@@ -12,8 +12,14 @@ import shutil
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +29,7 @@ def browser():
             pytest.fail("chromium is not installed: .ci/run must install Debian's chromium")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield browser
@@ -32,9 +39,11 @@ def browser():
 @pytest.fixture(scope="module")
 def issue_file(tmp_path_factory):
     from tests.conftest import CampaignDir, base_env, copy_campaign
+
     root = copy_campaign(tmp_path_factory.mktemp("browser") / "campaign")
     campaign_dir = CampaignDir(root, base_env(root))
     from campaign.series.build import write_issue
+
     project = campaign_dir.project()
     built = write_issue(project, project.schedule.dates[1], root / "out")
     return built.html_path
@@ -45,8 +54,10 @@ def computed(page, selector: str, prop: str) -> str:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("scheme,card,text", [("light", "rgb(255, 255, 255)", "rgb(31, 41, 51)"),
-                                              ("dark", "rgb(31, 41, 55)", "rgb(229, 231, 235)")])
+@pytest.mark.parametrize(
+    "scheme,card,text",
+    [("light", "rgb(255, 255, 255)", "rgb(31, 41, 51)"), ("dark", "rgb(31, 41, 55)", "rgb(229, 231, 235)")],
+)
 def test_colours_follow_the_reader_colour_scheme(browser, issue_file, scheme, card, text):
     page = browser.new_page(color_scheme=scheme, viewport={"width": 800, "height": 1200})
     page.goto(issue_file.as_uri())
@@ -63,6 +74,6 @@ def test_readable_on_a_phone_without_sideways_scrolling(browser, issue_file):
     page.goto(issue_file.as_uri())
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     size = float(computed(page, ".c-body p:not(.c-kicker):not(.c-muted)", "font-size").rstrip("px"))
-    assert size >= 16                                                    # body text readable without zooming
+    assert size >= 16  # body text readable without zooming
     assert page.is_visible("text=988") and page.is_visible("text=Unsubscribe")
     page.close()

@@ -52,28 +52,52 @@ def test_a_valid_minimal_schedule_parses():
     assert schedule.send_at(date(2027, 9, 1)).isoformat() == "2027-09-01T09:00:00-04:00"
 
 
-@pytest.mark.parametrize("old,new,line,field,words", [
-    ('  name: "Test series"\n', '  name: "Test series"\n  colour: blue\n', 3, "campaign.colour", "unknown key"),
-    ('  2027-09-02:\n    subject: "Second"', '  2027-09-01:\n    subject: "Second"', 14,
-     "days.2027-09-01", "duplicate key"),
-    ('subject: "Second"', 'subject: |\n      Two\n      lines', 15, "days.2027-09-02.subject", "one line"),
-    ('subject: "Second"', 'subject: "Two\n      lines"', 15, "days.2027-09-02.subject", "one line"),
-    ('subject: "Second"', 'subject: ""', 15, "days.2027-09-02.subject", "empty"),
-    ('subject: "Second"', 'subject: "   "', 15, "days.2027-09-02.subject", "empty"),
-    ("2027-09-02:", "2027-10-02:", 14, "days.2027-10-02", "outside September"),
-    ("timezone: America/New_York", "timezone: America/New_Yrok", 6, "campaign.timezone", "unknown timezone"),
-    ('send_time: "09:00"', "send_time: 9:00", 7, "campaign.send_time", "quoted"),
-    ('send_time: "09:00"', 'send_time: "25:00"', 7, "campaign.send_time", "HH:MM"),
-    ('from: "Org <hello@example.org>"', 'from: "Org <hello@@example.org>"', 3, "campaign.from", "not a valid email"),
-    ('reply_to: "help@example.org"', 'reply_to: "help"', 4, "campaign.reply_to", "not a valid email"),
-    ('reply_to: "help@example.org"', 'reply_to: "help@example.org\\nBcc: x@example.org"', 4, "campaign.reply_to",
-     "one line"),
-    ("provider: outbox", "provider: carrier-pigeon", 8, "campaign.provider", ""),
-    ('preheader: "Two"', "preheader: [1, 2]", 16, "days.2027-09-02.preheader", ""),
-    ('    preheader: "Two"\n', '    preheader: "Two"\n    pin: Final Thoughts\n', 17,
-     "days.2027-09-02.pin", "list"),
-    ("2027-09-02:", "tomorrow:", 14, "days", "not a date"),
-])
+@pytest.mark.parametrize(
+    "old,new,line,field,words",
+    [
+        ('  name: "Test series"\n', '  name: "Test series"\n  colour: blue\n', 3, "campaign.colour", "unknown key"),
+        (
+            '  2027-09-02:\n    subject: "Second"',
+            '  2027-09-01:\n    subject: "Second"',
+            14,
+            "days.2027-09-01",
+            "duplicate key",
+        ),
+        ('subject: "Second"', "subject: |\n      Two\n      lines", 15, "days.2027-09-02.subject", "one line"),
+        ('subject: "Second"', 'subject: "Two\n      lines"', 15, "days.2027-09-02.subject", "one line"),
+        ('subject: "Second"', 'subject: ""', 15, "days.2027-09-02.subject", "empty"),
+        ('subject: "Second"', 'subject: "   "', 15, "days.2027-09-02.subject", "empty"),
+        ("2027-09-02:", "2027-10-02:", 14, "days.2027-10-02", "outside September"),
+        ("timezone: America/New_York", "timezone: America/New_Yrok", 6, "campaign.timezone", "unknown timezone"),
+        ('send_time: "09:00"', "send_time: 9:00", 7, "campaign.send_time", "quoted"),
+        ('send_time: "09:00"', 'send_time: "25:00"', 7, "campaign.send_time", "HH:MM"),
+        (
+            'from: "Org <hello@example.org>"',
+            'from: "Org <hello@@example.org>"',
+            3,
+            "campaign.from",
+            "not a valid email",
+        ),
+        ('reply_to: "help@example.org"', 'reply_to: "help"', 4, "campaign.reply_to", "not a valid email"),
+        (
+            'reply_to: "help@example.org"',
+            'reply_to: "help@example.org\\nBcc: x@example.org"',
+            4,
+            "campaign.reply_to",
+            "one line",
+        ),
+        ("provider: outbox", "provider: carrier-pigeon", 8, "campaign.provider", ""),
+        ('preheader: "Two"', "preheader: [1, 2]", 16, "days.2027-09-02.preheader", ""),
+        (
+            '    preheader: "Two"\n',
+            '    preheader: "Two"\n    pin: Final Thoughts\n',
+            17,
+            "days.2027-09-02.pin",
+            "list",
+        ),
+        ("2027-09-02:", "tomorrow:", 14, "days", "not a date"),
+    ],
+)
 def test_invalid_schedules_name_line_field_and_fix(old, new, line, field, words):
     assert old in VALID
     found = problems(VALID.replace(old, new, 1))
@@ -87,8 +111,9 @@ def test_invalid_schedules_name_line_field_and_fix(old, new, line, field, words)
 
 
 def test_all_problems_are_reported_at_once_in_line_order():
-    text = (VALID.replace('  name: "Test series"\n', '  name: "Test series"\n  colour: blue\n')
-                 .replace('  2027-09-02:\n    subject: "Second"', '  2027-09-01:\n    subject: "Two\n      lines"'))
+    text = VALID.replace('  name: "Test series"\n', '  name: "Test series"\n  colour: blue\n').replace(
+        '  2027-09-02:\n    subject: "Second"', '  2027-09-01:\n    subject: "Two\n      lines"'
+    )
     found = problems(text)
     kinds = " | ".join(str(p) for p in found)
     assert "unknown key 'colour'" in kinds and "duplicate key 2027-09-01" in kinds and "one line" in kinds
@@ -112,9 +137,10 @@ def test_a_day_number_or_date_resolves():
 
 def test_send_time_is_correct_across_dst():
     text = VALID.replace("timezone: America/New_York", "timezone: Pacific/Auckland").replace(
-        "2027-09-02:", "2027-09-27:")
+        "2027-09-02:", "2027-09-27:"
+    )
     schedule = parse_schedule(text).schedule
     before, after = schedule.send_at(date(2027, 9, 1)), schedule.send_at(date(2027, 9, 27))
-    assert before.utcoffset().total_seconds() == 12 * 3600   # NZST
-    assert after.utcoffset().total_seconds() == 13 * 3600    # NZDT from 26 September 2027
+    assert before.utcoffset().total_seconds() == 12 * 3600  # NZST
+    assert after.utcoffset().total_seconds() == 13 * 3600  # NZDT from 26 September 2027
     assert isinstance(before, datetime)

@@ -34,7 +34,7 @@ def test_rehearsal_sends_all_thirty_days_in_order_once_each_dated_at_its_time(ca
     assert len(addresses) == 20
     previous_last_write = 0
     for day in schedule.dates:
-        got = recipients(campaign_dir, day.isoformat())          # also asserts nobody got the day twice
+        got = recipients(campaign_dir, day.isoformat())  # also asserts nobody got the day twice
         assert set(got) == addresses, day
         assert set(got.values()) == {schedule.send_at(day)}, day  # dated at its scheduled time
         writes = [p.stat().st_mtime_ns for p in emls(campaign_dir, day.isoformat())]
@@ -63,14 +63,21 @@ def test_rehearsal_refuses_to_write_a_real_providers_ledger(campaign_dir):
 def test_run_waits_follows_edits_refuses_a_second_scheduler_and_stops_on_sigterm(campaign_dir):
     import queue
     import threading
+
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv([{"email": "a@example.org"}])), check=True)
-    first = subprocess.Popen([str(CAMPAIGN_BIN), "run"], cwd=campaign_dir.root, env=campaign_dir.env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [str(CAMPAIGN_BIN), "run"],
+        cwd=campaign_dir.root,
+        env=campaign_dir.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in first.stdout], daemon=True).start()
     path = campaign_dir.root / "schedule.yaml"
     good = path.read_text(encoding="utf-8")
-    broken = good.replace('    subject: "A month', '    subject: "A month" x"', 1)      # a stray quote
+    broken = good.replace('    subject: "A month', '    subject: "A month" x"', 1)  # a stray quote
     try:
         assert re.fullmatch(r"next: day 1, 2027-09-01 09:00 EDT, in \d+ days\n", lines.get(timeout=30))
         # A second scheduler on the same database refuses, naming the process that holds it.
@@ -112,7 +119,7 @@ def test_run_once_with_nothing_due_sends_nothing_and_exits(campaign_dir):
 
 def test_pause_and_resume_commands(campaign_dir):
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv([{"email": "a@example.org"}])), check=True)
-    assert campaign_dir.run("pause").returncode == 2                     # a reason is required
+    assert campaign_dir.run("pause").returncode == 2  # a reason is required
     paused = campaign_dir.run("pause", "--reason", "holding mail during news coverage", check=True)
     assert "paused since" in paused.stdout
     status = campaign_dir.run("status", check=True).stdout
@@ -132,12 +139,22 @@ def test_pause_and_resume_commands(campaign_dir):
 def test_sigterm_lets_the_batch_in_flight_finish(campaign_dir):
     rows = [{"email": f"r{i:05d}@example.org"} for i in range(1000)]
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(rows)), check=True)
-    proc = subprocess.Popen([str(CAMPAIGN_BIN), "run", "--rehearse"], cwd=campaign_dir.root, env=campaign_dir.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(CAMPAIGN_BIN), "run", "--rehearse"],
+        cwd=campaign_dir.root,
+        env=campaign_dir.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         folder = campaign_dir.outbox / "2027-09-01"
-        wait_until(lambda: folder.exists() and any(folder.glob("*.eml")), timeout=30, interval=0.01,
-                   what="the first batch under way")
+        wait_until(
+            lambda: folder.exists() and any(folder.glob("*.eml")),
+            timeout=30,
+            interval=0.01,
+            what="the first batch under way",
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -148,9 +165,9 @@ def test_sigterm_lets_the_batch_in_flight_finish(campaign_dir):
     rows_day1 = ledger(campaign_dir, date(2027, 9, 1))
     files = emls(campaign_dir, "2027-09-01")
     statuses = {s for _, _, s in rows_day1}
-    assert statuses <= {"sent"}, statuses                         # nothing left in flight or unknown
-    assert 0 < len(files) == len(rows_day1) <= 1000                # every written message is in the ledger
-    assert not (campaign_dir.outbox / "2027-09-30").exists()      # it stopped, it did not play on
+    assert statuses <= {"sent"}, statuses  # nothing left in flight or unknown
+    assert 0 < len(files) == len(rows_day1) <= 1000  # every written message is in the ledger
+    assert not (campaign_dir.outbox / "2027-09-30").exists()  # it stopped, it did not play on
     # Running again continues where it stopped: day 1 completes, nobody gets it twice.
     campaign_dir.run("send", "1", check=True, timeout=120)
     assert len(emls(campaign_dir, "2027-09-01")) == 1000 == len(ledger(campaign_dir, date(2027, 9, 1)))
@@ -158,6 +175,7 @@ def test_sigterm_lets_the_batch_in_flight_finish(campaign_dir):
 
 def test_every_scheduler_command_has_an_example():
     import typer.main
+
     group = typer.main.get_command(app)
     for name in ("run", "pause", "resume"):
         help_text = group.commands[name].help or ""

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from campaign.clock import Clock
-from campaign.timing.pause import catch_up_pause, end_pause, mark_skipped, pause_series
 from campaign.providers.outbox import OutboxProvider
+from campaign.timing.pause import catch_up_pause, end_pause, mark_skipped, pause_series
 from tests.conftest import people
-from tests.scheduler_helpers import (at_ny, date_header, emls, import_people, ledger, plain_text, recipients,
-                                     run_once, running, set_joined_at, wait_until)
+from tests.scheduler_helpers import (
+    at_ny,
+    date_header,
+    emls,
+    import_people,
+    ledger,
+    plain_text,
+    recipients,
+    run_once,
+    running,
+    set_joined_at,
+    wait_until,
+)
 from tests.test_scheduler import _status_text
 
 
@@ -34,7 +45,9 @@ def test_pause_skips_the_day_and_resume_without_catch_up_keeps_it_skipped(campai
     assert emls(campaign_dir, "2027-09-01") == [] and ledger(campaign_dir) == []
     store = campaign_dir.store()
     window = end_pause(store, now=at_ny("2027-09-01 09:10"), catch_up=False)
-    assert [s.day for s in mark_skipped(campaign_dir.project(), store, window.since, window.until)] == [date(2027, 9, 1)]
+    assert [s.day for s in mark_skipped(campaign_dir.project(), store, window.since, window.until)] == [
+        date(2027, 9, 1)
+    ]
     store.close()
     # Back inside the grace window: the skipped day stays skipped (resuming never sends what the pause held).
     run_once(campaign_dir, Clock(at_ny("2027-09-01 09:30")))
@@ -48,7 +61,7 @@ def test_pause_skips_the_day_and_resume_without_catch_up_keeps_it_skipped(campai
 
 def test_resume_with_catch_up_sends_the_days_inside_the_pause_once(campaign_dir):
     import_people(campaign_dir, people(2))
-    run_once(campaign_dir, Clock(at_ny("2027-09-01 09:00:10")))          # day 1 before the pause
+    run_once(campaign_dir, Clock(at_ny("2027-09-01 09:00:10")))  # day 1 before the pause
     assert len(emls(campaign_dir, "2027-09-01")) == 2
     _pause(campaign_dir, "holding mail", at_ny("2027-09-01 20:00"))
     # The scheduler was down during the pause; it comes back before the resume: days 2 and 3 are held.
@@ -57,8 +70,14 @@ def test_resume_with_catch_up_sends_the_days_inside_the_pause_once(campaign_dir)
     store = campaign_dir.store()
     resumed_at = at_ny("2027-09-03 12:00")
     window = end_pause(store, now=resumed_at, catch_up=True)
-    done = catch_up_pause(campaign_dir.project(), store, OutboxProvider(campaign_dir.outbox), window.since,
-                          window.until, clock=lambda: resumed_at)
+    done = catch_up_pause(
+        campaign_dir.project(),
+        store,
+        OutboxProvider(campaign_dir.outbox),
+        window.since,
+        window.until,
+        clock=lambda: resumed_at,
+    )
     store.close()
     assert [(slot.day, report.sent) for slot, report in done] == [(date(2027, 9, 2), 2), (date(2027, 9, 3), 2)]
     assert all(date_header(p) == resumed_at for p in emls(campaign_dir, "2027-09-03"))
@@ -76,7 +95,7 @@ def test_resume_with_catch_up_sends_the_days_inside_the_pause_once(campaign_dir)
 def test_pause_while_running_holds_the_next_day(campaign_dir, caplog):
     caplog.set_level("INFO", logger="campaign.scheduler")
     import_people(campaign_dir, people(1))
-    clock = Clock(at_ny("2027-09-01 08:59"), speed=86400 / 3)          # a day every three seconds
+    clock = Clock(at_ny("2027-09-01 08:59"), speed=86400 / 3)  # a day every three seconds
     with running(campaign_dir, clock):
         wait_until(lambda: len(emls(campaign_dir, "2027-09-01")) == 1, what="day 1 sent")
         _pause(campaign_dir, "news", clock.now())
@@ -93,7 +112,7 @@ def test_late_joiner_starts_with_the_next_day_by_default(campaign_dir):
     run_once(campaign_dir, Clock(at_ny("2027-09-02 09:00:10")))
     assert "late@example.org" not in recipients(campaign_dir, "2027-09-01")
     assert "late@example.org" in recipients(campaign_dir, "2027-09-02")
-    assert not (campaign_dir.outbox / "2027-08-31").exists()         # no welcome by default
+    assert not (campaign_dir.outbox / "2027-08-31").exists()  # no welcome by default
     assert "sent" in _status_text(campaign_dir, at_ny("2027-09-02 10:00")).split("01 Sep 09:00")[1][:30]
 
 
@@ -111,7 +130,7 @@ def test_late_joiner_gets_one_welcome_linking_to_the_earlier_days(campaign_dir):
     for day in ("2027-09-01", "2027-09-02", "2027-09-03"):
         assert f"https://news.example.org/archive/{day}" in text
     assert "2027-09-04" not in text and "Your first part, day 4, arrives on Saturday 4 September" in text
-    assert "YOU ARE NOT ALONE. HELP IS AVAILABLE." in text and "Samaritans" in text     # GB crisis block
+    assert "YOU ARE NOT ALONE. HELP IS AVAILABLE." in text and "Samaritans" in text  # GB crisis block
     assert "Medical disclaimer." in text and "news.example.org/unsubscribe/" in text
     # The welcome came first; then day 4, and none of the days before they joined.
     assert welcomes[0].stat().st_mtime_ns <= min(p.stat().st_mtime_ns for p in emls(campaign_dir, "2027-09-04"))
@@ -143,4 +162,8 @@ def test_welcome_is_held_while_paused(campaign_dir):
     store.close()
     run_once(campaign_dir, Clock(at_ny("2027-09-01 14:01")))
     assert len(emls(campaign_dir, "2027-08-31")) == 1
-    assert timedelta(0) <= date_header(emls(campaign_dir, "2027-08-31")[0]) - at_ny("2027-09-01 14:01") < timedelta(seconds=5)
+    assert (
+        timedelta(0)
+        <= date_header(emls(campaign_dir, "2027-08-31")[0]) - at_ny("2027-09-01 14:01")
+        < timedelta(seconds=5)
+    )

@@ -7,9 +7,9 @@ from email import policy
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlparse
 
-from campaign.providers.outbox import OutboxProvider
 from campaign.delivery.sender import Sender
 from campaign.delivery.tokens import Tokens
+from campaign.providers.outbox import OutboxProvider
 from tests.conftest import TEST_SECRET, people
 
 
@@ -38,15 +38,15 @@ def test_fifty_subscribers_get_day_one_once_and_an_unsubscribe_is_respected(camp
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         url = unsubscribe[1:-1]
         token = urlparse(url).path.rsplit("/", 1)[1]
-        assert tokens.read_unsubscribe(token) is not None                 # signed, identifies the subscriber
+        assert tokens.read_unsubscribe(token) is not None  # signed, identifies the subscriber
         to = msg["To"].addresses[0].addr_spec
-        assert to.split("@")[0] not in token                               # but does not show the address
+        assert to.split("@")[0] not in token  # but does not show the address
         for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "Reply-To"):
             assert msg[header], header
         assert parsedate_to_datetime(msg["Date"]).tzinfo is not None
         html = msg.get_body(("html",)).get_content()
         text = msg.get_body(("plain",)).get_content()
-        assert url in text and f'href="{url}"' in html                    # visible unsubscribe = header URL
+        assert url in text and f'href="{url}"' in html  # visible unsubscribe = header URL
         assert "988" in text and "findahelpline.com" in html
     assert len({parse(p)["Message-ID"] for p in files}) == 50
 
@@ -61,8 +61,12 @@ def test_fifty_subscribers_get_day_one_once_and_an_unsubscribe_is_respected(camp
 
 
 def test_dry_run_reports_counts_and_writes_nothing(campaign_dir):
-    campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(3) + [
-        {"email": "gb@example.org", "country": "GB"}])), check=True)
+    campaign_dir.run(
+        "subscribers",
+        "import",
+        str(campaign_dir.write_csv(people(3) + [{"email": "gb@example.org", "country": "GB"}])),
+        check=True,
+    )
     result = campaign_dir.run("send", "2027-09-03", "--dry-run", check=True)
     assert "would go to 4 subscriber(s)" in result.stdout and "GB: 1" in result.stdout and "US: 3" in result.stdout
     assert emls(campaign_dir, "2027-09-03") == []
@@ -81,15 +85,18 @@ def test_a_test_send_does_not_touch_the_ledger(campaign_dir):
     msg = parse(path)
     assert msg["Subject"].startswith("[Test] ") and "13 11 14" in msg.get_body(("plain",)).get_content()
     campaign_dir.run("send", "4", check=True)
-    assert len(emls(campaign_dir, "2027-09-04")) == 3          # the test copy did not use up anyone's delivery
+    assert len(emls(campaign_dir, "2027-09-04")) == 3  # the test copy did not use up anyone's delivery
 
 
 def test_suppressed_subscribers_are_never_sent_to(campaign_dir):
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(4))), check=True)
     store = campaign_dir.store()
     try:
-        for email_, status in (("reader00001@example.org", "bounced"), ("reader00002@example.org", "complained"),
-                               ("reader00003@example.org", "unsubscribed")):
+        for email_, status in (
+            ("reader00001@example.org", "bounced"),
+            ("reader00002@example.org", "complained"),
+            ("reader00003@example.org", "unsubscribed"),
+        ):
             store.set_status(store.subscriber_by_email(email_).id, status, "test")
     finally:
         store.close()
@@ -104,13 +111,16 @@ def test_status_shows_sent_and_owed_per_day(campaign_dir):
     lines = [line for line in result.stdout.splitlines() if line.startswith("│") and "Sep" in line]
     day1 = [c.strip() for c in lines[0].split("│") if c.strip()]
     day2 = [c.strip() for c in lines[1].split("│") if c.strip()]
-    assert day1[0] == "1" and day1[3:5] == ["6", "0"]           # sent 6, owed 0
-    assert day2[0] == "2" and day2[3:5] == ["0", "6"]           # sent 0, owed 6
+    assert day1[0] == "1" and day1[3:5] == ["6", "0"]  # sent 6, owed 0
+    assert day2[0] == "2" and day2[3:5] == ["0", "6"]  # sent 0, owed 6
 
 
 def test_render_once_per_variant_merge_per_recipient(campaign_dir):
-    rows = people(30) + [{"email": f"gb{i}@example.org", "country": "GB"} for i in range(10)] + \
-        [{"email": f"de{i}@example.org", "country": "DE"} for i in range(5)]
+    rows = (
+        people(30)
+        + [{"email": f"gb{i}@example.org", "country": "GB"} for i in range(10)]
+        + [{"email": f"de{i}@example.org", "country": "DE"} for i in range(5)]
+    )
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(rows)), check=True)
     project, store = campaign_dir.project(), campaign_dir.store()
     try:

@@ -15,13 +15,13 @@ def test_round_trip_and_every_single_character_change_is_refused():
             if ch == ".":
                 continue
             other = alphabet[(alphabet.index(ch) + 1) % len(alphabet)]
-            assert tokens.read_unsubscribe(token[:i] + other + token[i + 1:]) is None, (token, i)
+            assert tokens.read_unsubscribe(token[:i] + other + token[i + 1 :]) is None, (token, i)
 
 
 def test_tokens_are_bound_to_their_key_and_purpose():
     a, b = Tokens("a" * 32), Tokens("b" * 32)
     assert b.read_unsubscribe(a.unsubscribe(7)) is None
-    assert a.read_confirm(a.unsubscribe(7)) is None          # an unsubscribe token cannot confirm
+    assert a.read_confirm(a.unsubscribe(7)) is None  # an unsubscribe token cannot confirm
     assert a.read_unsubscribe(a.confirm(7)) is None
     assert a.read_confirm(a.confirm(7)) == 7
     assert a.read_confirm(a.confirm(7), max_age=-1) is None  # expired
@@ -30,6 +30,7 @@ def test_tokens_are_bound_to_their_key_and_purpose():
 
 def test_the_fast_unsubscribe_signer_matches_itsdangerous():
     from itsdangerous import URLSafeSerializer
+
     tokens = Tokens("secret" * 6)
     reference = URLSafeSerializer("secret" * 6, salt="campaign.unsubscribe")
     for subscriber_id in (0, 1, 99, 12345, 10**9):

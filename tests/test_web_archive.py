@@ -30,10 +30,10 @@ def test_the_view_in_browser_link_of_a_sent_day_shows_the_issue_and_later_days_a
         assert issue.status_code == 200 and issue.headers["Content-Type"].startswith("text/html")
         page = issue.text
         assert "Welcome: a month of hope, learning and support" in page
-        assert "988 Suicide &amp; Crisis Lifeline" in page                  # crisis block
-        assert "Medical disclaimer." in page                                # disclaimer
-        assert f'href="{web.url}/subscribe"' in page                        # a sign-up link...
-        assert "/unsubscribe/" not in page and "__UNSUBSCRIBE_URL__" not in page   # ...instead of unsubscribe
+        assert "988 Suicide &amp; Crisis Lifeline" in page  # crisis block
+        assert "Medical disclaimer." in page  # disclaimer
+        assert f'href="{web.url}/subscribe"' in page  # a sign-up link...
+        assert "/unsubscribe/" not in page and "__UNSUBSCRIBE_URL__" not in page  # ...instead of unsubscribe
         assert "reader0000" not in page and "Reader 1" not in page and "__NAME" not in page
         csp = issue.headers["Content-Security-Policy"]
         assert "script-src" not in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp

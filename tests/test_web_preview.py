@@ -20,8 +20,14 @@ SERVING = re.compile(r"serving the (?:preview|web pages) on (http://[\d.]+:\d+)/
 
 @contextmanager
 def serve(campaign_dir, *args: str, timeout: float = 30):
-    proc = subprocess.Popen([str(CAMPAIGN_BIN), "serve", *args], cwd=campaign_dir.root, env=campaign_dir.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(CAMPAIGN_BIN), "serve", *args],
+        cwd=campaign_dir.root,
+        env=campaign_dir.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = _read_url(proc, timeout)
         yield url, proc
@@ -59,7 +65,7 @@ def _read_url(proc: subprocess.Popen, timeout: float) -> str:
 
 def test_preview_renders_every_day_fresh_at_two_widths(campaign_dir):
     with serve(campaign_dir, "--preview", "--port", "0") as (url, _proc):
-        assert url.startswith("http://127.0.0.1:")                      # loopback unless told otherwise
+        assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
         index = requests.get(f"{url}/preview/", timeout=30)
         assert index.status_code == 200
         assert index.text.count('href="/preview/2027-09-') == 30
@@ -82,8 +88,9 @@ def test_preview_renders_every_day_fresh_at_two_widths(campaign_dir):
         assert "Sign up for the series" in web.text and "Hi Alex" not in web.text
 
         # Edit and reload: no restart.
-        campaign_dir.edit_schedule('subject: "Welcome: a month of hope, learning and support"',
-                                   'subject: "Welcome to a month of hope"')
+        campaign_dir.edit_schedule(
+            'subject: "Welcome: a month of hope, learning and support"', 'subject: "Welcome to a month of hope"'
+        )
         assert "Welcome to a month of hope" in requests.get(f"{url}/preview/2027-09-01", timeout=30).text
 
         # An invalid edit shows the problem with file, line and fix — never a traceback.
@@ -106,8 +113,14 @@ def test_unknown_days_are_404(campaign_dir):
 
 def test_serve_on_a_public_address_refuses_the_development_key(campaign_dir):
     env = {k: v for k, v in campaign_dir.env.items() if k != "CAMPAIGN_SECRET_KEY"}
-    result = subprocess.run([str(CAMPAIGN_BIN), "serve", "--host", "0.0.0.0", "--port", "0"], cwd=campaign_dir.root,
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(CAMPAIGN_BIN), "serve", "--host", "0.0.0.0", "--port", "0"],
+        cwd=campaign_dir.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "CAMPAIGN_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
 

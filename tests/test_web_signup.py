@@ -11,8 +11,8 @@ import time_machine
 from sqlalchemy import select
 
 from campaign.clock import utcnow
-from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers
 from campaign.delivery.tokens import Tokens
+from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, live_web, parts, read_eml
 
@@ -30,8 +30,12 @@ def _form_session(web) -> tuple[requests.Session, str]:
 def _sign_up(web, email: str, **fields) -> requests.Response:
     session, token = _form_session(web)
     with session:
-        return session.post(f"{web.url}/subscribe", data={"csrf_token": token, "email": email, **fields},
-                            timeout=10, allow_redirects=False)
+        return session.post(
+            f"{web.url}/subscribe",
+            data={"csrf_token": token, "email": email, **fields},
+            timeout=10,
+            allow_redirects=False,
+        )
 
 
 def _confirmations(campaign_dir) -> list:
@@ -65,7 +69,7 @@ def test_sign_up_confirm_and_receive_only_later_issues(campaign_dir):
         assert message["Message-ID"].startswith("<confirm.")
         assert message["List-Unsubscribe"]
         html, text = parts(message)
-        for part in (html, text):       # every email carries the crisis block (GB) and the disclaimer
+        for part in (html, text):  # every email carries the crisis block (GB) and the disclaimer
             assert "Samaritans" in part and "Medical disclaimer." in part
         assert "Hi Sam," in text and "__" not in text and "__" not in html
 
@@ -78,7 +82,7 @@ def test_sign_up_confirm_and_receive_only_later_issues(campaign_dir):
         assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
         sub = web.store.subscriber_by_email("new.reader@example.org")
         assert sub.status == ACTIVE and sub.country == "GB" and sub.name == "Sam"
-        assert before <= sub.joined_at <= utcnow()                      # joined when confirmed
+        assert before <= sub.joined_at <= utcnow()  # joined when confirmed
         again = requests.get(_confirm_link(eml), timeout=10)
         assert again.status_code == 200 and "already subscribed" in again.text
 
@@ -94,13 +98,21 @@ def test_the_answer_is_the_same_whether_or_not_the_address_is_known(campaign_dir
     with live_web(campaign_dir, signups_per_client=(50, 600)) as web:
         web.store.suppress(web.store.subscriber_by_email("reader00002@example.org").id, UNSUBSCRIBED, "test")
         _sign_up(web, "pending@example.org")
-        answers = {email: _sign_up(web, email) for email in
-                   ("brand.new@example.org", "reader00001@example.org", "reader00002@example.org",
-                    "pending@example.org")}
+        answers = {
+            email: _sign_up(web, email)
+            for email in (
+                "brand.new@example.org",
+                "reader00001@example.org",
+                "reader00002@example.org",
+                "pending@example.org",
+            )
+        }
         bodies = {re.sub(r"nonce-[^']+'|nonce=\"[^\"]+\"", "", r.text) for r in answers.values()}
         assert len(bodies) == 1 and {r.status_code for r in answers.values()} == {200}
-        header_names = {tuple(sorted(k for k in r.headers if k not in ("Date", "Content-Security-Policy")))
-                        for r in answers.values()}
+        header_names = {
+            tuple(sorted(k for k in r.headers if k not in ("Date", "Content-Security-Policy")))
+            for r in answers.values()
+        }
         assert len(header_names) == 1
         web.flush_mail()
         sent_to = sorted(p.name.split("-", 1)[1] for p in _confirmations(campaign_dir))
@@ -115,9 +127,9 @@ def test_an_unsubscribed_address_comes_back_only_through_the_confirmation(campai
         sub = web.store.subscriber_by_email(email)
         web.store.suppress(sub.id, UNSUBSCRIBED, "left")
         _sign_up(web, email)
-        assert _status(web.store, email) == UNSUBSCRIBED             # still out until the link is followed
+        assert _status(web.store, email) == UNSUBSCRIBED  # still out until the link is followed
         campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(1))), check=True)
-        assert _status(web.store, email) == UNSUBSCRIBED             # an import never brings it back
+        assert _status(web.store, email) == UNSUBSCRIBED  # an import never brings it back
         web.flush_mail()
         [eml] = _confirmations(campaign_dir)
         link = _confirm_link(eml)
@@ -138,12 +150,13 @@ def test_altered_and_expired_confirmation_links_are_refused(campaign_dir):
         sub = web.store.subscriber_by_email("someone@example.org")
         token = Tokens(TEST_SECRET).confirm(sub.id)
         for i in (0, len(token) // 2, len(token) - 1):
-            altered = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+            altered = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
             assert requests.get(f"{web.url}/confirm/{altered}", timeout=10).status_code == 400
         assert requests.get(f"{web.url}/confirm/{Tokens('other').confirm(sub.id)}", timeout=10).status_code == 400
         # An unsubscribe token is not a confirmation token (different salt).
-        assert requests.get(f"{web.url}/confirm/{Tokens(TEST_SECRET).unsubscribe(sub.id)}",
-                            timeout=10).status_code == 400
+        assert (
+            requests.get(f"{web.url}/confirm/{Tokens(TEST_SECRET).unsubscribe(sub.id)}", timeout=10).status_code == 400
+        )
         with time_machine.travel(utcnow() - timedelta(days=7, minutes=1), tick=False):
             expired = Tokens(TEST_SECRET).confirm(sub.id)
         response = requests.get(f"{web.url}/confirm/{expired}", timeout=10)
@@ -164,8 +177,7 @@ def test_the_form_needs_its_csrf_token(campaign_dir):
         _, token = _form_session(web)
         other, _ = _form_session(web)
         with other:
-            mixed = other.post(f"{web.url}/subscribe", data={"csrf_token": token, "email": "x@example.org"},
-                               timeout=10)
+            mixed = other.post(f"{web.url}/subscribe", data={"csrf_token": token, "email": "x@example.org"}, timeout=10)
         assert mixed.status_code == 400
         assert web.store.subscriber_by_email("x@example.org") is None
         cookie = requests.get(f"{web.url}/subscribe", timeout=10).headers["Set-Cookie"]
@@ -188,7 +200,7 @@ def test_invalid_input_is_explained_on_the_form(campaign_dir):
         assert "<script>alert" not in bad.text and "&lt;script&gt;" in bad.text
         wrong_country = _sign_up(web, "ok@example.org", country="XX")
         assert wrong_country.status_code == 400 and "choose a country" in wrong_country.text
-        other = _sign_up(web, "far.away@example.org", country="ZZ")      # "another country": international
+        other = _sign_up(web, "far.away@example.org", country="ZZ")  # "another country": international
         assert other.status_code == 200
         with web.store.engine.connect() as conn:
             emails = set(conn.execute(select(subscribers.c.email)).scalars())

@@ -9,8 +9,8 @@ import requests
 from sqlalchemy import select
 
 from campaign.clock import utcnow
-from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, events
 from campaign.delivery.tokens import Tokens
+from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, events
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, path_of, read_eml
 
@@ -34,20 +34,32 @@ def test_one_click_unsubscribe_from_a_sent_email_stops_the_next_day(campaign_dir
         assert url.startswith("https://news.example.org/unsubscribe/")
         target = web.url + path_of(url)
 
-        response = requests.post(target, data="List-Unsubscribe=One-Click", timeout=10, allow_redirects=False,
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = requests.post(
+            target,
+            data="List-Unsubscribe=One-Click",
+            timeout=10,
+            allow_redirects=False,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert response.status_code == 200
         assert "Location" not in response.headers and "Set-Cookie" not in response.headers
         subscriber = web.store.subscriber_by_email("reader00002@example.org")
         assert subscriber.status == UNSUBSCRIBED
 
         again = requests.post(target, data=ONE_CLICK, timeout=10, allow_redirects=False)
-        assert again.status_code == 200                                # idempotent
-        assert len(_events(web.store, "unsubscribe")) == 1               # and recorded once
+        assert again.status_code == 200  # idempotent
+        assert len(_events(web.store, "unsubscribe")) == 1  # and recorded once
 
         # Reader 3 prefers a break: pause for 7 days (from the page's second button).
-        pause_url = web.url + path_of(list_unsubscribe_url(
-            read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), "reader00003@example.org")))) + "/pause"
+        pause_url = (
+            web.url
+            + path_of(
+                list_unsubscribe_url(
+                    read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), "reader00003@example.org"))
+                )
+            )
+            + "/pause"
+        )
         paused = requests.post(pause_url, timeout=10, allow_redirects=False)
         assert paused.status_code == 200 and "Emails paused" in paused.text
         reader3 = web.store.subscriber_by_email("reader00003@example.org")
@@ -71,10 +83,11 @@ def test_a_changed_character_in_the_token_is_refused_and_changes_nothing(campaig
         token = Tokens(TEST_SECRET).unsubscribe(subscriber.id)
         # Every position, including the last character (whose low bits base64 decoding would ignore).
         for i in (0, len(token) // 2, len(token) - 1):
-            altered = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+            altered = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
             for method in ("get", "post"):
-                response = requests.request(method, f"{web.url}/unsubscribe/{altered}", data=ONE_CLICK,
-                                            timeout=10, allow_redirects=False)
+                response = requests.request(
+                    method, f"{web.url}/unsubscribe/{altered}", data=ONE_CLICK, timeout=10, allow_redirects=False
+                )
                 assert response.status_code == 400, (i, method)
                 assert "not valid" in response.text
         foreign = Tokens("another-secret").unsubscribe(subscriber.id)
@@ -92,17 +105,21 @@ def test_get_shows_a_confirm_page_and_never_unsubscribes(campaign_dir):
         token = Tokens(TEST_SECRET).unsubscribe(subscriber.id)
         page = requests.get(f"{web.url}/unsubscribe/{token}", timeout=10)
         assert page.status_code == 200
-        assert f'action="/unsubscribe/{token}"' in page.text               # the confirm button
+        assert f'action="/unsubscribe/{token}"' in page.text  # the confirm button
         assert 'name="List-Unsubscribe" value="One-Click"' in page.text
-        assert f'action="/unsubscribe/{token}/pause"' in page.text         # the gentler choice
+        assert f'action="/unsubscribe/{token}/pause"' in page.text  # the gentler choice
         assert "Pause these emails for 7 days" in page.text
-        assert "reader00001" not in page.text                              # the address is never shown
-        assert "988" in page.text                                          # crisis resources on the page
+        assert "reader00001" not in page.text  # the address is never shown
+        assert "988" in page.text  # crisis resources on the page
         assert web.store.subscriber_by_email("reader00001@example.org").status == ACTIVE
 
         # The page's button: a browser form post (multipart works too, as some mail clients send it).
-        response = requests.post(f"{web.url}/unsubscribe/{token}", files={"List-Unsubscribe": (None, "One-Click")},
-                                 timeout=10, allow_redirects=False)
+        response = requests.post(
+            f"{web.url}/unsubscribe/{token}",
+            files={"List-Unsubscribe": (None, "One-Click")},
+            timeout=10,
+            allow_redirects=False,
+        )
         assert response.status_code == 200 and "You are unsubscribed" in response.text
         assert web.store.subscriber_by_email("reader00001@example.org").status == UNSUBSCRIBED
 
@@ -135,7 +152,7 @@ def test_unsubscribe_is_seen_by_a_send_already_in_progress(campaign_dir):
 
 def test_links_for_unknown_ids_and_test_copies_answer_calmly(campaign_dir):
     with live_web(campaign_dir) as web:
-        for subscriber_id in (0, 999):        # 0: the link in a `send --to` test copy
+        for subscriber_id in (0, 999):  # 0: the link in a `send --to` test copy
             token = Tokens(TEST_SECRET).unsubscribe(subscriber_id)
             response = requests.post(f"{web.url}/unsubscribe/{token}", data=ONE_CLICK, timeout=10)
             assert response.status_code == 200 and "You are unsubscribed" in response.text
@@ -150,7 +167,9 @@ def test_pause_lasts_seven_days(campaign_dir):
         assert requests.post(f"{web.url}/unsubscribe/{token}/pause", timeout=10).status_code == 200
         with web.store.engine.connect() as conn:
             from campaign.ledger.store import subscribers
-            until = conn.execute(select(subscribers.c.paused_until)
-                                 .where(subscribers.c.id == subscriber.id)).scalar_one()
+
+            until = conn.execute(
+                select(subscribers.c.paused_until).where(subscribers.c.id == subscriber.id)
+            ).scalar_one()
         assert before + timedelta(days=7) <= until <= utcnow() + timedelta(days=7)
         assert len(_events(web.store, "pause")) == 1

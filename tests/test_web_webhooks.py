@@ -9,7 +9,7 @@ import hmac
 import json
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -29,35 +29,44 @@ ALICE, BOB, CAROL = "reader00001@example.org", "reader00002@example.org", "reade
 
 def _ec_keys():
     private = ec.generate_private_key(ec.SECP256R1())
-    der = private.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, base64.b64encode(der).decode(), pem
 
 
 def _sendgrid_headers(private, body: bytes, timestamp: str | None = None) -> dict:
     timestamp = timestamp or str(int(time.time()))
     signature = private.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {"Content-Type": "application/json",
-            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-            "X-Twilio-Email-Event-Webhook-Timestamp": timestamp}
+    return {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
 
 
 def _mailgun_body(key: str, event_data: dict, *, timestamp: int | None = None, token: str | None = None) -> bytes:
     timestamp = str(timestamp if timestamp is not None else int(time.time()))
     token = token or secrets.token_hex(25)
     signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return json.dumps({"signature": {"timestamp": timestamp, "token": token, "signature": signature},
-                       "event-data": event_data}).encode()
+    return json.dumps(
+        {"signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": event_data}
+    ).encode()
 
 
 def _svix_headers(secret: str, body: bytes, *, msg_id: str | None = None, at: datetime | None = None) -> dict:
     msg_id = msg_id or f"msg_{secrets.token_hex(8)}"
-    at = at or datetime.now(timezone.utc)
+    at = at or datetime.now(UTC)
     signature = SvixWebhook(secret).sign(msg_id, at, body.decode())
-    return {"Content-Type": "application/json", "svix-id": msg_id, "svix-timestamp": str(int(at.timestamp())),
-            "svix-signature": signature}
+    return {
+        "Content-Type": "application/json",
+        "svix-id": msg_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": signature,
+    }
 
 
 def _statuses(store) -> dict[str, str]:
@@ -81,15 +90,26 @@ def test_sendgrid_signed_bounce_marks_bounced_and_a_wrong_signature_is_401(three
     private, der_b64, pem = _ec_keys()
     key = der_b64 if key_format == "base64 DER" else pem
     with live_web(three, env={"SENDGRID_WEBHOOK_PUBLIC_KEY": key}) as web:
-        body = json.dumps([{"email": ALICE, "event": "bounce", "type": "bounce", "reason": "550 5.1.1 no such user",
-                            "timestamp": int(time.time()), "sg_event_id": "e1"}]).encode()
+        body = json.dumps(
+            [
+                {
+                    "email": ALICE,
+                    "event": "bounce",
+                    "type": "bounce",
+                    "reason": "550 5.1.1 no such user",
+                    "timestamp": int(time.time()),
+                    "sg_event_id": "e1",
+                }
+            ]
+        ).encode()
         url = f"{web.url}/webhooks/sendgrid"
 
         impostor, _, _ = _ec_keys()
         wrong = requests.post(url, data=body, headers=_sendgrid_headers(impostor, body), timeout=10)
         assert wrong.status_code == 401
-        tampered = requests.post(url, data=body.replace(b"bounce", b"bounce "), timeout=10,
-                                 headers=_sendgrid_headers(private, body))
+        tampered = requests.post(
+            url, data=body.replace(b"bounce", b"bounce "), timeout=10, headers=_sendgrid_headers(private, body)
+        )
         assert tampered.status_code == 401
         unsigned = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
         assert unsigned.status_code == 401
@@ -114,22 +134,38 @@ def test_sendgrid_event_kinds(three):
             {"email": "stranger@example.org", "event": "bounce", "type": "bounce", "timestamp": 1},
         ]
         body = json.dumps(batch).encode()
-        response = requests.post(f"{web.url}/webhooks/sendgrid", data=body, headers=_sendgrid_headers(private, body),
-                                 timeout=10)
+        response = requests.post(
+            f"{web.url}/webhooks/sendgrid", data=body, headers=_sendgrid_headers(private, body), timeout=10
+        )
         assert response.status_code == 200 and response.json() == {"ok": True, "events": 5, "suppressed": 2}
         assert _statuses(web.store) == {ALICE: COMPLAINED, BOB: UNSUBSCRIBED, CAROL: ACTIVE}
         kinds = [(e.kind, e.subscriber_id is not None) for e in _stored_events(web.store)]
-        assert kinds == [("complaint", True), ("unsubscribe", True), ("soft_bounce", True), ("delivered", True),
-                         ("bounce", False)]
+        assert kinds == [
+            ("complaint", True),
+            ("unsubscribe", True),
+            ("soft_bounce", True),
+            ("delivered", True),
+            ("bounce", False),
+        ]
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"event": "bounce"}', b"[1, 2]", b'[{"email": 5, "event": "bounce"}]',
-                                  b'[{"email": "a@example.org"}]', "[\"\xff\"]".encode("latin-1")])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"event": "bounce"}',
+        b"[1, 2]",
+        b'[{"email": 5, "event": "bounce"}]',
+        b'[{"email": "a@example.org"}]',
+        '["\xff"]'.encode("latin-1"),
+    ],
+)
 def test_sendgrid_malformed_but_signed_body_is_400(three, body):
     private, der_b64, _ = _ec_keys()
     with live_web(three, env={"SENDGRID_WEBHOOK_PUBLIC_KEY": der_b64}) as web:
-        response = requests.post(f"{web.url}/webhooks/sendgrid", data=body, headers=_sendgrid_headers(private, body),
-                                 timeout=10)
+        response = requests.post(
+            f"{web.url}/webhooks/sendgrid", data=body, headers=_sendgrid_headers(private, body), timeout=10
+        )
         assert response.status_code == 400
         assert _stored_events(web.store) == [] and set(_statuses(web.store).values()) == {ACTIVE}
 
@@ -156,8 +192,10 @@ def test_mailgun_hmac_replay_and_stale_timestamps(three):
         replay = requests.post(url, data=body, timeout=10)
         assert replay.status_code == 401 and len(_stored_events(web.store)) == 1
 
-        for data, expected in (({"event": "complained", "recipient": BOB}, COMPLAINED),
-                               ({"event": "unsubscribed", "recipient": CAROL}, UNSUBSCRIBED)):
+        for data, expected in (
+            ({"event": "complained", "recipient": BOB}, COMPLAINED),
+            ({"event": "unsubscribed", "recipient": CAROL}, UNSUBSCRIBED),
+        ):
             assert requests.post(url, data=_mailgun_body(key, data), timeout=10).status_code == 200
         assert _statuses(web.store) == {ALICE: BOUNCED, BOB: COMPLAINED, CAROL: UNSUBSCRIBED}
 
@@ -174,8 +212,14 @@ def test_postmark_basic_auth_and_record_types(three):
     env = {"POSTMARK_WEBHOOK_USER": "hooks", "POSTMARK_WEBHOOK_PASSWORD": "s3cret-pass"}
     with live_web(three, env=env) as web:
         url = f"{web.url}/webhooks/postmark"
-        bounce = {"RecordType": "Bounce", "Type": "HardBounce", "TypeCode": 1, "Email": ALICE, "Inactive": True,
-                  "Description": "The server was unable to deliver your message"}
+        bounce = {
+            "RecordType": "Bounce",
+            "Type": "HardBounce",
+            "TypeCode": 1,
+            "Email": ALICE,
+            "Inactive": True,
+            "Description": "The server was unable to deliver your message",
+        }
         for auth in (None, ("hooks", "wrong"), ("nobody", "s3cret-pass")):
             response = requests.post(url, json=bounce, auth=auth, timeout=10)
             assert response.status_code == 401
@@ -186,16 +230,25 @@ def test_postmark_basic_auth_and_record_types(three):
         assert requests.post(url, json=bounce, auth=good, timeout=10).status_code == 200
         soft = {"RecordType": "Bounce", "Type": "SoftBounce", "Email": BOB, "Inactive": False}
         assert requests.post(url, json=soft, auth=good, timeout=10).status_code == 200
-        change = {"RecordType": "SubscriptionChange", "Recipient": CAROL, "SuppressSending": True,
-                  "SuppressionReason": "ManualSuppression", "ChangedAt": "2027-09-02T10:00:00Z"}
+        change = {
+            "RecordType": "SubscriptionChange",
+            "Recipient": CAROL,
+            "SuppressSending": True,
+            "SuppressionReason": "ManualSuppression",
+            "ChangedAt": "2027-09-02T10:00:00Z",
+        }
         assert requests.post(url, json=change, auth=good, timeout=10).status_code == 200
         assert _statuses(web.store) == {ALICE: BOUNCED, BOB: ACTIVE, CAROL: UNSUBSCRIBED}
         complaint = {"RecordType": "SpamComplaint", "Email": BOB}
         assert requests.post(url, json=complaint, auth=good, timeout=10).status_code == 200
         assert _statuses(web.store)[BOB] == COMPLAINED
 
-        for malformed in ([bounce], {"Type": "HardBounce"}, {"RecordType": "Bounce", "Type": "HardBounce"},
-                          {"RecordType": "SubscriptionChange", "Recipient": CAROL, "SuppressSending": "yes"}):
+        for malformed in (
+            [bounce],
+            {"Type": "HardBounce"},
+            {"RecordType": "Bounce", "Type": "HardBounce"},
+            {"RecordType": "SubscriptionChange", "Recipient": CAROL, "SuppressSending": "yes"},
+        ):
             assert requests.post(url, json=malformed, auth=good, timeout=10).status_code == 400
         assert len(_stored_events(web.store)) == 4
 
@@ -205,16 +258,24 @@ def test_resend_svix_signatures(three):
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     with live_web(three, env={"RESEND_WEBHOOK_SECRET": secret}) as web:
         url = f"{web.url}/webhooks/resend"
-        body = json.dumps({"type": "email.bounced", "created_at": "2027-09-02T09:00:01Z",
-                           "data": {"email_id": "e-1", "to": [ALICE],
-                                    "bounce": {"type": "Permanent", "subType": "General",
-                                               "message": "hard bounce"}}}).encode()
+        body = json.dumps(
+            {
+                "type": "email.bounced",
+                "created_at": "2027-09-02T09:00:01Z",
+                "data": {
+                    "email_id": "e-1",
+                    "to": [ALICE],
+                    "bounce": {"type": "Permanent", "subType": "General", "message": "hard bounce"},
+                },
+            }
+        ).encode()
         other_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         assert requests.post(url, data=body, headers=_svix_headers(other_secret, body), timeout=10).status_code == 401
-        old = datetime.now(timezone.utc) - timedelta(minutes=10)
+        old = datetime.now(UTC) - timedelta(minutes=10)
         assert requests.post(url, data=body, headers=_svix_headers(secret, body, at=old), timeout=10).status_code == 401
-        assert requests.post(url, data=body, headers={"Content-Type": "application/json"},
-                             timeout=10).status_code == 401
+        assert (
+            requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10).status_code == 401
+        )
         assert _statuses(web.store)[ALICE] == ACTIVE and _stored_events(web.store) == []
 
         headers = _svix_headers(secret, body, msg_id="msg_once")
@@ -226,8 +287,10 @@ def test_resend_svix_signatures(three):
         assert len(_stored_events(web.store)) == 1
 
         complained = json.dumps({"type": "email.complained", "data": {"to": [BOB]}}).encode()
-        assert requests.post(url, data=complained, headers=_svix_headers(secret, complained),
-                             timeout=10).status_code == 200
+        assert (
+            requests.post(url, data=complained, headers=_svix_headers(secret, complained), timeout=10).status_code
+            == 200
+        )
         contact = json.dumps({"type": "contact.updated", "data": {"email": CAROL, "unsubscribed": True}}).encode()
         assert requests.post(url, data=contact, headers=_svix_headers(secret, contact), timeout=10).status_code == 200
         assert _statuses(web.store) == {ALICE: BOUNCED, BOB: COMPLAINED, CAROL: UNSUBSCRIBED}
@@ -244,21 +307,31 @@ def test_a_webhook_without_its_secret_refuses_everything(three):
     with live_web(three) as web:
         body = json.dumps([{"email": ALICE, "event": "bounce", "type": "bounce"}]).encode()
         for provider in ("sendgrid", "mailgun", "postmark", "resend"):
-            response = requests.post(f"{web.url}/webhooks/{provider}", data=body,
-                                     headers=_sendgrid_headers(private, body), auth=("a", "b"), timeout=10)
+            response = requests.post(
+                f"{web.url}/webhooks/{provider}",
+                data=body,
+                headers=_sendgrid_headers(private, body),
+                auth=("a", "b"),
+                timeout=10,
+            )
             assert response.status_code == 401, provider
         assert requests.post(f"{web.url}/webhooks/ses", data=body, timeout=10).status_code == 404
         assert requests.get(f"{web.url}/webhooks/sendgrid", timeout=10).status_code == 405
         assert _statuses(web.store)[ALICE] == ACTIVE and _stored_events(web.store) == []
 
 
-@pytest.mark.parametrize("env, variable", [
-    ({"SENDGRID_WEBHOOK_PUBLIC_KEY": "not a key"}, "SENDGRID_WEBHOOK_PUBLIC_KEY"),
-    ({"SENDGRID_WEBHOOK_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"},
-     "SENDGRID_WEBHOOK_PUBLIC_KEY"),
-    ({"RESEND_WEBHOOK_SECRET": "whsec_!!!"}, "RESEND_WEBHOOK_SECRET"),
-    ({"POSTMARK_WEBHOOK_USER": "only-the-user"}, "POSTMARK_WEBHOOK_PASSWORD"),
-])
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"SENDGRID_WEBHOOK_PUBLIC_KEY": "not a key"}, "SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        (
+            {"SENDGRID_WEBHOOK_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"},
+            "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        ),
+        ({"RESEND_WEBHOOK_SECRET": "whsec_!!!"}, "RESEND_WEBHOOK_SECRET"),
+        ({"POSTMARK_WEBHOOK_USER": "only-the-user"}, "POSTMARK_WEBHOOK_PASSWORD"),
+    ],
+)
 def test_a_malformed_secret_stops_the_app_at_start_up(campaign_dir, env, variable):
     campaign_dir.env.update(env)
     store = campaign_dir.store()
@@ -268,11 +341,12 @@ def test_a_malformed_secret_stops_the_app_at_start_up(campaign_dir, env, variabl
     finally:
         store.close()
     assert variable in str(info.value)
-    assert "not a key" not in str(info.value)   # the value itself is never echoed
+    assert "not a key" not in str(info.value)  # the value itself is never echoed
 
 
 def test_an_rsa_key_is_not_accepted_for_sendgrid(campaign_dir):
     from cryptography.hazmat.primitives.asymmetric import rsa
+
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     der = rsa_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     campaign_dir.env["SENDGRID_WEBHOOK_PUBLIC_KEY"] = base64.b64encode(der).decode()

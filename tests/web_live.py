@@ -18,17 +18,17 @@ from urllib.parse import urlparse
 import waitress
 from flask import Flask
 
-from campaign.ledger.store import Store
 from campaign.ledger.csv_import import import_subscribers
+from campaign.ledger.store import Store
 from campaign.web import create_app, server_options
-from tests.conftest import CampaignDir, wait_until as wait_for  # noqa: F401  (re-exported for the web tests)
+from tests.conftest import CampaignDir  # noqa: F401  (re-exported for the web tests)
 
 
 @dataclass
 class LiveWeb:
     url: str
     app: Flask
-    store: Store | None          # None for the preview app
+    store: Store | None  # None for the preview app
     campaign: CampaignDir
 
     def flush_mail(self, timeout: float = 20) -> None:
@@ -39,8 +39,13 @@ class LiveWeb:
 def live_web(campaign: CampaignDir, *, links_to_server: bool = True, env: dict | None = None, **app_kwargs):
     holder: dict[str, Flask] = {}
     campaign.env.update(env or {})
-    server = waitress.create_server(lambda environ, start: holder["app"](environ, start),
-                                    host="127.0.0.1", port=0, threads=4, **server_options(campaign.settings))
+    server = waitress.create_server(
+        lambda environ, start: holder["app"](environ, start),
+        host="127.0.0.1",
+        port=0,
+        threads=4,
+        **server_options(campaign.settings),
+    )
     url = f"http://127.0.0.1:{server.effective_port}"
     if links_to_server:
         campaign.env["CAMPAIGN_PUBLIC_URL"] = url
@@ -81,7 +86,7 @@ def stop_server(server, thread: threading.Thread) -> None:
         for channel in list(server._map.values()):
             if channel is not server and channel is not server.trigger:
                 channel.close()
-        server.close()      # the listener and the trigger itself
+        server.close()  # the listener and the trigger itself
 
     server.trigger.pull_trigger(close_everything)
     thread.join(timeout=5)
@@ -114,5 +119,3 @@ def list_unsubscribe_url(message) -> str:
 
 def path_of(url: str) -> str:
     return urlparse(url).path
-
-

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 # Imported in the order `campaign --help` lists them; each registers its commands on `app`.
-from campaign.cli import series, subscribers, send, schedule, web, check  # noqa: F401, I001
+from campaign.cli import check, schedule, send, series, subscribers, web  # noqa: F401, I001
 from campaign.cli.app import app, err
 from campaign.errors import CampaignError, InvalidInput, LockHeld
 
@@ -35,5 +35,3 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         sys.exit(130)
-
-

@@ -10,12 +10,8 @@ Every command acts on the campaign folder it is run in (schedule.yaml, content/,
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Optional
-
 from typing import TYPE_CHECKING
 
 import typer
@@ -27,9 +23,13 @@ if TYPE_CHECKING:
     from campaign.ledger.store import Store
     from campaign.series.project import Project
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
-                  help="Turn the article into a September series of daily emails and deliver it safely.\n\n"
-                       "Run every command in the campaign folder (the one holding schedule.yaml).")
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Turn the article into a September series of daily emails and deliver it safely.\n\n"
+    "Run every command in the campaign folder (the one holding schedule.yaml).",
+)
 subscribers_app = typer.Typer(no_args_is_help=True, help="Manage the subscriber list.")
 app.add_typer(subscribers_app, name="subscribers")
 
@@ -46,11 +46,13 @@ def settings() -> Settings:
 
 def project(s: Settings | None = None) -> Project:
     from campaign.series.project import load_project
+
     return load_project(s or settings())
 
 
 def store(s: Settings | None = None) -> Store:
     from campaign.ledger.store import Store
+
     return Store.open((s or settings()).database_url)
 
 

@@ -19,6 +19,7 @@ def check() -> None:
     Example: campaign check    (or CAMPAIGN_PROVIDER=postmark campaign check)
     """
     from campaign.providers import make_provider, provider_name
+
     s = settings()
     p = project(s)
     p.check_safe_messaging()
@@ -27,13 +28,21 @@ def check() -> None:
     for day in p.schedule.dates:
         for variant in variants:
             largest = max(largest, len(p.render(day, variant).html.encode()))
-    out.print(f"ok: {len(p.schedule.dates)} days × {len(variants)} crisis variants rendered and verified "
-              f"({VARIANTS_NOTE}); largest HTML {largest / 1024:.1f} KB")
+    out.print(
+        f"ok: {len(p.schedule.dates)} days × {len(variants)} crisis variants rendered and verified "
+        f"({VARIANTS_NOTE}); largest HTML {largest / 1024:.1f} KB"
+    )
 
     name = provider_name(s, p.schedule.campaign.provider)
     make_provider(name, s, p.schedule.campaign).close()  # a missing credential raises, naming the variable
-    out.print(f"ok: provider {name}" + (" (local files — nothing leaves this machine)" if name == "outbox"
-                                         else ": credentials present, signing key set, public URL is https"))
+    out.print(
+        f"ok: provider {name}"
+        + (
+            " (local files — nothing leaves this machine)"
+            if name == "outbox"
+            else ": credentials present, signing key set, public URL is https"
+        )
+    )
     if name == "outbox" and s.secret_key_is_dev:
         err.print("warning: CAMPAIGN_SECRET_KEY is not set — fine for the outbox, required for real sends")
 
@@ -49,8 +58,10 @@ def check() -> None:
     finally:
         st.close()
     active = counts.get("active", 0)
-    out.print(f"ok: database reachable; {active} active subscriber(s)"
-              + (f", {sum(counts.values()) - active} not sent to" if sum(counts.values()) > active else ""))
+    out.print(
+        f"ok: database reachable; {active} active subscriber(s)"
+        + (f", {sum(counts.values()) - active} not sent to" if sum(counts.values()) > active else "")
+    )
     if not active:
         err.print("warning: nobody to send to — campaign subscribers import FILE.csv")
     if pause:

@@ -17,12 +17,18 @@ def _when(moment, tz) -> str:
 
 
 @app.command()
-def run(once: bool = typer.Option(False, "--once", help="Send whatever is due now, then exit (for cron)."),
-        rehearse: bool = typer.Option(False, "--rehearse",
-                                      help="Play the whole schedule on an accelerated clock through the outbox, "
-                                           "with the real scheduler and send path, then exit."),
-        seconds: float = typer.Option(15.0, "--seconds", min=1.0, max=45.0,
-                                      help="With --rehearse: about how many seconds the schedule takes to play.")) -> None:
+def run(
+    once: bool = typer.Option(False, "--once", help="Send whatever is due now, then exit (for cron)."),
+    rehearse: bool = typer.Option(
+        False,
+        "--rehearse",
+        help="Play the whole schedule on an accelerated clock through the outbox, "
+        "with the real scheduler and send path, then exit.",
+    ),
+    seconds: float = typer.Option(
+        15.0, "--seconds", min=1.0, max=45.0, help="With --rehearse: about how many seconds the schedule takes to play."
+    ),
+) -> None:
     """Run the scheduler: send every scheduled day at its time, exactly once; follow edits to schedule.yaml.
 
     Prints the next send ("next: day 1, 2027-09-01 09:00 EDT, in 277 days") and waits; logs each send on
@@ -33,9 +39,17 @@ def run(once: bool = typer.Option(False, "--once", help="Send whatever is due no
     Example: campaign run --rehearse
     """
     from campaign.timing.scheduler import SeriesScheduler, attach_log_handler, log
+
     if once and rehearse:
-        raise InvalidInput(Problem("arguments", None, "--once/--rehearse", "--once and --rehearse exclude each other",
-                                   "use --rehearse to play the whole schedule, --once to send what is due now"))
+        raise InvalidInput(
+            Problem(
+                "arguments",
+                None,
+                "--once/--rehearse",
+                "--once and --rehearse exclude each other",
+                "use --rehearse to play the whole schedule, --once to send what is due now",
+            )
+        )
     s = settings()
     st = store(s)
     try:
@@ -44,34 +58,45 @@ def run(once: bool = typer.Option(False, "--once", help="Send whatever is due no
             clock = _rehearsal_clock(s, st, seconds)
             if clock is None:
                 if not st.count_subscribers().get("active"):
-                    out.print("rehearsal: nobody to send to — import subscribers first "
-                              "(campaign subscribers import FILE.csv)")
+                    out.print(
+                        "rehearsal: nobody to send to — import subscribers first (campaign subscribers import FILE.csv)"
+                    )
                 else:
-                    out.print("rehearsal: nothing to send — every scheduled day is already in the ledger "
-                              "(see `campaign status`; `make clean` starts over)")
+                    out.print(
+                        "rehearsal: nothing to send — every scheduled day is already in the ledger "
+                        "(see `campaign status`; `make clean` starts over)"
+                    )
                 return
         with stop_on_signals() as (stop, received):
-            scheduler = SeriesScheduler(s, st, clock=clock, stop=stop, rehearse=rehearse,
-                                        announce=lambda text: out.print(text, markup=False))
+            scheduler = SeriesScheduler(
+                s, st, clock=clock, stop=stop, rehearse=rehearse, announce=lambda text: out.print(text, markup=False)
+            )
             handler = attach_log_handler(scheduler.log_time, scheduler.tz, err.file)
             started = time.monotonic()
             try:
                 summary = scheduler.run("all" if rehearse else "due" if once else "stopped")
             except LockHeld as error:
-                raise CampaignError(f"another scheduler is already running on this database: {error} — "
-                                    "stop it first (one `campaign run` per database)") from None
+                raise CampaignError(
+                    f"another scheduler is already running on this database: {error} — "
+                    "stop it first (one `campaign run` per database)"
+                ) from None
             finally:
                 log.removeHandler(handler)
         elapsed = time.monotonic() - started
         missed = f"missed {len(summary.missed)}, skipped {len(summary.skipped)}"
         if rehearse:
-            out.print(f"rehearsal done in {elapsed:.1f} s: {summary.sent_slots} send time(s), {summary.messages} "
-                      f"message(s) in {s.outbox_dir}/; {missed}; welcomes {summary.welcomed}")
+            out.print(
+                f"rehearsal done in {elapsed:.1f} s: {summary.sent_slots} send time(s), {summary.messages} "
+                f"message(s) in {s.outbox_dir}/; {missed}; welcomes {summary.welcomed}"
+            )
         elif once:
             out.print(f"once: {summary.sent_slots} send time(s) sent ({summary.messages} message(s)); {missed}")
         if received:
-            err.print("stopped: the batch in flight finished and the ledger is consistent; "
-                      "`campaign run` continues where it stopped", markup=False)
+            err.print(
+                "stopped: the batch in flight finished and the ledger is consistent; "
+                "`campaign run` continues where it stopped",
+                markup=False,
+            )
     finally:
         st.close()
 
@@ -83,26 +108,37 @@ def _rehearsal_clock(s, st, seconds: float) -> Clock | None:
     from campaign.timing.pause import current_pause
     from campaign.timing.scheduler import REHEARSAL_LEAD_IN, rehearsal_clock
     from campaign.timing.watch import load_checked_project
+
     project = load_checked_project(s)
     name = provider_name(s, project.schedule.campaign.provider)
     if name != "outbox":
-        raise ConfigurationError(Problem(
-            "environment", None, "CAMPAIGN_PROVIDER",
-            f"the rehearsal records every day it plays in the ledger of {s.database_url}, and this campaign "
-            f"sends through {name}: a later real run would then send nothing",
-            "rehearse on a scratch database through the outbox: CAMPAIGN_DATABASE_URL=sqlite:///rehearsal.db "
-            "CAMPAIGN_PROVIDER=outbox campaign run --rehearse"))
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                "CAMPAIGN_PROVIDER",
+                f"the rehearsal records every day it plays in the ledger of {s.database_url}, and this campaign "
+                f"sends through {name}: a later real run would then send nothing",
+                "rehearse on a scratch database through the outbox: CAMPAIGN_DATABASE_URL=sqlite:///rehearsal.db "
+                "CAMPAIGN_PROVIDER=outbox campaign run --rehearse",
+            )
+        )
     pause = current_pause(st)
     if pause:
-        raise PausedError(f"the series is paused since {_when(pause.since, project.schedule.campaign.tz)} "
-                          f"({pause.reason}): every send would be skipped — `campaign resume` first")
+        raise PausedError(
+            f"the series is paused since {_when(pause.since, project.schedule.campaign.tz)} "
+            f"({pause.reason}): every send would be skipped — `campaign resume` first"
+        )
     clock = rehearsal_clock(project, st, seconds)
     if clock is not None:
         tz = project.schedule.campaign.tz
         start = clock.now() + timedelta(seconds=REHEARSAL_LEAD_IN * clock.speed)
         days_per_second = clock.speed / 86400
-        out.print(f"rehearsal: playing the schedule from {_when(start, tz)} through the outbox ({s.outbox_dir}/), "
-                  f"1 s ≈ {days_per_second:.1f} days; each message is dated at its scheduled time", markup=False)
+        out.print(
+            f"rehearsal: playing the schedule from {_when(start, tz)} through the outbox ({s.outbox_dir}/), "
+            f"1 s ≈ {days_per_second:.1f} days; each message is dated at its scheduled time",
+            markup=False,
+        )
     return clock
 
 
@@ -116,9 +152,17 @@ def pause(reason: str = typer.Option(..., "--reason", help="Why; shown by `campa
     Example: campaign pause --reason "holding mail while a suicide is in the news"
     """
     if not reason.strip():
-        raise InvalidInput(Problem("argument", None, "--reason", "the reason is empty",
-                                   'say why, e.g. --reason "news coverage of a suicide"'))
+        raise InvalidInput(
+            Problem(
+                "argument",
+                None,
+                "--reason",
+                "the reason is empty",
+                'say why, e.g. --reason "news coverage of a suicide"',
+            )
+        )
     from campaign.timing.pause import pause_series
+
     s = settings()
     st = store(s)
     try:
@@ -129,13 +173,17 @@ def pause(reason: str = typer.Option(..., "--reason", help="Why; shown by `campa
     if not started:
         out.print(f"already paused since {since} ({window.reason}); `campaign resume` ends it", markup=False)
         return
-    out.print(f"paused since {since}: {window.reason}. Nothing is sent until `campaign resume` "
-              "(add --catch-up to send the days that fall inside the pause).", markup=False)
+    out.print(
+        f"paused since {since}: {window.reason}. Nothing is sent until `campaign resume` "
+        "(add --catch-up to send the days that fall inside the pause).",
+        markup=False,
+    )
 
 
 @app.command()
-def resume(catch_up: bool = typer.Option(False, "--catch-up",
-                                         help="Send now the days whose send time fell inside the pause.")) -> None:
+def resume(
+    catch_up: bool = typer.Option(False, "--catch-up", help="Send now the days whose send time fell inside the pause."),
+) -> None:
     """End the pause. Days whose send time fell inside it stay skipped, unless --catch-up sends them now.
 
     Nothing already sent is sent again: the ledger decides who is still owed each day.
@@ -145,26 +193,33 @@ def resume(catch_up: bool = typer.Option(False, "--catch-up",
     from campaign.providers import make_provider, provider_name
     from campaign.timing.pause import catch_up_pause, current_pause, end_pause, mark_skipped
     from campaign.timing.watch import load_checked_project
+
     s = settings()
-    project = load_checked_project(s)     # invalid inputs stop here, while still paused
+    project = load_checked_project(s)  # invalid inputs stop here, while still paused
     st = store(s)
     provider = None
     try:
         if current_pause(st) is None:
             out.print("not paused: nothing to resume")
             return
-        if catch_up:   # credentials are checked before the pause ends
+        if catch_up:  # credentials are checked before the pause ends
             c = project.schedule.campaign
             provider = make_provider(provider_name(s, c.provider), s, c)
         window = end_pause(st, now=utcnow(), catch_up=catch_up)
         tz = project.schedule.campaign.tz
-        out.print(f"resumed: the pause from {_when(window.since, tz)} to {_when(window.until, tz)} "
-                  f"({window.reason}) has ended", markup=False)
+        out.print(
+            f"resumed: the pause from {_when(window.since, tz)} to {_when(window.until, tz)} "
+            f"({window.reason}) has ended",
+            markup=False,
+        )
         if not catch_up:
             skipped = mark_skipped(project, st, window.since, window.until)
             for slot in skipped:
-                out.print(f"skipped: {slot.describe(tz)} — send it with `campaign send {slot.number}` if you "
-                          "want it after all", markup=False)
+                out.print(
+                    f"skipped: {slot.describe(tz)} — send it with `campaign send {slot.number}` if you "
+                    "want it after all",
+                    markup=False,
+                )
             if not skipped:
                 out.print("no send time fell inside the pause")
             return

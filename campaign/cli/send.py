@@ -6,26 +6,44 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from campaign.cli.app import DAY_HELP, app, err, exit_for_signal, out, print_findings, project, settings, stop_on_signals, store
+from campaign.cli.app import (
+    DAY_HELP,
+    app,
+    err,
+    exit_for_signal,
+    out,
+    print_findings,
+    project,
+    settings,
+    stop_on_signals,
+    store,
+)
 from campaign.errors import CampaignError
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+
 @app.command()
-def send(day: str = typer.Argument(..., help=DAY_HELP),
-         dry_run: bool = typer.Option(False, "--dry-run", help="Report counts; write nothing."),
-         to: Optional[str] = typer.Option(None, "--to", help="Send one [Test] copy to this address; the ledger is not touched."),
-         country: Optional[str] = typer.Option(None, help="With --to: the crisis block's country."),
-         retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
-         resend_unknown: bool = typer.Option(False, "--resend-unknown",
-                                             help="Also resend deliveries left in flight by an interrupted run.")) -> None:
+def send(
+    day: str = typer.Argument(..., help=DAY_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report counts; write nothing."),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Send one [Test] copy to this address; the ledger is not touched."
+    ),
+    country: Optional[str] = typer.Option(None, help="With --to: the crisis block's country."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
+    resend_unknown: bool = typer.Option(
+        False, "--resend-unknown", help="Also resend deliveries left in flight by an interrupted run."
+    ),
+) -> None:
     """Send DAY's issue to every active subscriber still owed it (a second run sends nothing).
 
     Example: campaign send 2027-09-05 --dry-run
     """
-    from campaign.providers import make_provider, provider_name
     from campaign.delivery.sender import Sender
+    from campaign.providers import make_provider, provider_name
+
     s = settings()
     p = project(s)
     d = p.schedule.resolve_day(day)
@@ -62,8 +80,16 @@ def send(day: str = typer.Argument(..., help=DAY_HELP),
 
 def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=True, disable=not err.is_terminal)
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 @app.command()
@@ -73,6 +99,7 @@ def status() -> None:
     Example: campaign status
     """
     from campaign.cli.status_table import status_table
+
     s = settings()
     p = project(s)
     st = store(s)
@@ -81,5 +108,3 @@ def status() -> None:
             out.print(line)
     finally:
         st.close()
-
-

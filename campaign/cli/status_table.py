@@ -6,11 +6,10 @@ from datetime import datetime
 
 from rich.table import Table
 
-from campaign.clock import humanize
-from campaign.timing.pause import pause_windows
-from campaign.series.project import Project
-from campaign.clock import utcnow
+from campaign.clock import humanize, utcnow
 from campaign.ledger.store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store
+from campaign.series.project import Project
+from campaign.timing.pause import pause_windows
 from campaign.timing.slots import day_views, next_slot
 
 
@@ -21,8 +20,10 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
     # State and owed per day from the ledger, the pause history and the clock (campaign.timeline): due,
     # sending, sent, missed (overdue beyond misfire_grace_minutes), skipped (inside a pause), scheduled.
     views = {v.day: v for v in day_views(schedule, store, now=now, windows=pause_windows(store))}
-    table = Table(title=f"{schedule.campaign.name} — {len(schedule.dates)} days, "
-                        f"{schedule.campaign.send_time} {schedule.campaign.timezone}")
+    table = Table(
+        title=f"{schedule.campaign.name} — {len(schedule.dates)} days, "
+        f"{schedule.campaign.send_time} {schedule.campaign.timezone}"
+    )
     for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown"):
         table.add_column(col, justify="left" if col in ("Date", "State") else "right")
     for day in schedule.dates:
@@ -32,9 +33,16 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         owed = view.owed
         state = view.state + (f" ({view.note})" if view.note else "")
         unknown = c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0)
-        table.add_row(str(schedule.day_number(day)), f"{day:%d %b} {send_at:%H:%M}", state,
-                      str(c.get(SENT, 0)), str(owed), str(c.get(FAILED, 0)), str(c.get(REJECTED, 0)),
-                      str(unknown))
+        table.add_row(
+            str(schedule.day_number(day)),
+            f"{day:%d %b} {send_at:%H:%M}",
+            state,
+            str(c.get(SENT, 0)),
+            str(owed),
+            str(c.get(FAILED, 0)),
+            str(c.get(REJECTED, 0)),
+            str(unknown),
+        )
     lines: list = [table]
     subs = store.count_subscribers()
     lines.append("subscribers: " + (", ".join(f"{k} {v}" for k, v in sorted(subs.items())) or "none"))
@@ -43,6 +51,8 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
     upcoming = next_slot(list(views.values()), now)
     if upcoming is not None:
-        lines.append(f"next: {upcoming.describe(schedule.campaign.tz)}, in {humanize(upcoming.at - now)}"
-                     + (" (held: the series is paused)" if pause else ""))
+        lines.append(
+            f"next: {upcoming.describe(schedule.campaign.tz)}, in {humanize(upcoming.at - now)}"
+            + (" (held: the series is paused)" if pause else "")
+        )
     return lines

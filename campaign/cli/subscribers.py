@@ -10,14 +10,18 @@ import typer
 from campaign.cli.app import err, out, store, subscribers_app
 from campaign.errors import InvalidInput
 
+
 @subscribers_app.command("import")
-def subscribers_import(file: Path = typer.Argument(..., help="CSV with an email column; optional name, country, timezone."),
-                       strict: bool = typer.Option(False, "--strict", help="Import nothing if any row is invalid.")) -> None:
+def subscribers_import(
+    file: Path = typer.Argument(..., help="CSV with an email column; optional name, country, timezone."),
+    strict: bool = typer.Option(False, "--strict", help="Import nothing if any row is invalid."),
+) -> None:
     """Import subscribers from a CSV file (idempotent; never re-subscribes an unsubscribed address).
 
     Example: campaign subscribers import subscribers.csv
     """
     from campaign.ledger.csv_import import import_subscribers
+
     st = store()
     try:
         report = import_subscribers(st, file, strict=strict)
@@ -25,18 +29,23 @@ def subscribers_import(file: Path = typer.Argument(..., help="CSV with an email 
         st.close()
     for problem in report.rejected:
         err.print(f"rejected: {problem}")
-    out.print(f"imported {file.name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-              f"{report.kept_suppressed} kept unsubscribed, {report.duplicates} duplicate(s) in the file, "
-              f"{len(report.rejected)} rejected")
+    out.print(
+        f"imported {file.name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept_suppressed} kept unsubscribed, {report.duplicates} duplicate(s) in the file, "
+        f"{len(report.rejected)} rejected"
+    )
 
 
 @subscribers_app.command("list")
-def subscribers_list(status_: Optional[str] = typer.Option(None, "--status", help="Only this status (active, unsubscribed, ...).")) -> None:
+def subscribers_list(
+    status_: Optional[str] = typer.Option(None, "--status", help="Only this status (active, unsubscribed, ...)."),
+) -> None:
     """List subscribers.
 
     Example: campaign subscribers list --status active
     """
     from rich.table import Table
+
     st = store()
     try:
         table = Table()
@@ -58,15 +67,21 @@ def subscribers_unsubscribe(email: str = typer.Argument(..., help="The address t
     Example: campaign subscribers unsubscribe someone@example.org
     """
     from campaign.errors import Problem
+
     st = store()
     try:
         sub = st.subscriber_by_email(email)
         if sub is None:
-            raise InvalidInput(Problem("argument", None, "EMAIL", f"{email} is not a subscriber",
-                                       "check the spelling with `campaign subscribers list`"))
+            raise InvalidInput(
+                Problem(
+                    "argument",
+                    None,
+                    "EMAIL",
+                    f"{email} is not a subscriber",
+                    "check the spelling with `campaign subscribers list`",
+                )
+            )
         st.set_status(sub.id, "unsubscribed", "unsubscribed by an operator")
         out.print(f"{sub.email} unsubscribed")
     finally:
         st.close()
-
-

@@ -29,11 +29,16 @@ def is_loopback(host: str) -> bool:
 
 
 @app.command()
-def serve(host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Keep 127.0.0.1 behind a reverse proxy."),
-          port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
-          preview: bool = typer.Option(False, "--preview",
-                                       help="Serve the organiser's preview instead: every day rendered fresh "
-                                            "from schedule.yaml, content/ and templates/ on each request.")) -> None:
+def serve(
+    host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Keep 127.0.0.1 behind a reverse proxy."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
+    preview: bool = typer.Option(
+        False,
+        "--preview",
+        help="Serve the organiser's preview instead: every day rendered fresh "
+        "from schedule.yaml, content/ and templates/ on each request.",
+    ),
+) -> None:
     """Serve the web pages: one-click unsubscribe, archive, sign-up, provider webhooks (or --preview).
 
     Example: campaign serve --host 127.0.0.1 --port 8000
@@ -54,14 +59,18 @@ def serve(host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Kee
         if not local:
             s.require_real_secret(f"`campaign serve` on {host} signs unsubscribe and confirmation links")
             if not s.public_url.startswith("https://"):
-                warn(f"CAMPAIGN_PUBLIC_URL is {s.public_url}: mail clients only honour one-click unsubscribe "
-                     "over https")
+                warn(
+                    f"CAMPAIGN_PUBLIC_URL is {s.public_url}: mail clients only honour one-click unsubscribe over https"
+                )
         st = store(s)
         application = create_app(s, st)
     server = waitress.create_server(application, host=host, port=port, threads=THREADS, **server_options(s))
     what = "preview" if preview else "web pages"
-    out.print(f"serving the {what} on http://{host}:{server.effective_port}/ "
-              f"(links in emails use {s.public_url}); stop with Ctrl+C", markup=False)
+    out.print(
+        f"serving the {what} on http://{host}:{server.effective_port}/ "
+        f"(links in emails use {s.public_url}); stop with Ctrl+C",
+        markup=False,
+    )
     sys.stdout.flush()
 
     def _stop(signum, _frame):
@@ -69,7 +78,7 @@ def serve(host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Kee
 
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        server.run()        # returns (or raises KeyboardInterrupt) on Ctrl+C and SIGTERM
+        server.run()  # returns (or raises KeyboardInterrupt) on Ctrl+C and SIGTERM
     except KeyboardInterrupt:
         pass
     finally:
@@ -77,7 +86,7 @@ def serve(host: str = typer.Option(DEFAULT_HOST, help="Address to listen on. Kee
         server.close()
         mailer = application.extensions["campaign"].mailer
         if mailer is not None:
-            mailer.close()   # let queued confirmation emails go out
+            mailer.close()  # let queued confirmation emails go out
         if st is not None:
             st.close()
     err.print("stopped", markup=False)

@@ -18,19 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date, datetime
 
 from campaign.config import Settings
-from campaign.errors import CampaignError
-from campaign.series.project import Project
-from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
-from campaign.series.render import RenderedIssue
 from campaign.delivery.sender import identity_for
-from campaign.ledger.store import Store, Subscriber
 from campaign.delivery.tokens import Tokens
+from campaign.errors import CampaignError
+from campaign.ledger.store import Store, Subscriber
+from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
 from campaign.series.links import unsubscribe_url
+from campaign.series.project import Project
+from campaign.series.render import RenderedIssue
 
 log = logging.getLogger("campaign.web")
 
 TEMPLATE = "confirm"
-CONFIRM_URL = "__CONFIRM_URL__"     # merged per recipient, like __UNSUBSCRIBE_URL__ (no braces: premailer-safe)
+CONFIRM_URL = "__CONFIRM_URL__"  # merged per recipient, like __UNSUBSCRIBE_URL__ (no braces: premailer-safe)
 OUTBOX_SUBFOLDER = "confirmations"
 
 
@@ -47,8 +47,17 @@ def confirm_url(public_url: str, token: str) -> str:
 
 
 class ConfirmationMailer:
-    def __init__(self, settings: Settings, project: Project, store: Store, tokens: Tokens, *,
-                 clock: Callable[[], datetime], make: Callable[[], Provider] | None = None, workers: int = 2):
+    def __init__(
+        self,
+        settings: Settings,
+        project: Project,
+        store: Store,
+        tokens: Tokens,
+        *,
+        clock: Callable[[], datetime],
+        make: Callable[[], Provider] | None = None,
+        workers: int = 2,
+    ):
         self.settings = settings
         self.project = project
         self.store = store
@@ -75,10 +84,13 @@ class ConfirmationMailer:
             if key not in self._rendered:
                 name = self.project.schedule.campaign.name
                 self._rendered[key] = self.project.renderer.render_message(
-                    TEMPLATE, day=day, variant=variant,
+                    TEMPLATE,
+                    day=day,
+                    variant=variant,
                     subject=f"Please confirm your subscription to {name}",
                     preheader="One click to confirm. If you did not ask for this, you can ignore this email.",
-                    context={"confirm_url": CONFIRM_URL})
+                    context={"confirm_url": CONFIRM_URL},
+                )
             return self._rendered[key]
 
     def send(self, subscriber: Subscriber) -> Result:
@@ -86,20 +98,38 @@ class ConfirmationMailer:
         now = self.clock()
         rendered = self._render(self.project.variant_for(subscriber.country), now.date())
         link = confirm_url(self.settings.public_url, self.tokens.confirm(subscriber.id))
-        issue = dataclasses.replace(rendered, html=rendered.html.replace(CONFIRM_URL, html.escape(link, quote=True)),
-                                    text=rendered.text.replace(CONFIRM_URL, link))
-        recipient = Recipient(subscriber.id, subscriber.email, subscriber.name,
-                              unsubscribe_url(self.settings.public_url, self.tokens.unsubscribe(subscriber.id)))
-        batch = ConfirmationBatch(f"confirm-{uuid.uuid4().hex[:16]}", issue, (recipient,),
-                                  identity_for(self.project), sent_at=now, metadata={"kind": "confirmation"})
+        issue = dataclasses.replace(
+            rendered,
+            html=rendered.html.replace(CONFIRM_URL, html.escape(link, quote=True)),
+            text=rendered.text.replace(CONFIRM_URL, link),
+        )
+        recipient = Recipient(
+            subscriber.id,
+            subscriber.email,
+            subscriber.name,
+            unsubscribe_url(self.settings.public_url, self.tokens.unsubscribe(subscriber.id)),
+        )
+        batch = ConfirmationBatch(
+            f"confirm-{uuid.uuid4().hex[:16]}",
+            issue,
+            (recipient,),
+            identity_for(self.project),
+            sent_at=now,
+            metadata={"kind": "confirmation"},
+        )
         provider = self._make()
         try:
             result = provider.send_batch(batch)[0]
         finally:
             provider.close()
-        self.store.add_event(provider=provider.name, kind="confirmation_sent" if result.ok else "confirmation_failed",
-                             email=subscriber.email, subscriber_id=subscriber.id,
-                             payload={"message_id": result.message_id, "error": result.error}, at=now)
+        self.store.add_event(
+            provider=provider.name,
+            kind="confirmation_sent" if result.ok else "confirmation_failed",
+            email=subscriber.email,
+            subscriber_id=subscriber.id,
+            payload={"message_id": result.message_id, "error": result.error},
+            at=now,
+        )
         return result
 
     def submit(self, subscriber: Subscriber) -> Future:

@@ -18,13 +18,20 @@ from collections.abc import Callable
 
 
 class TokenBucket:
-    def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, min_fraction: float = 0.05):
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        min_fraction: float = 0.05,
+    ):
         if rate <= 0:
             raise ValueError("rate must be positive (messages per second)")
         self.configured = float(rate)
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else rate)   # one second's worth by default
+        self.burst = float(burst if burst is not None else rate)  # one second's worth by default
         self.floor = self.configured * min_fraction
         self.clock = clock
         self.sleep = sleep

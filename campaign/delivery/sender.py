@@ -36,49 +36,61 @@ from datetime import date, datetime, timedelta
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from campaign.errors import (AuthenticationFailed, OutcomeUnknown, PausedError, ProviderError, RateLimited,
-                     TransientProviderError)
+from campaign.clock import utcnow
+from campaign.delivery.ratelimit import TokenBucket
+from campaign.delivery.tokens import Tokens
+from campaign.errors import (
+    AuthenticationFailed,
+    OutcomeUnknown,
+    PausedError,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from campaign.ledger.store import FAILED, REJECTED, SENT, UNKNOWN, Store
+from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
+from campaign.series.links import unsubscribe_url
 from campaign.series.plan import slug
 from campaign.series.project import Project
-from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
-from campaign.delivery.ratelimit import TokenBucket
-from campaign.clock import utcnow
-from campaign.ledger.store import FAILED, REJECTED, SENT, UNKNOWN, Store
-from campaign.delivery.tokens import Tokens
-from campaign.series.links import unsubscribe_url
 
 PAGE_SIZE = 2000
-MAX_FAILED_BATCHES = 5              # failed batches in a row before the send stops
-IDEMPOTENCY_WINDOW = timedelta(hours=23)   # Resend remembers a key 24 h: resend automatically only within it
+MAX_FAILED_BATCHES = 5  # failed batches in a row before the send stops
+IDEMPOTENCY_WINDOW = timedelta(hours=23)  # Resend remembers a key 24 h: resend automatically only within it
 
 
 @dataclass
 class SendReport:
     day: date
     number: int
-    owed: int = 0                 # owed when the send started
+    owed: int = 0  # owed when the send started
     sent: int = 0
     failed: int = 0
     rejected: int = 0
-    unknown: int = 0              # deliveries whose outcome is unknown (interrupted runs, ambiguous answers)
+    unknown: int = 0  # deliveries whose outcome is unknown (interrupted runs, ambiguous answers)
     batches: int = 0
-    retries: int = 0              # requests repeated after a 429, a 5xx or a connection failure
+    retries: int = 0  # requests repeated after a 429, a 5xx or a connection failure
     by_variant: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
-    stopped: str | None = None    # why the send stopped early, if it did
+    stopped: str | None = None  # why the send stopped early, if it did
 
     def summary(self) -> str:
         if self.dry_run:
             variants = ", ".join(f"{v}: {n}" for v, n in sorted(self.by_variant.items())) or "none"
-            return (f"dry run: day {self.number} ({self.day}) would go to {self.owed} subscriber(s) "
-                    f"[{variants}]; nothing was written")
-        text = (f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}"
-                f" in {self.batches} batch(es)")
+            return (
+                f"dry run: day {self.number} ({self.day}) would go to {self.owed} subscriber(s) "
+                f"[{variants}]; nothing was written"
+            )
+        text = (
+            f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}"
+            f" in {self.batches} batch(es)"
+        )
         if self.retries:
             text += f" ({self.retries} request(s) retried)"
         if self.unknown:
-            text += (f"; {self.unknown} delivery(ies) unknown (may or may not have gone out) — see `campaign status`,"
-                     f" resend with `campaign send {self.day} --resend-unknown`")
+            text += (
+                f"; {self.unknown} delivery(ies) unknown (may or may not have gone out) — see `campaign status`,"
+                f" resend with `campaign send {self.day} --resend-unknown`"
+            )
         if self.stopped:
             text += f"; stopped: {self.stopped}"
         return text
@@ -86,20 +98,21 @@ class SendReport:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6             # requests per batch, the first included
-    initial: float = 0.5          # first back-off in seconds; doubles each time, plus up to `initial` of jitter
-    maximum: float = 30.0         # longest single back-off
+    attempts: int = 6  # requests per batch, the first included
+    initial: float = 0.5  # first back-off in seconds; doubles each time, plus up to `initial` of jitter
+    maximum: float = 30.0  # longest single back-off
     max_retry_after: float = 300.0  # a 429 asking for a longer wait fails the batch instead of blocking the send
 
 
 @dataclass
 class _Job:
     """One claimed batch on its way through a worker."""
+
     batch_id: str
-    issue: object                 # the rendered variant (rendered in the main thread, once per variant)
+    issue: object  # the rendered variant (rendered in the main thread, once per variant)
     rows: list
-    restore_to: str | None        # where released rows go: None = deleted (owed again), or their former state
-    maybe_sent: bool = False      # an earlier attempt may have been accepted: never release, record unknown
+    restore_to: str | None  # where released rows go: None = deleted (owed again), or their former state
+    maybe_sent: bool = False  # an earlier attempt may have been accepted: never release, record unknown
 
 
 class _Cancelled(Exception):
@@ -109,8 +122,12 @@ class _Cancelled(Exception):
 def identity_for(project: Project) -> Identity:
     c = project.schedule.campaign
     from_domain = c.from_.rpartition("@")[2].rstrip(">").strip() or "localhost"
-    return Identity(from_=c.from_, reply_to=c.reply_to, list_id=f"<{slug(c.name) or 'campaign'}.{from_domain}>",
-                    message_stream=c.message_stream)
+    return Identity(
+        from_=c.from_,
+        reply_to=c.reply_to,
+        list_id=f"<{slug(c.name) or 'campaign'}.{from_domain}>",
+        message_stream=c.message_stream,
+    )
 
 
 def keep_freed_memory() -> None:
@@ -127,8 +144,8 @@ def keep_freed_memory() -> None:
     _ALLOCATOR_TUNED = True
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-1, 256 * 1024 * 1024)   # M_TRIM_THRESHOLD: keep up to 256 MB of freed heap
-        libc.mallopt(-3, 64 * 1024 * 1024)    # M_MMAP_THRESHOLD: serve blocks < 64 MB from the heap
+        libc.mallopt(-1, 256 * 1024 * 1024)  # M_TRIM_THRESHOLD: keep up to 256 MB of freed heap
+        libc.mallopt(-3, 64 * 1024 * 1024)  # M_MMAP_THRESHOLD: serve blocks < 64 MB from the heap
     except (OSError, AttributeError):
         pass
 
@@ -137,10 +154,19 @@ _ALLOCATOR_TUNED = False
 
 
 class Sender:
-    def __init__(self, project: Project, store: Store, provider: Provider, *,
-                 clock: Callable[[], datetime] = utcnow, stop: threading.Event | None = None,
-                 progress: Callable[[int], None] | None = None, rate: float | None = None,
-                 concurrency: int | None = None, retry: RetryPolicy | None = None):
+    def __init__(
+        self,
+        project: Project,
+        store: Store,
+        provider: Provider,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        stop: threading.Event | None = None,
+        progress: Callable[[int], None] | None = None,
+        rate: float | None = None,
+        concurrency: int | None = None,
+        retry: RetryPolicy | None = None,
+    ):
         self.project = project
         self.store = store
         self.provider = provider
@@ -154,7 +180,7 @@ class Sender:
         self.concurrency = max(1, concurrency or campaign.concurrency or provider.default_concurrency)
         self.retry = retry or RetryPolicy()
         self.bucket = TokenBucket(self.rate)
-        self._abort = threading.Event()    # bad credentials: no worker may start another request
+        self._abort = threading.Event()  # bad credentials: no worker may start another request
         self._lock = threading.Lock()
         self._retries = 0
         self._auth_error: AuthenticationFailed | None = None
@@ -174,15 +200,24 @@ class Sender:
     def check_not_paused(self) -> None:
         pause = self.store.get_state("pause")
         if pause:
-            raise PausedError(f"the series is paused since {pause.get('since')} ({pause.get('reason')}); "
-                              "nothing is sent until `campaign resume`")
+            raise PausedError(
+                f"the series is paused since {pause.get('since')} ({pause.get('reason')}); "
+                "nothing is sent until `campaign resume`"
+            )
 
     def count_owed(self, day: date) -> int:
         return self.store.count_owed(day, self.cutoff(day), at=self.clock())
 
     # -- the send -----------------------------------------------------------------------------------
-    def send_day(self, day: date, *, dry_run: bool = False, retry_failed: bool = False,
-                 resend_unknown: bool = False, audience=None) -> SendReport:
+    def send_day(
+        self,
+        day: date,
+        *,
+        dry_run: bool = False,
+        retry_failed: bool = False,
+        resend_unknown: bool = False,
+        audience=None,
+    ) -> SendReport:
         """Send `day` to every active subscriber still owed it. `audience` narrows the owed set (an extra
         SQLAlchemy condition on subscribers, e.g. a time-zone group for local-time delivery)."""
         project = self.project
@@ -196,8 +231,13 @@ class Sender:
             self.store.mark_inflight_unknown(day)
             project.render(day, project.default_variant)  # fail before the first batch on a broken template
             entry = project.schedule.days[day]
-            self.store.save_issue(day, number=report.number, subject=entry.subject,
-                                  web_html=project.render(day, web=True).html, at=self.clock())
+            self.store.save_issue(
+                day,
+                number=report.number,
+                subject=entry.subject,
+                web_html=project.render(day, web=True).html,
+                at=self.clock(),
+            )
             report.owed = self.count_owed(day)
             chunks = []
             if retry_failed:
@@ -214,8 +254,11 @@ class Sender:
         return report
 
     def _dry_run(self, day: date, report: SendReport, audience) -> SendReport:
-        for rows in self._pages(lambda after: self.store.owed_page(
-                day, self.cutoff(day), after_id=after, limit=PAGE_SIZE, at=self.clock(), extra_where=audience)):
+        for rows in self._pages(
+            lambda after: self.store.owed_page(
+                day, self.cutoff(day), after_id=after, limit=PAGE_SIZE, at=self.clock(), extra_where=audience
+            )
+        ):
             for row in rows:
                 variant = self.project.variant_for(row.country)
                 report.by_variant[variant] = report.by_variant.get(variant, 0) + 1
@@ -247,12 +290,19 @@ class Sender:
             yield variant, pending[variant], None, restore_to
 
     def _owed_chunks(self, day: date, audience) -> Iterator[tuple]:
-        return self._chunked(self._pages(lambda after: self.store.owed_page(
-            day, self.cutoff(day), after_id=after, limit=PAGE_SIZE, at=self.clock(), extra_where=audience)), None)
+        return self._chunked(
+            self._pages(
+                lambda after: self.store.owed_page(
+                    day, self.cutoff(day), after_id=after, limit=PAGE_SIZE, at=self.clock(), extra_where=audience
+                )
+            ),
+            None,
+        )
 
     def _state_chunks(self, day: date, state: str) -> Iterator[tuple]:
-        return self._chunked(self._pages(lambda after: self.store.rows_in_state(
-            day, state, after_id=after, limit=PAGE_SIZE)), state)
+        return self._chunked(
+            self._pages(lambda after: self.store.rows_in_state(day, state, after_id=after, limit=PAGE_SIZE)), state
+        )
 
     def _unknown_batches(self, day: date) -> Iterator[tuple]:
         """Unknown batches resent whole under their own batch id, so the idempotency key is the same and the
@@ -265,8 +315,12 @@ class Sender:
             by_batch[row.batch_id].append(row)
         for batch_id, members in by_batch.items():
             variants = {self.project.variant_for(r.country) for r in members}
-            if (batch_id and len(variants) == 1 and all(r.subscriber_status == "active" for r in members)
-                    and all(now - r.updated_at < IDEMPOTENCY_WINDOW for r in members)):
+            if (
+                batch_id
+                and len(variants) == 1
+                and all(r.subscriber_status == "active" for r in members)
+                and all(now - r.updated_at < IDEMPOTENCY_WINDOW for r in members)
+            ):
                 yield variants.pop(), members, batch_id, UNKNOWN
 
     # -- the pipeline -------------------------------------------------------------------------------
@@ -289,7 +343,7 @@ class Sender:
                     job = self._claim(day, variant, rows, batch_id, restore_to)
                     if job is not None:
                         inflight[pool.submit(self._deliver, day, job)] = job
-            except BaseException as err:          # PausedError, a database error, KeyboardInterrupt: drain first
+            except BaseException as err:  # PausedError, a database error, KeyboardInterrupt: drain first
                 failure = err
                 self._abort.set()
             while inflight:
@@ -308,8 +362,10 @@ class Sender:
         if self.stop.is_set():
             return "stopped by signal"
         if failed_in_row >= MAX_FAILED_BATCHES:
-            return (f"{failed_in_row} batches in a row failed (last: {self._last_error}); check the provider's "
-                    f"status and settings, then `campaign send {report.day} --retry-failed`")
+            return (
+                f"{failed_in_row} batches in a row failed (last: {self._last_error}); check the provider's "
+                f"status and settings, then `campaign send {report.day} --retry-failed`"
+            )
         return None
 
     def _claim(self, day: date, variant: str, rows: list, batch_id: str | None, restore_to: str | None) -> _Job | None:
@@ -320,8 +376,9 @@ class Sender:
             claimed = self.store.claim(day, ids, batch_id=batch_id, provider=self.provider.name, at=at)
         else:
             batch_id = batch_id or f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
-            claimed = self.store.reclaim(day, ids, batch_id=batch_id, provider=self.provider.name,
-                                         from_states=[restore_to], at=at)
+            claimed = self.store.reclaim(
+                day, ids, batch_id=batch_id, provider=self.provider.name, from_states=[restore_to], at=at
+            )
         if len(claimed) != len(rows):
             wanted = set(claimed)
             rows = [r for r in rows if r.id in wanted]
@@ -358,13 +415,13 @@ class Sender:
             self._last_error = str(err)
             self._record_all(day, report, job, FAILED, str(err))
             return False
-        except BaseException as err:   # a bug: we cannot know whether it went out; stop the send
+        except BaseException as err:  # a bug: we cannot know whether it went out; stop the send
             self._abort.set()
             self._record_all(day, report, job, UNKNOWN, f"sender error: {err!r}")
             raise
         groups: dict[tuple, list[int]] = defaultdict(list)
         anything_went = False
-        if getattr(results, "all_accepted", False):     # one answer for the whole request (SendGrid, Mailgun)
+        if getattr(results, "all_accepted", False):  # one answer for the whole request (SendGrid, Mailgun)
             groups[(SENT, results.message_id, None)] = results.subscriber_ids
             report.sent += len(results)
             anything_went = True
@@ -386,13 +443,14 @@ class Sender:
                 self._last_error = r.error
             groups[(status, r.message_id, r.error)].append(r.subscriber_id)
         answered = {i for ids in groups.values() for i in ids}
-        if missing := [r.id for r in job.rows if r.id not in answered]:   # a provider bug: do not guess
+        if missing := [r.id for r in job.rows if r.id not in answered]:  # a provider bug: do not guess
             groups[(UNKNOWN, None, f"{self.provider.name} returned no result for this delivery")].extend(missing)
         self.store.record_batch(day, job.batch_id, groups, at=self.clock())
         for r in results:
             if r.suppress:
-                self.store.set_status(r.subscriber_id, "bounced", r.error or "suppressed by the provider",
-                                      only_if_active=True)
+                self.store.set_status(
+                    r.subscriber_id, "bounced", r.error or "suppressed by the provider", only_if_active=True
+                )
         report.batches += 1
         self.progress(len(job.rows))
         return anything_went
@@ -409,11 +467,22 @@ class Sender:
         return self._abort.is_set() or self.stop.is_set()
 
     def _deliver(self, day: date, job: _Job) -> list[Result]:
-        batch = Batch(job.batch_id, job.issue, tuple(self.recipient(r) for r in job.rows), self.identity,
-                      sent_at=self.clock(), metadata={"issue": day.isoformat()})
-        retrying = Retrying(stop=stop_after_attempt(self.retry.attempts), wait=self._backoff,
-                            retry=retry_if_exception(self._retryable), sleep=self._sleep,
-                            before_sleep=self._before_retry, reraise=True)
+        batch = Batch(
+            job.batch_id,
+            job.issue,
+            tuple(self.recipient(r) for r in job.rows),
+            self.identity,
+            sent_at=self.clock(),
+            metadata={"issue": day.isoformat()},
+        )
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self._backoff,
+            retry=retry_if_exception(self._retryable),
+            sleep=self._sleep,
+            before_sleep=self._before_retry,
+            reraise=True,
+        )
         for attempt in retrying:
             with attempt:
                 if self._cancelled():
@@ -433,7 +502,7 @@ class Sender:
     def _retryable(self, err: BaseException) -> bool:
         if isinstance(err, RateLimited):
             return err.retry_after is None or err.retry_after <= self.retry.max_retry_after
-        if isinstance(err, OutcomeUnknown):           # the provider de-duplicates: a repeat is safe
+        if isinstance(err, OutcomeUnknown):  # the provider de-duplicates: a repeat is safe
             return self.provider.idempotent_batches and not getattr(err, "final", False)
         return isinstance(err, TransientProviderError)
 
@@ -441,8 +510,9 @@ class Sender:
         err = state.outcome.exception()
         if isinstance(err, RateLimited) and err.retry_after is not None:
             return err.retry_after + random.uniform(0, 0.1 * max(err.retry_after, 1.0))
-        return wait_exponential_jitter(multiplier=self.retry.initial, max=self.retry.maximum,
-                                       jitter=self.retry.initial)(state)
+        return wait_exponential_jitter(
+            multiplier=self.retry.initial, max=self.retry.maximum, jitter=self.retry.initial
+        )(state)
 
     def _before_retry(self, state) -> None:
         err = state.outcome.exception()
@@ -451,7 +521,7 @@ class Sender:
         if isinstance(err, RateLimited):
             self.bucket.slow_down()
             if err.retry_after is not None:
-                self.bucket.hold(err.retry_after)   # the limit is the account's: every worker waits
+                self.bucket.hold(err.retry_after)  # the limit is the account's: every worker waits
 
     def _sleep(self, seconds: float) -> None:
         """Back-off that a stop cuts short (the next attempt then sees the flag and gives the batch back)."""
@@ -467,7 +537,12 @@ class Sender:
         name = existing.name if existing else None
         variant = self.project.variant_for(country or (existing.country if existing else None))
         issue = self.project.render(day, variant)
-        batch = Batch(f"test-{uuid.uuid4().hex[:12]}", issue, (Recipient(subscriber_id, email, name,
-                                                                          self.unsubscribe_link(subscriber_id)),),
-                      self.identity, sent_at=self.clock(), subject_prefix="[Test] ")
+        batch = Batch(
+            f"test-{uuid.uuid4().hex[:12]}",
+            issue,
+            (Recipient(subscriber_id, email, name, self.unsubscribe_link(subscriber_id)),),
+            self.identity,
+            sent_at=self.clock(),
+            subject_prefix="[Test] ",
+        )
         return self.provider.send_batch(batch)[0]

@@ -32,7 +32,7 @@ def _subscriber_id(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")       # base64 → base64url, as base64.urlsafe_b64encode does
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url, as base64.urlsafe_b64encode does
 
 
 class Tokens:

@@ -16,15 +16,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 
-from campaign.errors import ProviderError
-from campaign.timing.pause import current_pause
-from campaign.series.project import Project
-from campaign.providers.base import Batch, Provider, Recipient
-from campaign.series.render import RenderedIssue
 from campaign.delivery.sender import identity_for
-from campaign.ledger.store import Store
 from campaign.delivery.tokens import Tokens
+from campaign.errors import ProviderError
+from campaign.ledger.store import Store
+from campaign.providers.base import Batch, Provider, Recipient
 from campaign.series.links import unsubscribe_url
+from campaign.series.project import Project
+from campaign.series.render import RenderedIssue
+from campaign.timing.pause import current_pause
 
 log = logging.getLogger("campaign.scheduler")
 
@@ -45,20 +45,36 @@ def render_welcome(project: Project, variant: str, earlier: tuple, next_day: dat
     schedule = project.schedule
     renderer = project.renderer
     context = {
-        "earlier": [{"number": row.number, "date": _long_date(row.day), "subject": row.subject,
-                     "url": renderer.archive_url(row.day)} for row in earlier],
-        "next_issue": ({"number": schedule.day_number(next_day), "date": _long_date(next_day)}
-                       if next_day else None),
+        "earlier": [
+            {
+                "number": row.number,
+                "date": _long_date(row.day),
+                "subject": row.subject,
+                "url": renderer.archive_url(row.day),
+            }
+            for row in earlier
+        ],
+        "next_issue": ({"number": schedule.day_number(next_day), "date": _long_date(next_day)} if next_day else None),
         "total": len(schedule.dates),
     }
     return renderer.render_message(
-        "welcome", day=welcome_folder_day(project), subject=f"Welcome to {schedule.campaign.name}",
+        "welcome",
+        day=welcome_folder_day(project),
+        subject=f"Welcome to {schedule.campaign.name}",
         preheader="You joined partway through the series: here are the parts you missed, and what comes next.",
-        variant=variant, context=context)
+        variant=variant,
+        context=context,
+    )
 
 
-def send_welcomes(project: Project, store: Store, provider: Provider, *, clock: Callable[[], datetime],
-                  stop: threading.Event | None = None) -> int:
+def send_welcomes(
+    project: Project,
+    store: Store,
+    provider: Provider,
+    *,
+    clock: Callable[[], datetime],
+    stop: threading.Event | None = None,
+) -> int:
     """Welcome every late joiner still owed a welcome; returns how many were sent. Held while paused."""
     schedule = project.schedule
     if current_pause(store):
@@ -80,14 +96,21 @@ def send_welcomes(project: Project, store: Store, provider: Provider, *, clock: 
         for start in range(0, len(rows), provider.max_batch):
             if stop is not None and stop.is_set():
                 return sent
-            claimed = [r for r in rows[start:start + provider.max_batch] if store.claim_welcome(r.id, at=clock())]
+            claimed = [r for r in rows[start : start + provider.max_batch] if store.claim_welcome(r.id, at=clock())]
             if not claimed:
                 continue
-            recipients = tuple(Recipient(r.id, r.email, r.name,
-                                         unsubscribe_url(project.settings.public_url, tokens.unsubscribe(r.id)))
-                               for r in claimed)
-            batch = Batch(f"welcome-{uuid.uuid4().hex[:16]}", message, recipients, identity, sent_at=clock(),
-                          metadata={"message": "welcome"})
+            recipients = tuple(
+                Recipient(r.id, r.email, r.name, unsubscribe_url(project.settings.public_url, tokens.unsubscribe(r.id)))
+                for r in claimed
+            )
+            batch = Batch(
+                f"welcome-{uuid.uuid4().hex[:16]}",
+                message,
+                recipients,
+                identity,
+                sent_at=clock(),
+                metadata={"message": "welcome"},
+            )
             try:
                 results = provider.send_batch(batch)
             except ProviderError as err:
@@ -98,8 +121,9 @@ def send_welcomes(project: Project, store: Store, provider: Provider, *, clock: 
             for result in results:
                 # An outcome the provider could not confirm counts as sent: a welcome is never sent twice.
                 went_out = result.ok or getattr(result, "unknown", False)
-                store.record_welcome(result.subscriber_id, sent=went_out, message_id=result.message_id,
-                                     error=result.error, at=clock())
+                store.record_welcome(
+                    result.subscriber_id, sent=went_out, message_id=result.message_id, error=result.error, at=clock()
+                )
                 sent += went_out
     if sent:
         log.info("welcomed %d late joiner(s) with links to the earlier days", sent)

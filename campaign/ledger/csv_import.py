@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 
-from campaign.errors import ImportError_, Problem
 from campaign.clock import utcnow
+from campaign.errors import ImportError_, Problem
 from campaign.ledger.store import ACTIVE, SUPPRESSED, Store, subscribers
 
 COLUMNS = ("email", "name", "country", "timezone")
@@ -42,8 +42,8 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    kept_suppressed: int = 0     # in the file, but unsubscribed/bounced/complained here: left alone
-    duplicates: int = 0          # repeated in the file (case-insensitively): first one kept
+    kept_suppressed: int = 0  # in the file, but unsubscribed/bounced/complained here: left alone
+    duplicates: int = 0  # repeated in the file (case-insensitively): first one kept
     rejected: list[Problem] = field(default_factory=list)
 
 
@@ -86,17 +86,26 @@ def read_csv(path: Path) -> tuple[list[Row], ImportReport]:
     try:
         text = raw.decode("utf-8-sig")  # utf-8-sig drops the BOM Excel writes
     except UnicodeDecodeError as err:
-        raise ImportError_(Problem(name, None, "", f"not UTF-8 text (byte {err.start})",
-                                   "save the file as CSV UTF-8")) from None
+        raise ImportError_(
+            Problem(name, None, "", f"not UTF-8 text (byte {err.start})", "save the file as CSV UTF-8")
+        ) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
-        raise ImportError_(Problem(name, 1, "email", "no 'email' column in the header row",
-                                   "add a header row whose columns include email (optional: name, country, timezone)"))
+        raise ImportError_(
+            Problem(
+                name,
+                1,
+                "email",
+                "no 'email' column in the header row",
+                "add a header row whose columns include email (optional: name, country, timezone)",
+            )
+        )
     unknown = [h for h in header if h and h not in COLUMNS]
     if unknown:
-        raise ImportError_(Problem(name, 1, unknown[0], f"unknown column(s): {', '.join(unknown)}",
-                                   f"use only {', '.join(COLUMNS)}"))
+        raise ImportError_(
+            Problem(name, 1, unknown[0], f"unknown column(s): {', '.join(unknown)}", f"use only {', '.join(COLUMNS)}")
+        )
     reader.fieldnames = header
     report = ImportReport()
     rows: list[Row] = []
@@ -107,8 +116,9 @@ def read_csv(path: Path) -> tuple[list[Row], ImportReport]:
         if not any(values.values()):
             continue  # blank line
         if None in record:  # more cells than header columns
-            report.rejected.append(Problem(name, line, "", "more cells than columns in the header",
-                                           "quote values that contain commas"))
+            report.rejected.append(
+                Problem(name, line, "", "more cells than columns in the header", "quote values that contain commas")
+            )
             continue
         try:
             if not values.get("email"):
@@ -117,8 +127,15 @@ def read_csv(path: Path) -> tuple[list[Row], ImportReport]:
             country = normalise_country(values.get("country"))
             tz = normalise_timezone(values.get("timezone"))
         except ValueError as err:
-            report.rejected.append(Problem(name, line, "email" if "email" in str(err).lower() or "@" in str(err)
-                                           else "", str(err), "fix or remove the row"))
+            report.rejected.append(
+                Problem(
+                    name,
+                    line,
+                    "email" if "email" in str(err).lower() or "@" in str(err) else "",
+                    str(err),
+                    "fix or remove the row",
+                )
+            )
             continue
         if email in seen:
             report.duplicates += 1
@@ -137,21 +154,34 @@ def import_subscribers(store: Store, path: Path, *, strict: bool = False, now: d
         existing = {}
         emails = [r.email for r in rows]
         for start in range(0, len(emails), 500):
-            chunk = emails[start:start + 500]
+            chunk = emails[start : start + 500]
             for row in conn.execute(select(subscribers).where(subscribers.c.email.in_(chunk))):
                 existing[row.email] = row
         new_rows = []
         for r in rows:
             old = existing.get(r.email)
             if old is None:
-                new_rows.append({"email": r.email, "name": r.name, "country": r.country, "timezone": r.timezone,
-                                 "status": ACTIVE, "joined_at": now, "status_changed_at": now, "source": "import"})
+                new_rows.append(
+                    {
+                        "email": r.email,
+                        "name": r.name,
+                        "country": r.country,
+                        "timezone": r.timezone,
+                        "status": ACTIVE,
+                        "joined_at": now,
+                        "status_changed_at": now,
+                        "source": "import",
+                    }
+                )
                 continue
             if old.status in SUPPRESSED:
                 report.kept_suppressed += 1
                 continue
-            changes = {k: v for k, v in (("name", r.name), ("country", r.country), ("timezone", r.timezone))
-                       if v is not None and getattr(old, k) != v}
+            changes = {
+                k: v
+                for k, v in (("name", r.name), ("country", r.country), ("timezone", r.timezone))
+                if v is not None and getattr(old, k) != v
+            }
             if changes:
                 conn.execute(update(subscribers).where(subscribers.c.id == old.id).values(**changes))
                 report.updated += 1

@@ -16,8 +16,17 @@ from campaign.errors import ConfigurationError, Problem
 from campaign.providers.base import Batch, Identity, OutgoingMessage, Provider, Recipient, Result
 from campaign.providers.outbox import OutboxProvider
 
-__all__ = ["Batch", "Identity", "OutgoingMessage", "Provider", "Recipient", "Result", "make_provider",
-           "provider_name", "PROVIDERS"]
+__all__ = [
+    "Batch",
+    "Identity",
+    "OutgoingMessage",
+    "Provider",
+    "Recipient",
+    "Result",
+    "make_provider",
+    "provider_name",
+    "PROVIDERS",
+]
 
 PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
 
@@ -30,18 +39,23 @@ def _provider_class(name: str):
     # Imported on demand: `campaign send` with the outbox never loads requests or smtplib.
     if name == "postmark":
         from campaign.providers.postmark import PostmarkProvider
+
         return PostmarkProvider
     if name == "sendgrid":
         from campaign.providers.sendgrid import SendGridProvider
+
         return SendGridProvider
     if name == "mailgun":
         from campaign.providers.mailgun import MailgunProvider
+
         return MailgunProvider
     if name == "resend":
         from campaign.providers.resend import ResendProvider
+
         return ResendProvider
     if name == "smtp":
         from campaign.providers.smtp import SMTPProvider
+
         return SMTPProvider
     return None
 
@@ -56,8 +70,15 @@ def make_provider(name: str, settings: Settings, campaign=None) -> Provider:
     cls = _provider_class(name)
     if cls is None:
         where = "CAMPAIGN_PROVIDER" if settings.provider_override == name else "campaign.provider"
-        raise ConfigurationError(Problem("environment" if where == "CAMPAIGN_PROVIDER" else "schedule.yaml", None,
-                                         where, f"unknown provider {name!r}", f"use one of {', '.join(PROVIDERS)}"))
+        raise ConfigurationError(
+            Problem(
+                "environment" if where == "CAMPAIGN_PROVIDER" else "schedule.yaml",
+                None,
+                where,
+                f"unknown provider {name!r}",
+                f"use one of {', '.join(PROVIDERS)}",
+            )
+        )
     provider = cls.from_settings(settings, campaign)
     try:
         # Real mail carries real unsubscribe links: they must be signed with a real key and served over HTTPS.

@@ -30,10 +30,10 @@ class Identity:
 
     from_: str
     reply_to: str | None
-    list_id: str                      # RFC 2919 List-Id, e.g. "<september.campaign.example.org>"
+    list_id: str  # RFC 2919 List-Id, e.g. "<september.campaign.example.org>"
     message_stream: str = "broadcast"
 
-    @cached_property                  # parsed once: message_id() asks for it per recipient
+    @cached_property  # parsed once: message_id() asks for it per recipient
     def from_domain(self) -> str:
         return parseaddr(self.from_)[1].rpartition("@")[2] or "localhost"
 
@@ -56,7 +56,7 @@ class OutgoingMessage:
     subject: str
     html: str
     text: str
-    headers: dict[str, str]           # From, To, Subject excluded: see `envelope_headers`
+    headers: dict[str, str]  # From, To, Subject excluded: see `envelope_headers`
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class Batch:
     issue: RenderedIssue
     recipients: tuple[Recipient, ...]
     identity: Identity
-    sent_at: datetime                 # the Date header: the (possibly simulated) time of sending
-    subject_prefix: str = ""          # "[Test] " for test sends
+    sent_at: datetime  # the Date header: the (possibly simulated) time of sending
+    subject_prefix: str = ""  # "[Test] " for test sends
     metadata: dict = field(default_factory=dict)
 
     @property
@@ -76,7 +76,7 @@ class Batch:
     def message_id(self, recipient: Recipient) -> str:
         # Deterministic per (issue, subscriber): a resend after a crash reuses it, so receiving servers and
         # clients can de-duplicate on it.
-        day = str(self.issue.day)     # ISO date; (runs per recipient: strftime alone costs ~4 µs)
+        day = str(self.issue.day)  # ISO date; (runs per recipient: strftime alone costs ~4 µs)
         digest = hashlib.sha256(f"{day}:{recipient.subscriber_id}:{self.subject_prefix}".encode()).hexdigest()[:24]
         return f"<{day.replace('-', '')}.{digest}@{self.identity.from_domain}>"
 
@@ -105,21 +105,21 @@ class Result:
     ok: bool
     message_id: str | None = None
     error: str | None = None
-    permanent: bool = False           # rejected for good (bad address, inactive recipient)
-    suppress: bool = False            # also stop all future mail to this address (e.g. Postmark 406)
-    unknown: bool = False             # may or may not have gone out (e.g. SMTP connection lost during DATA)
+    permanent: bool = False  # rejected for good (bad address, inactive recipient)
+    suppress: bool = False  # also stop all future mail to this address (e.g. Postmark 406)
+    unknown: bool = False  # may or may not have gone out (e.g. SMTP connection lost during DATA)
 
 
 class Provider(ABC):
     name: str = "provider"
-    max_batch: int = 100              # the provider's documented cap per request
-    default_rate: float = 100.0       # messages per second when schedule.yaml sets none
-    default_concurrency: int = 4      # requests in flight at once
+    max_batch: int = 100  # the provider's documented cap per request
+    default_rate: float = 100.0  # messages per second when schedule.yaml sets none
+    default_concurrency: int = 4  # requests in flight at once
     idempotent_batches: bool = False  # True when a retried batch can never be delivered twice (Resend)
 
     @abstractmethod
     def send_batch(self, batch: Batch) -> list[Result]:
         """Send one batch; return one Result per recipient, or raise a ProviderError for the whole batch."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing to release)
         """Release connections."""

@@ -34,10 +34,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from campaign.config import Settings
-from campaign.errors import (AuthenticationFailed, ConfigurationError, OutcomeUnknown, Problem, ProviderError, RateLimited,
-                      TransientProviderError)
-from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.errors import (
+    AuthenticationFailed,
+    ConfigurationError,
+    OutcomeUnknown,
+    Problem,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
 from campaign.providers.base import LIST_UNSUBSCRIBE_POST, Batch, Provider, Recipient, Result
+from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 
 # The C string encoder behind json.dumps: a str → its JSON literal (with quotes), ASCII only.
 _json_string = json.encoder.encode_basestring_ascii
@@ -58,11 +65,19 @@ def api_base_url(settings: Settings, variable: str, default: str) -> str:
     url = urlparse(raw)
     fix = f"set {variable} to the scheme and host only, e.g. https://api.example.com or http://127.0.0.1:8025"
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigurationError(Problem("environment", None, variable, f"{variable}={raw!r} is not an http(s) URL", fix))
+        raise ConfigurationError(
+            Problem("environment", None, variable, f"{variable}={raw!r} is not an http(s) URL", fix)
+        )
     if url.scheme == "http" and not is_loopback(url.hostname):
-        raise ConfigurationError(Problem("environment", None, variable,
-                                         f"{variable}={raw!r} would send the API key unencrypted",
-                                         "use https:// (plain http is only allowed for 127.0.0.1/localhost)"))
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                variable,
+                f"{variable}={raw!r} would send the API key unencrypted",
+                "use https:// (plain http is only allowed for 127.0.0.1/localhost)",
+            )
+        )
     return raw.rstrip("/")
 
 
@@ -112,11 +127,11 @@ class SplitTemplate:
 
     def __init__(self, text: str, slots: Iterable[str]):
         self.parts: list[str] = []
-        self.positions: list[tuple[int, str]] = []      # (index in parts, slot) of every slot occurrence
+        self.positions: list[tuple[int, str]] = []  # (index in parts, slot) of every slot occurrence
         pattern = re.compile("|".join(re.escape(s) for s in sorted(set(slots), key=len, reverse=True)))
         index = 0
         for match in pattern.finditer(text):
-            self.parts.append(text[index:match.start()])
+            self.parts.append(text[index : match.start()])
             self.positions.append((len(self.parts), match.group()))
             self.parts.append(match.group())
             index = match.end()
@@ -150,10 +165,30 @@ def marked_parts(batch: Batch) -> tuple[str, str]:
     return html, text
 
 
-_SLOT_NAMES = ("unsubscribe_html", "name_html", "unsubscribe", "name", "list_unsubscribe", "to", "email",
-               "display_name", "message_id", "subscriber_id")
-(_UNSUBSCRIBE_HTML, _NAME_HTML, _UNSUBSCRIBE, _NAME, _LIST_UNSUBSCRIBE, _TO, _EMAIL, _DISPLAY_NAME, _MESSAGE_ID,
- _SUBSCRIBER_ID) = (json_slot(name) for name in _SLOT_NAMES)
+_SLOT_NAMES = (
+    "unsubscribe_html",
+    "name_html",
+    "unsubscribe",
+    "name",
+    "list_unsubscribe",
+    "to",
+    "email",
+    "display_name",
+    "message_id",
+    "subscriber_id",
+)
+(
+    _UNSUBSCRIBE_HTML,
+    _NAME_HTML,
+    _UNSUBSCRIBE,
+    _NAME,
+    _LIST_UNSUBSCRIBE,
+    _TO,
+    _EMAIL,
+    _DISPLAY_NAME,
+    _MESSAGE_ID,
+    _SUBSCRIBER_ID,
+) = (json_slot(name) for name in _SLOT_NAMES)
 _escape_html = html_lib.escape
 
 
@@ -177,7 +212,7 @@ _VALUES = {
 }
 
 
-def fill_each(template: "SplitTemplate", batch: Batch, *, unnamed: "SplitTemplate | None" = None) -> list[bytes]:
+def fill_each(template: SplitTemplate, batch: Batch, *, unnamed: SplitTemplate | None = None) -> list[bytes]:
     """The template filled once per recipient of the batch (`unnamed`, if given, for recipients without a
     name), as ASCII JSON. Only the slots the templates hold are computed."""
     slots = template.slots | (unnamed.slots if unnamed else set())
@@ -210,18 +245,18 @@ class HTTPRequest:
     path: str
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    files: list | None = None            # multipart/form-data fields (Mailgun)
+    files: list | None = None  # multipart/form-data fields (Mailgun)
 
 
 class HTTPProvider(Provider):
     """One provider's HTTP API. Subclasses set the class attributes and fill in the two abstract methods."""
 
-    credential_variable = ""                 # the environment variable holding the key (named when it is rejected)
-    credential_purpose = ""                  # what it is, for the "not set" message
-    api_url_variable = ""                    # the base-URL override (tests, proxies)
+    credential_variable = ""  # the environment variable holding the key (named when it is rejected)
+    credential_purpose = ""  # what it is, for the "not set" message
+    api_url_variable = ""  # the base-URL override (tests, proxies)
     default_url = ""
     ambiguous_statuses = frozenset({502, 504})
-    timeout = (5.0, 60.0)                    # connect, read (a 500-message batch can take a while to accept)
+    timeout = (5.0, 60.0)  # connect, read (a 500-message batch can take a while to accept)
     template_cache_size = 64
 
     def __init__(self, base_url: str, *, concurrency: int | None = None):
@@ -235,12 +270,15 @@ class HTTPProvider(Provider):
         self._templates: dict = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "HTTPProvider":
+    def from_settings(cls, settings: Settings, campaign=None) -> HTTPProvider:
         """Built from the environment: the key (a missing one is a ConfigurationError naming the variable,
         raised before anything is sent), the base URL override, and schedule.yaml's `concurrency`."""
         key = settings.require(cls.credential_variable, cls.credential_purpose)
-        return cls(key, api_base_url(settings, cls.api_url_variable, cls.default_url),
-                   concurrency=getattr(campaign, "concurrency", None))
+        return cls(
+            key,
+            api_base_url(settings, cls.api_url_variable, cls.default_url),
+            concurrency=getattr(campaign, "concurrency", None),
+        )
 
     # -- what a provider fills in ------------------------------------------------------------------
     @abstractmethod
@@ -250,8 +288,10 @@ class HTTPProvider(Provider):
     def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]: ...
 
     def auth_failure_message(self, response: requests.Response) -> str:
-        return (f"{self.name} rejected the credentials (HTTP {response.status_code}: {self.error_text(response)}) — "
-                f"check {self.credential_variable}; nothing more will be sent until it is fixed")
+        return (
+            f"{self.name} rejected the credentials (HTTP {response.status_code}: {self.error_text(response)}) — "
+            f"check {self.credential_variable}; nothing more will be sent until it is fixed"
+        )
 
     def error_text(self, response: requests.Response) -> str:
         """The provider's own words, short and on one line (bodies never contain our key)."""
@@ -262,8 +302,11 @@ class HTTPProvider(Provider):
         if isinstance(body, dict):
             errors = body.get("errors")
             if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):  # SendGrid
-                body = {"message": "; ".join(str(e.get("message", e)) + (f" ({e['field']})" if e.get("field") else "")
-                                             for e in errors)}
+                body = {
+                    "message": "; ".join(
+                        str(e.get("message", e)) + (f" ({e['field']})" if e.get("field") else "") for e in errors
+                    )
+                }
             for key in ("Message", "message", "errors", "error"):
                 if key in body:
                     return " ".join(str(body[key]).split())[:300]
@@ -285,22 +328,29 @@ class HTTPProvider(Provider):
     def post(self, request: HTTPRequest) -> requests.Response:
         url = self.base_url + request.path
         try:
-            response = self.session.post(url, data=request.body, files=request.files, headers=request.headers,
-                                         timeout=self.timeout)
+            response = self.session.post(
+                url, data=request.body, files=request.files, headers=request.headers, timeout=self.timeout
+            )
         except requests.ConnectTimeout as err:
             raise TransientProviderError(f"{self.name}: timed out connecting to {url}", provider=self.name) from err
         except requests.ReadTimeout as err:
-            raise OutcomeUnknown(f"{self.name}: no answer from {url} within {self.timeout[1]:.0f} s; "
-                                 "the batch may have been accepted", provider=self.name) from err
+            raise OutcomeUnknown(
+                f"{self.name}: no answer from {url} within {self.timeout[1]:.0f} s; the batch may have been accepted",
+                provider=self.name,
+            ) from err
         except requests.ConnectionError as err:
             reason = err.args[0] if err.args else None
             if isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError):
-                raise TransientProviderError(f"{self.name}: cannot reach {url} ({reason.reason})",
-                                             provider=self.name) from err
+                raise TransientProviderError(
+                    f"{self.name}: cannot reach {url} ({reason.reason})", provider=self.name
+                ) from err
             if isinstance(err, requests.exceptions.SSLError):
                 raise TransientProviderError(f"{self.name}: TLS failed with {url}: {err}", provider=self.name) from err
-            raise OutcomeUnknown(f"{self.name}: connection to {url} lost during the request ({reason}); "
-                                 "the batch may have been accepted", provider=self.name) from err
+            raise OutcomeUnknown(
+                f"{self.name}: connection to {url} lost during the request ({reason}); "
+                "the batch may have been accepted",
+                provider=self.name,
+            ) from err
         except requests.RequestException as err:
             raise OutcomeUnknown(f"{self.name}: request to {url} failed: {err}", provider=self.name) from err
         self.check_status(response)
@@ -319,8 +369,9 @@ class HTTPProvider(Provider):
             hint = f"; asked to wait {wait:.1f} s" if wait is not None else ""
             raise RateLimited(f"{self.name}: rate limited (HTTP 429{hint}): {text}", retry_after=wait, **kw)
         if status in self.ambiguous_statuses:
-            raise OutcomeUnknown(f"{self.name}: HTTP {status} from {response.url}: {text}; the batch may have "
-                                 "been accepted", **kw)
+            raise OutcomeUnknown(
+                f"{self.name}: HTTP {status} from {response.url}: {text}; the batch may have been accepted", **kw
+            )
         if status >= 500:
             raise TransientProviderError(f"{self.name}: HTTP {status}: {text}", **kw)
         raise ProviderError(f"{self.name} refused the request (HTTP {status}): {text}", **kw)

@@ -21,9 +21,9 @@ import requests
 
 from campaign.config import Settings
 from campaign.errors import AuthenticationFailed
-from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 from campaign.providers.base import Batch, Result
 from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, api_base_url, shared_headers
+from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 
 DEFAULT_URL = "https://api.mailgun.net"
 
@@ -34,7 +34,7 @@ def _var(name: str) -> str:
 
 class MailgunProvider(HTTPProvider):
     name = "mailgun"
-    max_batch = 1000                    # recipients per call with recipient-variables
+    max_batch = 1000  # recipients per call with recipient-variables
     default_rate = 1000.0
     default_concurrency = 4
     credential_variable = "MAILGUN_API_KEY"
@@ -46,21 +46,33 @@ class MailgunProvider(HTTPProvider):
         self.session.auth = ("api", api_key)
 
     @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "MailgunProvider":
+    def from_settings(cls, settings: Settings, campaign=None) -> MailgunProvider:
         key = settings.require("MAILGUN_API_KEY", "the Mailgun API key")
         domain = settings.require("MAILGUN_DOMAIN", "the Mailgun sending domain, e.g. mg.example.org")
-        return cls(key, domain, api_base_url(settings, "MAILGUN_API_URL", DEFAULT_URL),
-                   concurrency=getattr(campaign, "concurrency", None))
+        return cls(
+            key,
+            domain,
+            api_base_url(settings, "MAILGUN_API_URL", DEFAULT_URL),
+            concurrency=getattr(campaign, "concurrency", None),
+        )
 
     def shared_fields(self, batch: Batch) -> list[tuple[str, str]]:
-        html = batch.issue.html.replace(UNSUBSCRIBE_URL, _var("unsubscribe_url_html")).replace(NAME_HTML, _var("name_html"))
+        html = batch.issue.html.replace(UNSUBSCRIBE_URL, _var("unsubscribe_url_html")).replace(
+            NAME_HTML, _var("name_html")
+        )
         text = batch.issue.text.replace(UNSUBSCRIBE_URL, _var("unsubscribe_url")).replace(NAME_TEXT, _var("name"))
         day = batch.issue.day.isoformat()
-        fields = [("from", batch.identity.from_), ("subject", batch.subject), ("text", text), ("html", html),
-                  ("h:List-Unsubscribe", f"<{_var('unsubscribe_url')}>"),
-                  *((f"h:{k}", v) for k, v in shared_headers(batch).items()),
-                  ("o:tag", day if not batch.subject_prefix else f"{day}-test"),
-                  ("o:tracking", "no"), ("v:issue", day)]
+        fields = [
+            ("from", batch.identity.from_),
+            ("subject", batch.subject),
+            ("text", text),
+            ("html", html),
+            ("h:List-Unsubscribe", f"<{_var('unsubscribe_url')}>"),
+            *((f"h:{k}", v) for k, v in shared_headers(batch).items()),
+            ("o:tag", day if not batch.subject_prefix else f"{day}-test"),
+            ("o:tracking", "no"),
+            ("v:issue", day),
+        ]
         if batch.identity.reply_to:
             fields.append(("h:Reply-To", batch.identity.reply_to))
         return fields
@@ -70,22 +82,32 @@ class MailgunProvider(HTTPProvider):
         variables = {}
         for r in batch.recipients:
             shown = (r.name or "").strip() or DEFAULT_NAME
-            variables[r.email] = {"unsubscribe_url": r.unsubscribe_url,
-                                  "unsubscribe_url_html": html_lib.escape(r.unsubscribe_url, quote=True),
-                                  "name": shown, "name_html": html_lib.escape(shown, quote=True),
-                                  "subscriber_id": r.subscriber_id}
-        fields = [*shared, *(("to", r.address) for r in batch.recipients),
-                  ("recipient-variables", json.dumps(variables, separators=(",", ":")))]
+            variables[r.email] = {
+                "unsubscribe_url": r.unsubscribe_url,
+                "unsubscribe_url_html": html_lib.escape(r.unsubscribe_url, quote=True),
+                "name": shown,
+                "name_html": html_lib.escape(shown, quote=True),
+                "subscriber_id": r.subscriber_id,
+            }
+        fields = [
+            *shared,
+            *(("to", r.address) for r in batch.recipients),
+            ("recipient-variables", json.dumps(variables, separators=(",", ":"))),
+        ]
         # (None, value): a plain form field, no filename — requests then encodes multipart/form-data.
-        return HTTPRequest(f"/v3/{quote(self.domain, safe='')}/messages",
-                           files=[(name, (None, value)) for name, value in fields])
+        return HTTPRequest(
+            f"/v3/{quote(self.domain, safe='')}/messages", files=[(name, (None, value)) for name, value in fields]
+        )
 
     def check_status(self, response: requests.Response) -> None:
         if response.status_code == 404:
             raise AuthenticationFailed(
                 f"mailgun does not know the domain {self.domain!r} (HTTP 404: {self.error_text(response)}) — check "
                 "MAILGUN_DOMAIN, and MAILGUN_API_URL for the region (EU domains: https://api.eu.mailgun.net)",
-                provider=self.name, status=404, body=self.error_text(response))
+                provider=self.name,
+                status=404,
+                body=self.error_text(response),
+            )
         super().check_status(response)
 
     def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]:

@@ -15,18 +15,26 @@ import requests
 
 from campaign.errors import AuthenticationFailed, OutcomeUnknown
 from campaign.providers.base import Batch, Result
-from campaign.providers.http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
-                   shared_headers, slot)
+from campaign.providers.http import (
+    HTTPProvider,
+    HTTPRequest,
+    fill_each,
+    json_array,
+    json_template,
+    marked_parts,
+    shared_headers,
+    slot,
+)
 
 DEFAULT_URL = "https://api.postmarkapp.com"
 PERMANENT_CODES = {300: "invalid email request", 406: "inactive recipient"}
-BAD_TOKEN_CODE = 10   # "Bad or missing API token"
+BAD_TOKEN_CODE = 10  # "Bad or missing API token"
 
 
 class PostmarkProvider(HTTPProvider):
     name = "postmark"
-    max_batch = 500                     # documented cap per /email/batch call (and 50 MB)
-    default_rate = 2000.0               # Postmark publishes no number; a 429 lowers it further
+    max_batch = 500  # documented cap per /email/batch call (and 50 MB)
+    default_rate = 2000.0  # Postmark publishes no number; a 429 lowers it further
     default_concurrency = 4
     credential_variable = "POSTMARK_SERVER_TOKEN"
     credential_purpose = "the Postmark server API token"
@@ -40,8 +48,11 @@ class PostmarkProvider(HTTPProvider):
     def message_template(self, batch: Batch):
         html, text = marked_parts(batch)
         day = batch.issue.day.isoformat()
-        headers = {"List-Unsubscribe": slot("list_unsubscribe"), **shared_headers(batch),
-                   "Message-ID": slot("message_id")}
+        headers = {
+            "List-Unsubscribe": slot("list_unsubscribe"),
+            **shared_headers(batch),
+            "Message-ID": slot("message_id"),
+        }
         shape = {
             "From": batch.identity.from_,
             "To": slot("to"),
@@ -66,8 +77,9 @@ class PostmarkProvider(HTTPProvider):
 
     def check_status(self, response: requests.Response) -> None:
         if response.status_code == 422 and _error_code(response) == BAD_TOKEN_CODE:
-            raise AuthenticationFailed(self.auth_failure_message(response), provider=self.name, status=422,
-                                       body=self.error_text(response))
+            raise AuthenticationFailed(
+                self.auth_failure_message(response), provider=self.name, status=422, body=self.error_text(response)
+            )
         super().check_status(response)
 
     def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]:
@@ -77,17 +89,27 @@ class PostmarkProvider(HTTPProvider):
             items = None
         if not isinstance(items, list) or len(items) != len(batch.recipients):
             # Accepted (200) but we cannot tell which message got which answer: do not guess, do not resend.
-            raise OutcomeUnknown(f"postmark answered 200 with an unreadable result for {len(batch.recipients)} "
-                                 "messages", provider=self.name, status=response.status_code)
+            raise OutcomeUnknown(
+                f"postmark answered 200 with an unreadable result for {len(batch.recipients)} messages",
+                provider=self.name,
+                status=response.status_code,
+            )
         results = []
-        for recipient, item in zip(batch.recipients, items):
+        for recipient, item in zip(batch.recipients, items, strict=False):
             code = int(item.get("ErrorCode", 0) or 0)
             if code == 0:
                 results.append(Result(recipient.subscriber_id, True, message_id=item.get("MessageID")))
                 continue
             reason = f"postmark ErrorCode {code}: {item.get('Message', PERMANENT_CODES.get(code, 'rejected'))}"
-            results.append(Result(recipient.subscriber_id, False, error=reason, permanent=code in PERMANENT_CODES,
-                                  suppress=code == 406))
+            results.append(
+                Result(
+                    recipient.subscriber_id,
+                    False,
+                    error=reason,
+                    permanent=code in PERMANENT_CODES,
+                    suppress=code == 406,
+                )
+            )
         return results
 
 

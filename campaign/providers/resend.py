@@ -21,8 +21,16 @@ import requests
 
 from campaign.errors import OutcomeUnknown, TransientProviderError
 from campaign.providers.base import Batch, Result
-from campaign.providers.http import (HTTPProvider, HTTPRequest, json_template, marked_parts, fill_each, json_array,
-                   shared_headers, slot)
+from campaign.providers.http import (
+    HTTPProvider,
+    HTTPRequest,
+    fill_each,
+    json_array,
+    json_template,
+    marked_parts,
+    shared_headers,
+    slot,
+)
 
 DEFAULT_URL = "https://api.resend.com"
 
@@ -38,8 +46,8 @@ def idempotency_key(batch: Batch) -> str:
 
 class ResendProvider(HTTPProvider):
     name = "resend"
-    max_batch = 100                     # documented cap per /emails/batch call
-    default_rate = 200.0                # 2 requests/s × 100 messages, Resend's default team limit
+    max_batch = 100  # documented cap per /emails/batch call
+    default_rate = 200.0  # 2 requests/s × 100 messages, Resend's default team limit
     default_concurrency = 2
     idempotent_batches = True
     credential_variable = "RESEND_API_KEY"
@@ -60,10 +68,15 @@ class ResendProvider(HTTPProvider):
             "subject": batch.subject,
             "html": html,
             "text": text,
-            "headers": {"List-Unsubscribe": slot("list_unsubscribe"), **shared_headers(batch),
-                        "Message-ID": slot("message_id")},
-            "tags": [{"name": "issue", "value": day if not batch.subject_prefix else f"{day}-test"},
-                     {"name": "subscriber_id", "value": slot("subscriber_id")}],
+            "headers": {
+                "List-Unsubscribe": slot("list_unsubscribe"),
+                **shared_headers(batch),
+                "Message-ID": slot("message_id"),
+            },
+            "tags": [
+                {"name": "issue", "value": day if not batch.subject_prefix else f"{day}-test"},
+                {"name": "subscriber_id", "value": slot("subscriber_id")},
+            ],
         }
         if batch.identity.reply_to:
             shape["reply_to"] = batch.identity.reply_to
@@ -72,21 +85,31 @@ class ResendProvider(HTTPProvider):
     def build_request(self, batch: Batch) -> HTTPRequest:
         template = self.cached((batch.issue, batch.subject, batch.identity), lambda: self.message_template(batch))
         body = json_array(fill_each(template, batch))
-        return HTTPRequest("/emails/batch", body,
-                           {"Content-Type": "application/json", "Idempotency-Key": idempotency_key(batch),
-                            "x-batch-validation": "permissive"})
+        return HTTPRequest(
+            "/emails/batch",
+            body,
+            {
+                "Content-Type": "application/json",
+                "Idempotency-Key": idempotency_key(batch),
+                "x-batch-validation": "permissive",
+            },
+        )
 
     def check_status(self, response: requests.Response) -> None:
         if response.status_code == 409:
             text = self.error_text(response)
             kw = {"provider": self.name, "status": 409, "body": text}
             if "concurrent" in _error_name(response):
-                raise TransientProviderError(f"resend: the first request with this idempotency key is still "
-                                             f"running: {text}", **kw)
-            conflict = OutcomeUnknown(f"resend: idempotency key reused with a different body ({text}); the issue "
-                                      "changed since the batch was first sent — check Resend's log before "
-                                      "`--resend-unknown`", **kw)
-            conflict.final = True            # asking again with the same key can only get the same answer
+                raise TransientProviderError(
+                    f"resend: the first request with this idempotency key is still running: {text}", **kw
+                )
+            conflict = OutcomeUnknown(
+                f"resend: idempotency key reused with a different body ({text}); the issue "
+                "changed since the batch was first sent — check Resend's log before "
+                "`--resend-unknown`",
+                **kw,
+            )
+            conflict.final = True  # asking again with the same key can only get the same answer
             raise conflict
         super().check_status(response)
 
@@ -98,18 +121,24 @@ class ResendProvider(HTTPProvider):
         except (ValueError, AttributeError, KeyError, TypeError):
             data, errors = None, None
         if data is None or len(data) + len(errors) != len(batch.recipients):
-            raise OutcomeUnknown(f"resend answered {response.status_code} with an unreadable result for "
-                                 f"{len(batch.recipients)} messages", provider=self.name, status=response.status_code)
+            raise OutcomeUnknown(
+                f"resend answered {response.status_code} with an unreadable result for "
+                f"{len(batch.recipients)} messages",
+                provider=self.name,
+                status=response.status_code,
+            )
         ids = iter(data)
         results = []
         for index, recipient in enumerate(batch.recipients):
             if index in errors:
-                results.append(Result(recipient.subscriber_id, False, error=f"resend rejected it: {errors[index]}",
-                                      permanent=True))
+                results.append(
+                    Result(recipient.subscriber_id, False, error=f"resend rejected it: {errors[index]}", permanent=True)
+                )
             else:
                 item = next(ids)
-                results.append(Result(recipient.subscriber_id, True,
-                                      message_id=item.get("id") if isinstance(item, dict) else None))
+                results.append(
+                    Result(recipient.subscriber_id, True, message_id=item.get("id") if isinstance(item, dict) else None)
+                )
         return results
 
 

@@ -18,9 +18,9 @@ from email.utils import parseaddr
 
 import requests
 
-from campaign.series.render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 from campaign.providers.base import Batch, Result
-from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, json_template, fill_each, shared_headers, slot
+from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, fill_each, json_template, shared_headers, slot
+from campaign.series.render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
 
 DEFAULT_URL = "https://api.sendgrid.com"
 UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
@@ -28,7 +28,7 @@ UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
 
 class SendGridProvider(HTTPProvider):
     name = "sendgrid"
-    max_batch = 1000                    # personalizations (and recipients) per request
+    max_batch = 1000  # personalizations (and recipients) per request
     default_rate = 10_000.0
     default_concurrency = 4
     credential_variable = "SENDGRID_API_KEY"
@@ -53,15 +53,22 @@ class SendGridProvider(HTTPProvider):
             "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
             "headers": shared_headers(batch),
             "categories": [day if not batch.subject_prefix else f"{day}-test"],
-            "tracking_settings": {"click_tracking": {"enable": False}, "open_tracking": {"enable": False},
-                                  "subscription_tracking": {"enable": False}},
+            "tracking_settings": {
+                "click_tracking": {"enable": False},
+                "open_tracking": {"enable": False},
+                "subscription_tracking": {"enable": False},
+            },
         }
         if batch.identity.reply_to:
             shared["reply_to"] = {"email": parseaddr(batch.identity.reply_to)[1]}
         personalization = {
             "to": [{"email": slot("email"), "name": slot("display_name")}],
-            "substitutions": {UNSUBSCRIBE_URL: slot("unsubscribe"), UNSUBSCRIBE_URL_HTML: slot("unsubscribe_html"),
-                              NAME_TEXT: slot("name"), NAME_HTML: slot("name_html")},
+            "substitutions": {
+                UNSUBSCRIBE_URL: slot("unsubscribe"),
+                UNSUBSCRIBE_URL_HTML: slot("unsubscribe_html"),
+                NAME_TEXT: slot("name"),
+                NAME_HTML: slot("name_html"),
+            },
             "headers": {"List-Unsubscribe": slot("list_unsubscribe"), "Message-ID": slot("message_id")},
             "custom_args": {"issue": day, "subscriber_id": slot("subscriber_id")},
         }

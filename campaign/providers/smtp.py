@@ -33,12 +33,21 @@ DISCONNECTED = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)
 
 class SMTPProvider(Provider):
     name = "smtp"
-    max_batch = 50                      # messages per batch; each is its own SMTP transaction
-    default_rate = 20.0                 # conservative: relays throttle hard (raise `rate_limit` for your own MTA)
+    max_batch = 50  # messages per batch; each is its own SMTP transaction
+    default_rate = 20.0  # conservative: relays throttle hard (raise `rate_limit` for your own MTA)
     default_concurrency = 1
 
-    def __init__(self, host: str, port: int, *, security: str = "starttls", username: str | None = None,
-                 password: str | None = None, ca_file: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ):
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.context = ssl.create_default_context(cafile=ca_file)
@@ -48,26 +57,53 @@ class SMTPProvider(Provider):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, campaign=None) -> "SMTPProvider":
+    def from_settings(cls, settings: Settings, campaign=None) -> SMTPProvider:
         host = settings.require("SMTP_HOST", "the SMTP server to send through")
         security = (settings.get("SMTP_SECURITY") or "starttls").lower()
         if security not in SECURITY_MODES:
-            raise ConfigurationError(Problem("environment", None, "SMTP_SECURITY", f"SMTP_SECURITY={security!r} is unknown",
-                                             "use starttls (port 587), ssl (port 465) or none (local relay)"))
+            raise ConfigurationError(
+                Problem(
+                    "environment",
+                    None,
+                    "SMTP_SECURITY",
+                    f"SMTP_SECURITY={security!r} is unknown",
+                    "use starttls (port 587), ssl (port 465) or none (local relay)",
+                )
+            )
         port_text = settings.get("SMTP_PORT") or str(SECURITY_MODES[security])
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ConfigurationError(Problem("environment", None, "SMTP_PORT", f"SMTP_PORT={port_text!r} is not a port number",
-                                             "use a number such as 587"))
+            raise ConfigurationError(
+                Problem(
+                    "environment",
+                    None,
+                    "SMTP_PORT",
+                    f"SMTP_PORT={port_text!r} is not a port number",
+                    "use a number such as 587",
+                )
+            )
         username = settings.get("SMTP_USERNAME")
         password = settings.require("SMTP_PASSWORD", "the password for SMTP_USERNAME") if username else None
         if security == "none" and username and not is_loopback(host):
-            raise ConfigurationError(Problem("environment", None, "SMTP_SECURITY",
-                                             "SMTP_SECURITY=none would send SMTP_PASSWORD unencrypted to " + host,
-                                             "use starttls or ssl"))
+            raise ConfigurationError(
+                Problem(
+                    "environment",
+                    None,
+                    "SMTP_SECURITY",
+                    "SMTP_SECURITY=none would send SMTP_PASSWORD unencrypted to " + host,
+                    "use starttls or ssl",
+                )
+            )
         ca_file = settings.get("SMTP_CA_FILE")
         if ca_file and not Path(ca_file).is_file():
-            raise ConfigurationError(Problem("environment", None, "SMTP_CA_FILE", f"{ca_file} does not exist",
-                                             "point SMTP_CA_FILE at a PEM certificate bundle"))
+            raise ConfigurationError(
+                Problem(
+                    "environment",
+                    None,
+                    "SMTP_CA_FILE",
+                    f"{ca_file} does not exist",
+                    "point SMTP_CA_FILE at a PEM certificate bundle",
+                )
+            )
         return cls(host, int(port_text), security=security, username=username, password=password, ca_file=ca_file)
 
     # -- connections --------------------------------------------------------------------------------
@@ -85,16 +121,24 @@ class SMTPProvider(Provider):
             if self.username:
                 conn.login(self.username, self.password or "")
         except smtplib.SMTPAuthenticationError as err:
-            raise AuthenticationFailed(f"smtp: {where} refused the login ({err.smtp_code} {_text(err.smtp_error)}) — "
-                                       "check SMTP_USERNAME and SMTP_PASSWORD", provider=self.name,
-                                       status=err.smtp_code) from None
+            raise AuthenticationFailed(
+                f"smtp: {where} refused the login ({err.smtp_code} {_text(err.smtp_error)}) — "
+                "check SMTP_USERNAME and SMTP_PASSWORD",
+                provider=self.name,
+                status=err.smtp_code,
+            ) from None
         except smtplib.SMTPNotSupportedError as err:
-            raise AuthenticationFailed(f"smtp: {where} does not support what SMTP_SECURITY/SMTP_USERNAME ask for "
-                                       f"({err}) — check SMTP_SECURITY (starttls, ssl or none) and SMTP_PORT",
-                                       provider=self.name) from None
+            raise AuthenticationFailed(
+                f"smtp: {where} does not support what SMTP_SECURITY/SMTP_USERNAME ask for "
+                f"({err}) — check SMTP_SECURITY (starttls, ssl or none) and SMTP_PORT",
+                provider=self.name,
+            ) from None
         except ssl.SSLCertVerificationError as err:
-            raise TransientProviderError(f"smtp: the certificate of {where} is not trusted ({err.verify_message}) — "
-                                         "check SMTP_HOST, or set SMTP_CA_FILE for a private CA", provider=self.name) from err
+            raise TransientProviderError(
+                f"smtp: the certificate of {where} is not trusted ({err.verify_message}) — "
+                "check SMTP_HOST, or set SMTP_CA_FILE for a private CA",
+                provider=self.name,
+            ) from err
         except (OSError, smtplib.SMTPException) as err:
             raise TransientProviderError(f"smtp: cannot connect to {where}: {err}", provider=self.name) from err
         with self._lock:
@@ -128,15 +172,19 @@ class SMTPProvider(Provider):
             data = build_mime(message, batch.identity.from_).as_bytes()
             rid = message.recipient.subscriber_id
             try:
-                results.append(self._send_one(envelope_from, message.recipient.email, data, rid,
-                                              message.headers["Message-ID"]))
+                results.append(
+                    self._send_one(envelope_from, message.recipient.email, data, rid, message.headers["Message-ID"])
+                )
             except TransientProviderError as err:
                 if not results:
-                    raise            # nothing sent yet: the sender retries the whole batch with backoff
+                    raise  # nothing sent yet: the sender retries the whole batch with backoff
                 # Part of the batch went out: keep those, fail the rest (retryable with --retry-failed).
                 done = {r.subscriber_id for r in results}
-                results += [Result(r.subscriber_id, False, error=str(err)) for r in batch.recipients
-                            if r.subscriber_id not in done]
+                results += [
+                    Result(r.subscriber_id, False, error=str(err))
+                    for r in batch.recipients
+                    if r.subscriber_id not in done
+                ]
                 return results
         return results
 
@@ -146,30 +194,43 @@ class SMTPProvider(Provider):
             try:
                 code, reply = conn.mail(sender)
                 if code == 421 and attempt == 1:
-                    continue                 # "closing connection": reconnect and try again
+                    continue  # "closing connection": reconnect and try again
                 if code != 250:
                     conn.rset()
                     return Result(subscriber_id, False, error=f"smtp MAIL FROM refused: {code} {_text(reply)}")
                 code, reply = conn.rcpt(to)
                 if code not in (250, 251):
                     conn.rset()
-                    return Result(subscriber_id, False, error=f"smtp RCPT TO refused: {code} {_text(reply)}",
-                                  permanent=500 <= code < 600)
+                    return Result(
+                        subscriber_id,
+                        False,
+                        error=f"smtp RCPT TO refused: {code} {_text(reply)}",
+                        permanent=500 <= code < 600,
+                    )
             except DISCONNECTED:
                 if attempt == 2:
-                    raise TransientProviderError(f"smtp: {self.host}:{self.port} keeps dropping the connection",
-                                                 provider=self.name) from None
-                continue                     # dropped before DATA: nothing was queued, reconnect and retry
+                    raise TransientProviderError(
+                        f"smtp: {self.host}:{self.port} keeps dropping the connection", provider=self.name
+                    ) from None
+                continue  # dropped before DATA: nothing was queued, reconnect and retry
             try:
                 conn.data(data)
             except smtplib.SMTPDataError as err:
                 conn.rset()
-                return Result(subscriber_id, False, error=f"smtp DATA refused: {err.smtp_code} {_text(err.smtp_error)}",
-                              permanent=500 <= err.smtp_code < 600)
+                return Result(
+                    subscriber_id,
+                    False,
+                    error=f"smtp DATA refused: {err.smtp_code} {_text(err.smtp_error)}",
+                    permanent=500 <= err.smtp_code < 600,
+                )
             except DISCONNECTED as err:
                 self._drop(conn)
-                return Result(subscriber_id, False, error=f"smtp: connection lost during DATA ({err}); the "
-                              "server may have queued the message", unknown=True)
+                return Result(
+                    subscriber_id,
+                    False,
+                    error=f"smtp: connection lost during DATA ({err}); the server may have queued the message",
+                    unknown=True,
+                )
             return Result(subscriber_id, True, message_id=message_id)
         raise TransientProviderError(f"smtp: {self.host}:{self.port} keeps closing the connection", provider=self.name)
 

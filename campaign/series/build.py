@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from campaign.series.project import Project
 from campaign.series.links import unsubscribe_url
+from campaign.series.project import Project
 
 PREVIEW_TOKEN = "preview-not-a-real-token"
 
@@ -45,10 +45,12 @@ def build_series(project: Project, out: Path) -> list[BuiltIssue]:
 
 def _index(project: Project, built: list[BuiltIssue]) -> str:
     rows = "\n".join(
-        f'<tr><td>{b.number}</td><td>{b.day:%a %d %b %Y}</td>'
+        f"<tr><td>{b.number}</td><td>{b.day:%a %d %b %Y}</td>"
         f'<td><a href="{b.day.isoformat()}/email.html">{html.escape(b.subject)}</a></td>'
         f'<td><a href="{b.day.isoformat()}/email.txt">text</a></td><td>{b.words}</td>'
-        f'<td>{b.html_bytes / 1024:.1f} KB</td></tr>' for b in built)
+        f"<td>{b.html_bytes / 1024:.1f} KB</td></tr>"
+        for b in built
+    )
     name = html.escape(project.schedule.campaign.name)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

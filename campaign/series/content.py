@@ -38,10 +38,10 @@ def _html_renderer() -> MarkdownIt:
 @dataclass(frozen=True)
 class Block:
     kind: Literal["heading", "paragraph", "list"]
-    source: str                     # the block's Markdown, verbatim
-    text: str                       # plain text: what is counted, linted and put in the text part
-    line: int                       # 1-based line in article.md
-    level: int = 0                  # heading level (2 = section, 3 = sub-section)
+    source: str  # the block's Markdown, verbatim
+    text: str  # plain text: what is counted, linted and put in the text part
+    line: int  # 1-based line in article.md
+    level: int = 0  # heading level (2 = section, 3 = sub-section)
 
     @property
     def words(self) -> int:
@@ -62,21 +62,37 @@ class Article:
 def parse_article(text: str, filename: str = "content/article.md") -> Article:
     match = _FRONT_MATTER.match(text)
     if not match:
-        raise ContentError(Problem(filename, 1, "front matter", "the file must start with front matter",
-                                   "add ---, title: …, source: …, --- at the top"))
+        raise ContentError(
+            Problem(
+                filename,
+                1,
+                "front matter",
+                "the file must start with front matter",
+                "add ---, title: …, source: …, --- at the top",
+            )
+        )
     try:
         meta = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as err:
-        raise ContentError(Problem(filename, 2, "front matter", f"invalid YAML: {err}", "fix the front matter")) from None
-    problems = [Problem(filename, 2, key, f"front matter has no {key}", f"add {key}: …")
-                for key in ("title", "source") if not str(meta.get(key) or "").strip()]
+        raise ContentError(
+            Problem(filename, 2, "front matter", f"invalid YAML: {err}", "fix the front matter")
+        ) from None
+    problems = [
+        Problem(filename, 2, key, f"front matter has no {key}", f"add {key}: …")
+        for key in ("title", "source")
+        if not str(meta.get(key) or "").strip()
+    ]
     if problems:
         raise ContentError(problems)
     body_offset = match.group(0).count("\n")
-    body = text[match.end():]
+    body = text[match.end() :]
     blocks = _blocks(body, body_offset)
     if not blocks:
-        raise ContentError(Problem(filename, body_offset + 1, "", "the article has no text", "paste the article below the front matter"))
+        raise ContentError(
+            Problem(
+                filename, body_offset + 1, "", "the article has no text", "paste the article below the front matter"
+            )
+        )
     return Article(str(meta["title"]).strip(), str(meta["source"]).strip(), tuple(blocks), filename)
 
 
@@ -88,8 +104,11 @@ def _blocks(body: str, offset: int) -> list[Block]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if depth == 0 and tok.map is not None and tok.type in ("heading_open", "paragraph_open",
-                                                                 "bullet_list_open", "ordered_list_open"):
+        if (
+            depth == 0
+            and tok.map is not None
+            and tok.type in ("heading_open", "paragraph_open", "bullet_list_open", "ordered_list_open")
+        ):
             start, end = tok.map
             source = "\n".join(lines[start:end]).strip()
             close = tok.type.replace("_open", "_close")
@@ -156,9 +175,23 @@ def load_disclaimer(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ContentError(Problem("content/disclaimer.md", None, "", "file not found",
-                                   "restore content/disclaimer.md: every issue must carry the disclaimer")) from None
+        raise ContentError(
+            Problem(
+                "content/disclaimer.md",
+                None,
+                "",
+                "file not found",
+                "restore content/disclaimer.md: every issue must carry the disclaimer",
+            )
+        ) from None
     if not text:
-        raise ContentError(Problem("content/disclaimer.md", 1, "", "the disclaimer is empty",
-                                   "restore the article's closing disclaimer paragraph"))
+        raise ContentError(
+            Problem(
+                "content/disclaimer.md",
+                1,
+                "",
+                "the disclaimer is empty",
+                "restore the article's closing disclaimer paragraph",
+            )
+        )
     return " ".join(text.split())

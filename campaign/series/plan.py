@@ -17,18 +17,18 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from campaign.series.content import Article, Block
 from campaign.errors import ContentError, Problem, ScheduleError
+from campaign.series.content import Article, Block
 from campaign.series.schedule import LoadedSchedule
 
 
 @dataclass(frozen=True)
 class Part:
     day: date
-    number: int                      # 1-based position in the series ("Day N of 30")
+    number: int  # 1-based position in the series ("Day N of 30")
     total: int
     blocks: tuple[Block, ...]
-    continued: str | None            # heading of the section this part continues, if it starts mid-section
+    continued: str | None  # heading of the section this part continues, if it starts mid-section
     continued_level: int = 2
 
     @property
@@ -94,18 +94,38 @@ def _pinned_starts(loaded: LoadedSchedule, article: Article, units) -> dict[int,
             unit = by_slug.get(slug(name))
             if unit is None:
                 known = ", ".join(f'"{h.text}"' for h in article.headings())
-                problems.append(Problem(str(loaded.path), line, f"days.{day}.pin[{k}]",
-                                        f'no section heading "{name}" in {article.path}',
-                                        f"use a heading's exact text: {known}"))
+                problems.append(
+                    Problem(
+                        str(loaded.path),
+                        line,
+                        f"days.{day}.pin[{k}]",
+                        f'no section heading "{name}" in {article.path}',
+                        f"use a heading's exact text: {known}",
+                    )
+                )
                 continue
             if name in seen:
-                problems.append(Problem(str(loaded.path), line, f"days.{day}.pin[{k}]",
-                                        f'section "{name}" is already pinned to {seen[name]}', "pin it to one day"))
+                problems.append(
+                    Problem(
+                        str(loaded.path),
+                        line,
+                        f"days.{day}.pin[{k}]",
+                        f'section "{name}" is already pinned to {seen[name]}',
+                        "pin it to one day",
+                    )
+                )
                 continue
             seen[name] = day
             if day_index in starts and starts[day_index] != unit:
-                problems.append(Problem(str(loaded.path), line, f"days.{day}.pin[{k}]",
-                                        "a day can start with only one section", "pin the other section to another day"))
+                problems.append(
+                    Problem(
+                        str(loaded.path),
+                        line,
+                        f"days.{day}.pin[{k}]",
+                        "a day can start with only one section",
+                        "pin the other section to another day",
+                    )
+                )
                 continue
             starts[day_index] = unit
     if problems:
@@ -117,11 +137,16 @@ def _pinned_starts(loaded: LoadedSchedule, article: Article, units) -> dict[int,
         gap_days, gap_units = day_index - previous_day, unit - previous_unit
         if gap_units < gap_days or (day_index < len(schedule.dates) and unit <= previous_unit):
             day = schedule.dates[min(day_index, len(schedule.dates) - 1)]
-            raise ScheduleError(Problem(str(loaded.path), loaded.line_of_day(day), f"days.{day}.pin",
-                                        f"cannot place the pinned sections: {gap_units} article blocks for "
-                                        f"{gap_days} days between pins",
-                                        "move the pin to a day that keeps sections in article order, with at "
-                                        "least one paragraph for every day in between"))
+            raise ScheduleError(
+                Problem(
+                    str(loaded.path),
+                    loaded.line_of_day(day),
+                    f"days.{day}.pin",
+                    f"cannot place the pinned sections: {gap_units} article blocks for {gap_days} days between pins",
+                    "move the pin to a day that keeps sections in article order, with at "
+                    "least one paragraph for every day in between",
+                )
+            )
         previous_day, previous_unit = day_index, unit
     return starts
 
@@ -131,8 +156,15 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
     units = _units(article.blocks)
     days = len(schedule.dates)
     if len(units) < days:
-        raise ContentError(Problem(article.path, None, "", f"the article has {len(units)} paragraphs and lists "
-                                   f"but the schedule has {days} days", "schedule fewer days or add text"))
+        raise ContentError(
+            Problem(
+                article.path,
+                None,
+                "",
+                f"the article has {len(units)} paragraphs and lists but the schedule has {days} days",
+                "schedule fewer days or add text",
+            )
+        )
     pins = _pinned_starts(loaded, article, units)
     words = [sum(b.words for b in unit) for unit in units]
     prefix = [0]
@@ -163,8 +195,9 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
                     best[d][j] = cost
                     cut[d][j] = i
     if best[days][n] == inf:
-        raise ScheduleError(Problem(str(loaded.path), None, "days", "the pins cannot all be honoured",
-                                    "remove or move a pin"))
+        raise ScheduleError(
+            Problem(str(loaded.path), None, "days", "the pins cannot all be honoured", "remove or move a pin")
+        )
     bounds, j = [], n
     for d in range(days, 0, -1):
         i = cut[d][j]
@@ -172,7 +205,7 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
         j = i
     bounds.reverse()
     parts = []
-    for number, ((i, j), day) in enumerate(zip(bounds, schedule.dates), start=1):
+    for number, ((i, j), day) in enumerate(zip(bounds, schedule.dates, strict=True), start=1):
         blocks = tuple(b for unit in units[i:j] for b in unit)
         parts.append(Part(day, number, days, blocks, *_continued(units, i)))
     return Plan(tuple(parts))

@@ -11,8 +11,8 @@ from datetime import date
 from functools import cached_property
 
 from campaign.config import Settings
-from campaign.series.content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
 from campaign.errors import InvalidInput, Problem, SafetyLintError
+from campaign.series.content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
 from campaign.series.lint import LintHit, lint_text
 from campaign.series.plan import Plan, make_plan
 from campaign.series.render import IssueContent, RenderedIssue, Renderer
@@ -25,12 +25,14 @@ class DayLint:
     day: date
     field: str
     hit: LintHit
-    acknowledged: str | None = None   # the organiser's reason, when acknowledged in schedule.yaml
+    acknowledged: str | None = None  # the organiser's reason, when acknowledged in schedule.yaml
 
     def __str__(self) -> str:
         ack = f" [acknowledged: {self.acknowledged}]" if self.acknowledged else ""
-        return (f"{self.day} {self.field}: {self.hit.rule} {self.hit.level}: {self.hit.message} "
-                f"(“{self.hit.excerpt}”) — {self.hit.advice}{ack}")
+        return (
+            f"{self.day} {self.field}: {self.hit.rule} {self.hit.level}: {self.hit.message} "
+            f"(“{self.hit.excerpt}”) — {self.hit.advice}{ack}"
+        )
 
 
 @dataclass
@@ -49,17 +51,29 @@ class Project:
 
     @cached_property
     def renderer(self) -> Renderer:
-        return Renderer(self.settings.templates_dir, campaign=self.schedule.campaign,
-                        article_title=self.article.title, disclaimer=self.disclaimer,
-                        public_url=self.settings.public_url, crisis_block=self.crisis.block)
+        return Renderer(
+            self.settings.templates_dir,
+            campaign=self.schedule.campaign,
+            article_title=self.article.title,
+            disclaimer=self.disclaimer,
+            public_url=self.settings.public_url,
+            crisis_block=self.crisis.block,
+        )
 
     def content_for(self, day: date) -> IssueContent:
         part = self.plan.part_for(day)
         entry = self.schedule.days[day]
-        return IssueContent(day=day, number=part.number, total=part.total, subject=entry.subject,
-                            preheader=entry.preheader, note=entry.note,
-                            part_html=markdown_to_html(part.source), part_text=markdown_to_text(part.source),
-                            continued=part.continued)
+        return IssueContent(
+            day=day,
+            number=part.number,
+            total=part.total,
+            subject=entry.subject,
+            preheader=entry.preheader,
+            note=entry.note,
+            part_html=markdown_to_html(part.source),
+            part_text=markdown_to_text(part.source),
+            continued=part.continued,
+        )
 
     def variant_for(self, country: str | None) -> str:
         return self.crisis.variant_for(country, self.schedule.campaign.default_country)
@@ -91,8 +105,14 @@ class Project:
                 pieces.append((f"article line {block.line}", "article", block.text))
             for where, kind, text in pieces:
                 for hit in lint_text(text, field=kind):
-                    reason = next((a.reason for a in acks.get((hit.rule, day), [])
-                                   if not a.excerpt or a.excerpt.lower() in text.lower()), None)
+                    reason = next(
+                        (
+                            a.reason
+                            for a in acks.get((hit.rule, day), [])
+                            if not a.excerpt or a.excerpt.lower() in text.lower()
+                        ),
+                        None,
+                    )
                     out.append(DayLint(day, where, hit, reason))
         return out
 
@@ -101,15 +121,21 @@ class Project:
         findings = self.lint(days)
         blocking = [f for f in findings if f.hit.level == "error" and not f.acknowledged]
         if blocking:
-            raise SafetyLintError([
-                Problem("schedule.yaml" if f.field in ("subject", "preheader", "note") else "content/article.md",
-                        self.loaded.line_of_day(f.day) if f.field in ("subject", "preheader", "note")
+            raise SafetyLintError(
+                [
+                    Problem(
+                        "schedule.yaml" if f.field in ("subject", "preheader", "note") else "content/article.md",
+                        self.loaded.line_of_day(f.day)
+                        if f.field in ("subject", "preheader", "note")
                         else int(f.field.rsplit(" ", 1)[1]),
                         f"days.{f.day}.{f.field.split()[0]}",
                         f"{f.hit.rule} ({f.hit.level}) {f.hit.message}: “{f.hit.excerpt}”",
                         f"{f.hit.advice}; or, after review, acknowledge it in schedule.yaml under "
-                        f"acknowledgements: (rule: {f.hit.rule}, day: {f.day}, reason: …)")
-                for f in blocking])
+                        f"acknowledgements: (rule: {f.hit.rule}, day: {f.day}, reason: …)",
+                    )
+                    for f in blocking
+                ]
+            )
         return findings
 
 
@@ -133,8 +159,14 @@ def load_project(settings: Settings) -> Project:
         raise InvalidInput(problems)
     if loaded.schedule.campaign.default_country not in crisis.countries:
         line = loaded.lines.get(("campaign", "default_country"))
-        raise InvalidInput(Problem("schedule.yaml", line, "campaign.default_country",
-                                   f"no crisis resources for {loaded.schedule.campaign.default_country}",
-                                   f"use one of {', '.join(crisis.countries)}"))
+        raise InvalidInput(
+            Problem(
+                "schedule.yaml",
+                line,
+                "campaign.default_country",
+                f"no crisis resources for {loaded.schedule.campaign.default_country}",
+                f"use one of {', '.join(crisis.countries)}",
+            )
+        )
     plan = make_plan(loaded, article)
     return Project(settings, loaded, article, disclaimer, crisis, plan)

@@ -25,7 +25,7 @@ from campaign.series.safety import CrisisBlock, Service, verify_issue
 UNSUBSCRIBE_URL = "__UNSUBSCRIBE_URL__"
 NAME_HTML = "__NAME_HTML__"
 NAME_TEXT = "__NAME__"
-DEFAULT_NAME = "there"              # "Hi there," when we do not know a name
+DEFAULT_NAME = "there"  # "Hi there," when we do not know a name
 MAX_HTML_BYTES = 102 * 1024 - 2048  # Gmail clips at ~102 KB; keep room for the merged URL and headers
 
 SAFETY_PARTIALS = ("partials/crisis", "partials/disclaimer", "partials/footer")
@@ -117,11 +117,11 @@ def make_environment(templates_dir: Path) -> jinja2.Environment:
 def inline_css(html: str) -> str:
     return Premailer(
         html,
-        allow_network=False,         # never fetch a stylesheet at render time (offline builds, no third party)
-        strip_important=False,       # our @media overrides need !important to beat the inlined styles
-        keep_style_tags=True,        # keep @media (responsive columns, dark mode) in <style>
-        remove_classes=False,        # the @media rules select by class
-        base_url=None,               # a base URL would rewrite the merge placeholders in hrefs
+        allow_network=False,  # never fetch a stylesheet at render time (offline builds, no third party)
+        strip_important=False,  # our @media overrides need !important to beat the inlined styles
+        keep_style_tags=True,  # keep @media (responsive columns, dark mode) in <style>
+        remove_classes=False,  # the @media rules select by class
+        base_url=None,  # a base URL would rewrite the merge placeholders in hrefs
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-*/-webkit-* property
     ).transform(pretty_print=False)
@@ -130,15 +130,16 @@ def inline_css(html: str) -> str:
 class Renderer:
     """Renders issues from one set of templates. Construct once; `render` per (day, variant)."""
 
-    def __init__(self, templates_dir: Path, *, campaign, article_title: str, disclaimer: str,
-                 public_url: str, crisis_block):
+    def __init__(
+        self, templates_dir: Path, *, campaign, article_title: str, disclaimer: str, public_url: str, crisis_block
+    ):
         self.env = make_environment(templates_dir)
         self.templates_dir = templates_dir
         self.campaign = campaign
         self.article_title = article_title
         self.disclaimer = disclaimer
         self.public_url = public_url
-        self.crisis_block = crisis_block   # variant -> CrisisBlock
+        self.crisis_block = crisis_block  # variant -> CrisisBlock
 
     def archive_url(self, day: date) -> str:
         return f"{self.public_url}/archive/{day.isoformat()}"
@@ -147,40 +148,60 @@ class Renderer:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
-            raise RenderError(Problem(f"templates/{name}", None, "", "template not found",
-                                      "restore it: every issue needs it")) from None
+            raise RenderError(
+                Problem(f"templates/{name}", None, "", "template not found", "restore it: every issue needs it")
+            ) from None
         except jinja2.TemplateSyntaxError as err:
-            raise RenderError(Problem(f"templates/{err.name or name}", err.lineno, "", f"template syntax error: {err.message}",
-                                      "fix the Jinja tag on that line")) from None
+            raise RenderError(
+                Problem(
+                    f"templates/{err.name or name}",
+                    err.lineno,
+                    "",
+                    f"template syntax error: {err.message}",
+                    "fix the Jinja tag on that line",
+                )
+            ) from None
 
     def _render_template(self, name: str, context: dict) -> str:
         template = self._template(name)
         try:
             return template.render(context)
         except jinja2.UndefinedError as err:
-            raise RenderError(Problem(f"templates/{name}", _template_line(err), "", f"undefined value: {err.message}",
-                                      "use only the documented context variables (see the comment at the top of the template)")) from None
+            raise RenderError(
+                Problem(
+                    f"templates/{name}",
+                    _template_line(err),
+                    "",
+                    f"undefined value: {err.message}",
+                    "use only the documented context variables (see the comment at the top of the template)",
+                )
+            ) from None
         except jinja2.TemplateError as err:
-            raise RenderError(Problem(f"templates/{name}", _template_line(err), "", f"template error: {err}",
-                                      "fix the template")) from None
+            raise RenderError(
+                Problem(f"templates/{name}", _template_line(err), "", f"template error: {err}", "fix the template")
+            ) from None
 
     def render(self, content: IssueContent, variant: str, *, web: bool = False) -> RenderedIssue:
         """One day's issue for one crisis variant (web=True: the archive's page, no personal fields)."""
-        context = {"issue": content, "title": content.subject, "preheader": content.preheader,
-                   "archive_url": self.archive_url(content.day)}
-        html, text = self._render_email("issue", context, variant, web=web,
-                                        where=f"issue {content.day} ({variant})")
-        return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader,
-                             html, text, web)
+        context = {
+            "issue": content,
+            "title": content.subject,
+            "preheader": content.preheader,
+            "archive_url": self.archive_url(content.day),
+        }
+        html, text = self._render_email("issue", context, variant, web=web, where=f"issue {content.day} ({variant})")
+        return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader, html, text, web)
 
-    def render_message(self, template: str, *, day: date, subject: str, preheader: str, variant: str,
-                       context: dict | None = None) -> RenderedIssue:
+    def render_message(
+        self, template: str, *, day: date, subject: str, preheader: str, variant: str, context: dict | None = None
+    ) -> RenderedIssue:
         """A message that is not a day's issue (welcome, sign-up confirmation): `templates/TEMPLATE.mjml.j2`
         and `.txt.j2`, through the same pipeline — the crisis block, disclaimer and footer appended and
         verified like every issue. `day` names the folder/tag it is filed under."""
         base = {"title": subject, "preheader": preheader, "subject": subject, "archive_url": self.archive_url(day)}
-        html, text = self._render_email(template, {**base, **(context or {})}, variant, web=False,
-                                        where=f"{template} message ({variant})")
+        html, text = self._render_email(
+            template, {**base, **(context or {})}, variant, web=False, where=f"{template} message ({variant})"
+        )
         return RenderedIssue(day, 0, variant, subject, preheader, html, text, False)
 
     def _render_email(self, template: str, context: dict, variant: str, *, web: bool, where: str) -> tuple[str, str]:
@@ -197,23 +218,43 @@ class Renderer:
         mjml_source = self._render_template(f"{template}.mjml.j2", context)
         tail = "".join(self._render_template(f"{p}.mjml.j2", context) for p in SAFETY_PARTIALS)
         if mjml_source.count("</mj-body>") != 1:
-            raise RenderError(Problem("templates/base.mjml.j2", None, "</mj-body>",
-                                      "the layout must contain exactly one </mj-body>",
-                                      "restore it: the pipeline appends the crisis block and disclaimer before it"))
+            raise RenderError(
+                Problem(
+                    "templates/base.mjml.j2",
+                    None,
+                    "</mj-body>",
+                    "the layout must contain exactly one </mj-body>",
+                    "restore it: the pipeline appends the crisis block and disclaimer before it",
+                )
+            )
         mjml_source = mjml_source.replace("</mj-body>", tail + "</mj-body>")
         try:
             compiled = mjml.mjml2html(mjml_source)
         except Exception as err:  # mrml raises a plain exception type with the parser's message
-            raise RenderError(Problem(f"templates/{template}.mjml.j2", None, "", f"MJML error: {err}",
-                                      "check the MJML tags in the templates")) from None
+            raise RenderError(
+                Problem(
+                    f"templates/{template}.mjml.j2",
+                    None,
+                    "",
+                    f"MJML error: {err}",
+                    "check the MJML tags in the templates",
+                )
+            ) from None
         html = inline_css(compiled)
         text = self._render_template(f"{template}.txt.j2", context)
         text += "".join(self._render_template(f"{p}.txt.j2", context) for p in SAFETY_PARTIALS)
         text = _tidy_text(text)
         optout = f"{self.public_url}/subscribe" if web else UNSUBSCRIBE_URL
-        verify_issue(html=html, text=text, block=crisis, disclaimer=self.disclaimer,
-                     postal_address=self.campaign.postal_address, optout_marker=optout, where=where,
-                     max_html_bytes=MAX_HTML_BYTES)
+        verify_issue(
+            html=html,
+            text=text,
+            block=crisis,
+            disclaimer=self.disclaimer,
+            postal_address=self.campaign.postal_address,
+            optout_marker=optout,
+            where=where,
+            max_html_bytes=MAX_HTML_BYTES,
+        )
         return html, text
 
 

@@ -57,7 +57,7 @@ class CrisisResources(BaseModel):
         code = (country or default_country or "").upper()
         return code if code in self.countries else "INTL"
 
-    def block(self, variant: str) -> "CrisisBlock":
+    def block(self, variant: str) -> CrisisBlock:
         country = self.countries.get(variant)
         return CrisisBlock(variant, country, self.international)
 
@@ -100,18 +100,29 @@ def load_crisis_resources(path: Path) -> CrisisResources:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ContentError(Problem(name, None, "", "file not found",
-                                   "restore content/crisis_resources.yaml from the shared reference")) from None
+        raise ContentError(
+            Problem(name, None, "", "file not found", "restore content/crisis_resources.yaml from the shared reference")
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        raise ContentError(Problem(name, mark.line + 1 if mark else None, "", f"YAML syntax error: {err}",
-                                   "fix the file")) from None
+        raise ContentError(
+            Problem(name, mark.line + 1 if mark else None, "", f"YAML syntax error: {err}", "fix the file")
+        ) from None
     try:
         return CrisisResources.model_validate(data)
     except ValidationError as err:
-        raise ContentError([Problem(name, None, ".".join(str(p) for p in e["loc"]), e["msg"],
-                                    "every service needs name, how, source and verified_on; numbers are digits only")
-                            for e in err.errors()]) from None
+        raise ContentError(
+            [
+                Problem(
+                    name,
+                    None,
+                    ".".join(str(p) for p in e["loc"]),
+                    e["msg"],
+                    "every service needs name, how, source and verified_on; numbers are digits only",
+                )
+                for e in err.errors()
+            ]
+        ) from None
 
 
 # -- verification of rendered output -----------------------------------------------------------------
@@ -131,8 +142,17 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def verify_issue(*, html: str, text: str, block: CrisisBlock, disclaimer: str, postal_address: str,
-                 optout_marker: str, where: str, max_html_bytes: int) -> None:
+def verify_issue(
+    *,
+    html: str,
+    text: str,
+    block: CrisisBlock,
+    disclaimer: str,
+    postal_address: str,
+    optout_marker: str,
+    where: str,
+    max_html_bytes: int,
+) -> None:
     """Refuse an issue that lacks any required element in either part (R1–R4, CAN-SPAM, RFC 8058 body link)."""
     problems = []
     parts = {"HTML": _norm(visible_text(html)), "text": _norm(text)}
@@ -141,24 +161,58 @@ def verify_issue(*, html: str, text: str, block: CrisisBlock, disclaimer: str, p
     for needle, what in checks:
         for part_name, haystack in parts.items():
             if _norm(needle) not in haystack:
-                problems.append(Problem(where, None, f"{part_name} part",
-                                        f"the {what} is missing ({needle[:60]!r} not found)",
-                                        "restore templates/partials/ (crisis, disclaimer, footer): the pipeline "
-                                        "appends them to every issue and refuses output without them"))
+                problems.append(
+                    Problem(
+                        where,
+                        None,
+                        f"{part_name} part",
+                        f"the {what} is missing ({needle[:60]!r} not found)",
+                        "restore templates/partials/ (crisis, disclaimer, footer): the pipeline "
+                        "appends them to every issue and refuses output without them",
+                    )
+                )
     for part_name, haystack in parts.items():
         if not any(p in haystack for p in HOPE_PHRASES):
-            problems.append(Problem(where, None, f"{part_name} part", "no line of hope and help-seeking",
-                                    f"keep one of: {', '.join(HOPE_PHRASES)} in the crisis partial"))
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    f"{part_name} part",
+                    "no line of hope and help-seeking",
+                    f"keep one of: {', '.join(HOPE_PHRASES)} in the crisis partial",
+                )
+            )
     if optout_marker not in html or optout_marker not in text:
-        problems.append(Problem(where, None, "footer", "the visible unsubscribe (or sign-up) link is missing",
-                                "restore templates/partials/footer.*.j2"))
+        problems.append(
+            Problem(
+                where,
+                None,
+                "footer",
+                "the visible unsubscribe (or sign-up) link is missing",
+                "restore templates/partials/footer.*.j2",
+            )
+        )
     if "@media" not in html:
-        problems.append(Problem(where, None, "HTML part", "no @media rules survived CSS inlining",
-                                "keep the <mj-style> blocks in templates/base.mjml.j2"))
+        problems.append(
+            Problem(
+                where,
+                None,
+                "HTML part",
+                "no @media rules survived CSS inlining",
+                "keep the <mj-style> blocks in templates/base.mjml.j2",
+            )
+        )
     size = len(html.encode("utf-8"))
     if size > max_html_bytes:
-        problems.append(Problem(where, None, "HTML part", f"the HTML is {size // 1024} KB; Gmail clips messages "
-                                f"over 102 KB, hiding the crisis block and unsubscribe link",
-                                "shorten the day's part or the templates"))
+        problems.append(
+            Problem(
+                where,
+                None,
+                "HTML part",
+                f"the HTML is {size // 1024} KB; Gmail clips messages "
+                f"over 102 KB, hiding the crisis block and unsubscribe link",
+                "shorten the day's part or the templates",
+            )
+        )
     if problems:
         raise RenderError(problems)

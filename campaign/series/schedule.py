@@ -34,8 +34,10 @@ def _address(value: str, what: str) -> str:
     try:
         validate_email(addr, check_deliverability=False)
     except EmailNotValidError as err:
-        raise ValueError(f"{what} {value!r} is not a valid email address ({err}) — "
-                         f"write it as name@example.org or \"Name <name@example.org>\"") from None
+        raise ValueError(
+            f"{what} {value!r} is not a valid email address ({err}) — "
+            f'write it as name@example.org or "Name <name@example.org>"'
+        ) from None
     return value
 
 
@@ -175,18 +177,38 @@ class Schedule(_Strict):
             if text.isdigit():
                 number = int(text)
                 if not 1 <= number <= len(self.dates):
-                    raise ScheduleError(Problem("schedule.yaml", None, "DAY",
-                                                f"there is no day {number} (the series has {len(self.dates)} days)",
-                                                f"use a number from 1 to {len(self.dates)} or an ISO date"))
+                    raise ScheduleError(
+                        Problem(
+                            "schedule.yaml",
+                            None,
+                            "DAY",
+                            f"there is no day {number} (the series has {len(self.dates)} days)",
+                            f"use a number from 1 to {len(self.dates)} or an ISO date",
+                        )
+                    )
                 return self.dates[number - 1]
             try:
                 candidate = date.fromisoformat(text)
             except ValueError:
-                raise ScheduleError(Problem("argument", None, "DAY", f"{text!r} is neither a date nor a day number",
-                                            "write e.g. 2027-09-05 or 5")) from None
+                raise ScheduleError(
+                    Problem(
+                        "argument",
+                        None,
+                        "DAY",
+                        f"{text!r} is neither a date nor a day number",
+                        "write e.g. 2027-09-05 or 5",
+                    )
+                ) from None
         if candidate not in self.days:
-            raise ScheduleError(Problem("schedule.yaml", None, "DAY", f"{candidate} is not a scheduled day",
-                                        "pick a date listed under days: in schedule.yaml"))
+            raise ScheduleError(
+                Problem(
+                    "schedule.yaml",
+                    None,
+                    "DAY",
+                    f"{candidate} is not a scheduled day",
+                    "pick a date listed under days: in schedule.yaml",
+                )
+            )
         return candidate
 
 
@@ -207,16 +229,33 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
     if doc.data is None:
         raise ScheduleError(problems)
     if not isinstance(doc.data, dict):
-        raise ScheduleError(problems + [Problem(filename, 1, "", "the file must be a mapping with campaign: and days:",
-                                                "start from the schedule.yaml in the repository")])
+        raise ScheduleError(
+            problems
+            + [
+                Problem(
+                    filename,
+                    1,
+                    "",
+                    "the file must be a mapping with campaign: and days:",
+                    "start from the schedule.yaml in the repository",
+                )
+            ]
+        )
     schedule = None
     data = dict(doc.data)
     if isinstance(data.get("days"), dict):
         # Day keys must be dates; report each bad key on its own line (pydantic would blame "days").
         bad = [k for k in data["days"] if not isinstance(k, date) or isinstance(k, datetime)]
         for key in bad:
-            problems.append(Problem(filename, doc.line_of(("days", key)), f"days.{key}",
-                                    f"day key {key!r} is not a date", "write it as YYYY-MM-DD, e.g. 2027-09-01"))
+            problems.append(
+                Problem(
+                    filename,
+                    doc.line_of(("days", key)),
+                    f"days.{key}",
+                    f"day key {key!r} is not a date",
+                    "write it as YYYY-MM-DD, e.g. 2027-09-01",
+                )
+            )
         data["days"] = {k: v for k, v in data["days"].items() if k not in bad}
     try:
         schedule = Schedule.model_validate(data)
@@ -244,10 +283,19 @@ def load_schedule(path: Path) -> LoadedSchedule:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScheduleError(Problem(str(path.name), None, "", "file not found",
-                                    "run campaign commands in the campaign folder (the one holding schedule.yaml)")) from None
+        raise ScheduleError(
+            Problem(
+                str(path.name),
+                None,
+                "",
+                "file not found",
+                "run campaign commands in the campaign folder (the one holding schedule.yaml)",
+            )
+        ) from None
     except UnicodeDecodeError as err:
-        raise ScheduleError(Problem(path.name, None, "", f"not UTF-8 text ({err.reason})", "save the file as UTF-8")) from None
+        raise ScheduleError(
+            Problem(path.name, None, "", f"not UTF-8 text ({err.reason})", "save the file as UTF-8")
+        ) from None
     return parse_schedule(text, path.name)
 
 
@@ -258,9 +306,15 @@ def _calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
     year = min(dates).year if dates else None
     for d in dates:
         if d.month != 9 or d.year != year:
-            out.append(Problem(filename, doc.line_of(("days", d)), f"days.{d}",
-                               f"{d} is outside September {year}",
-                               f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30"))
+            out.append(
+                Problem(
+                    filename,
+                    doc.line_of(("days", d)),
+                    f"days.{d}",
+                    f"{d} is outside September {year}",
+                    f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30",
+                )
+            )
     return out
 
 
@@ -273,9 +327,15 @@ def _folded_line_problems(doc, filename: str) -> list[Problem]:
     out = []
     for path in sorted(doc.multiline_scalars, key=lambda p: doc.line_of(p) or 0):
         if path and path[-1] in _ONE_LINE_FIELDS:
-            out.append(Problem(filename, doc.line_of(path), dotted_path(path),
-                               f"{path[-1]} must be one line (it spans several lines in the file)",
-                               "put it on one line"))
+            out.append(
+                Problem(
+                    filename,
+                    doc.line_of(path),
+                    dotted_path(path),
+                    f"{path[-1]} must be one line (it spans several lines in the file)",
+                    "put it on one line",
+                )
+            )
     return out
 
 
@@ -305,7 +365,7 @@ def _problem_from_pydantic(e: dict, doc, filename: str) -> Problem:
     kind = e["type"]
     message = e["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     fix = _FIXES.get(kind, "")
     if " — " in message:
         message, fix = message.split(" — ", 1)
@@ -352,4 +412,3 @@ def next_send_after(schedule: Schedule, moment: datetime) -> tuple[date, datetim
         if at > moment:
             return day, at
     return None
-

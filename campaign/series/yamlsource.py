@@ -20,7 +20,7 @@ Path_ = tuple[Any, ...]
 @dataclass
 class YamlDocument:
     data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)   # path → 1-based line of its key (or value)
+    lines: dict[Path_, int] = field(default_factory=dict)  # path → 1-based line of its key (or value)
     problems: list[Problem] = field(default_factory=list)
     multiline_scalars: set[Path_] = field(default_factory=set)  # scalars written across several lines
     repeated: list[tuple[Path_, Any]] = field(default_factory=list)  # (path, value) of duplicate keys' values
@@ -53,8 +53,18 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         what = " ".join(x for x in (err.context, err.problem) if x)
-        return YamlDocument(None, problems=[Problem(filename, line, "", f"YAML syntax error: {what}",
-                                                    "fix the indentation, quoting or punctuation on that line")])
+        return YamlDocument(
+            None,
+            problems=[
+                Problem(
+                    filename,
+                    line,
+                    "",
+                    f"YAML syntax error: {what}",
+                    "fix the indentation, quoting or punctuation on that line",
+                )
+            ],
+        )
     except yaml.YAMLError as err:
         return YamlDocument(None, problems=[Problem(filename, None, "", f"YAML error: {err}", "fix the file")])
     finally:
@@ -78,14 +88,26 @@ def _construct(node: yaml.Node, path: Path_, doc: YamlDocument, filename: str, l
             try:
                 hash(key)
             except TypeError:
-                doc.problems.append(Problem(filename, line, _dotted(path), "a mapping key must be a plain value",
-                                            "use a simple word or date as the key"))
+                doc.problems.append(
+                    Problem(
+                        filename,
+                        line,
+                        _dotted(path),
+                        "a mapping key must be a plain value",
+                        "use a simple word or date as the key",
+                    )
+                )
                 continue
             if key in seen:
-                doc.problems.append(Problem(
-                    filename, line, _dotted(path + (key,)),
-                    f"duplicate key {key!s} (first defined on line {seen[key]})",
-                    "each key may appear once: merge the two entries or change one of them"))
+                doc.problems.append(
+                    Problem(
+                        filename,
+                        line,
+                        _dotted(path + (key,)),
+                        f"duplicate key {key!s} (first defined on line {seen[key]})",
+                        "each key may appear once: merge the two entries or change one of them",
+                    )
+                )
                 # Still read the repeated value, so the problems inside it are reported in the same run.
                 shadow = path + (f"{_norm(key)} (repeated)",)
                 doc.lines[shadow] = line

@@ -23,9 +23,9 @@ HISTORY_KEY = "pause_history"
 @dataclass(frozen=True)
 class PauseWindow:
     since: datetime
-    until: datetime | None      # None: still paused
+    until: datetime | None  # None: still paused
     reason: str
-    catch_up: bool = False      # resumed with --catch-up: its send times were sent after all
+    catch_up: bool = False  # resumed with --catch-up: its send times were sent after all
 
     def covers(self, instant: datetime) -> bool:
         return self.since <= instant and (self.until is None or instant <= self.until)
@@ -40,9 +40,15 @@ def current_pause(store: Store) -> PauseWindow | None:
 
 def pause_windows(store: Store) -> list[PauseWindow]:
     """Every pause, the current one last (until=None)."""
-    windows = [PauseWindow(datetime.fromisoformat(w["since"]), datetime.fromisoformat(w["until"]),
-                           w.get("reason") or "", bool(w.get("catch_up")))
-               for w in store.get_state(HISTORY_KEY) or []]
+    windows = [
+        PauseWindow(
+            datetime.fromisoformat(w["since"]),
+            datetime.fromisoformat(w["until"]),
+            w.get("reason") or "",
+            bool(w.get("catch_up")),
+        )
+        for w in store.get_state(HISTORY_KEY) or []
+    ]
     now = current_pause(store)
     return windows + ([now] if now else [])
 
@@ -73,18 +79,28 @@ def end_pause(store: Store, *, now: datetime, catch_up: bool) -> PauseWindow | N
         return None
     closed = PauseWindow(existing.since, now, existing.reason, catch_up)
     history = store.get_state(HISTORY_KEY) or []
-    history.append({"since": closed.since.isoformat(), "until": now.isoformat(), "reason": closed.reason,
-                    "catch_up": catch_up})
+    history.append(
+        {"since": closed.since.isoformat(), "until": now.isoformat(), "reason": closed.reason, "catch_up": catch_up}
+    )
     store.set_state(HISTORY_KEY, history)
     store.delete_state(PAUSE_KEY)
     return closed
 
 
-def catch_up_pause(project, store: Store, provider, since: datetime, until: datetime, *,
-                   stop=None, clock: Callable[[], datetime] = utcnow) -> list:
+def catch_up_pause(
+    project,
+    store: Store,
+    provider,
+    since: datetime,
+    until: datetime,
+    *,
+    stop=None,
+    clock: Callable[[], datetime] = utcnow,
+) -> list:
     """Send the slots that fell inside a pause (`campaign resume --catch-up`); returns (slot, report) pairs."""
-    from campaign.delivery.sender import Sender                                      # here: timeline imports this module
+    from campaign.delivery.sender import Sender  # here: timeline imports this module
     from campaign.timing.slots import owed_count, slots_for, subscriber_zones
+
     zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
     done = []
     for slot in slots_for(project.schedule, zones):
@@ -99,12 +115,18 @@ def catch_up_pause(project, store: Store, provider, since: datetime, until: date
 
 def mark_skipped(project, store: Store, since: datetime, until: datetime) -> list:
     """Record the slots that fell inside a pause (resumed without --catch-up) as skipped."""
-    from campaign.timing.slots import owed_count, slots_for, subscriber_zones   # here: timeline imports this module
+    from campaign.timing.slots import owed_count, slots_for, subscriber_zones  # here: timeline imports this module
+
     zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
     skipped = []
     for slot in slots_for(project.schedule, zones):
         if since <= slot.at <= until and owed_count(store, slot, zones):
-            store.set_issue_state(slot.day, "skipped", "paused during its send time", number=slot.number,
-                                  subject=project.schedule.days[slot.day].subject)
+            store.set_issue_state(
+                slot.day,
+                "skipped",
+                "paused during its send time",
+                number=slot.number,
+                subject=project.schedule.days[slot.day].subject,
+            )
             skipped.append(slot)
     return skipped

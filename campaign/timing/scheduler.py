@@ -33,24 +33,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from campaign.clock import Clock, humanize
 from campaign.config import Settings
-from campaign.errors import CampaignError, InvalidInput, PausedError
-from campaign.timing.watch import describe_changes, inputs_signature, load_checked_project
-from campaign.timing.pause import current_pause, pause_windows, skipped_by_pause
-from campaign.series.project import Project
+from campaign.delivery.sender import Sender
+from campaign.delivery.welcome import send_welcomes
+from campaign.errors import CampaignError, InvalidInput, LockHeld, PausedError
+from campaign.ledger.store import Store
 from campaign.providers import make_provider, provider_name
 from campaign.providers.base import Provider
 from campaign.providers.outbox import OutboxProvider
-from campaign.delivery.sender import Sender
-from campaign.errors import LockHeld
-from campaign.ledger.store import Store
+from campaign.series.project import Project
+from campaign.timing.pause import current_pause, pause_windows, skipped_by_pause
 from campaign.timing.slots import Slot, owed_count, slots_for, subscriber_zones
-from campaign.delivery.welcome import send_welcomes
+from campaign.timing.watch import describe_changes, inputs_signature, load_checked_project
 
 log = logging.getLogger("campaign.scheduler")
-RETRY_AFTER = timedelta(minutes=5)      # a send that failed as a whole (provider down) is tried again...
-LOCKED_RETRY = timedelta(minutes=1)     # ...or one another process is sending right now
-ZONE_REFRESH_SECONDS = 10.0             # local-time delivery: how often new subscriber zones are looked for
-WELCOME_EVERY_SECONDS = 30.0            # late joiners: how often new ones are looked for
+RETRY_AFTER = timedelta(minutes=5)  # a send that failed as a whole (provider down) is tried again...
+LOCKED_RETRY = timedelta(minutes=1)  # ...or one another process is sending right now
+ZONE_REFRESH_SECONDS = 10.0  # local-time delivery: how often new subscriber zones are looked for
+WELCOME_EVERY_SECONDS = 30.0  # late joiners: how often new ones are looked for
 
 
 @dataclass
@@ -64,10 +63,18 @@ class RunSummary:
 
 
 class SeriesScheduler:
-    def __init__(self, settings: Settings, store: Store, *, clock: Clock | None = None,
-                 stop: threading.Event | None = None, rehearse: bool = False,
-                 announce: Callable[[str], None] = print, poll_seconds: float | None = None,
-                 provider_factory: Callable[[Project], Provider] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        stop: threading.Event | None = None,
+        rehearse: bool = False,
+        announce: Callable[[str], None] = print,
+        poll_seconds: float | None = None,
+        provider_factory: Callable[[Project], Provider] | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.clock = clock or Clock()
@@ -82,15 +89,15 @@ class SeriesScheduler:
         self._provider_key: str | None = None
         self._lock = threading.RLock()
         self.zones = self._zones()
-        self.outstanding: dict[str, Slot | None] = {}    # added to APScheduler, not finished yet
-        self.finished: set[str] = set()                  # sent, missed or skipped in this process
+        self.outstanding: dict[str, Slot | None] = {}  # added to APScheduler, not finished yet
+        self.finished: set[str] = set()  # sent, missed or skipped in this process
         self.attempted: set[str] = set()
         self.retry_after: dict[str, datetime | None] = {}  # None: after the next valid edit
         self.running: str | None = None
         self.summary = RunSummary()
         self._aps: BackgroundScheduler | None = None
         self._last_announced: str | None = None
-        self._job = threading.local()       # the clock of the send in progress on this thread (for log times)
+        self._job = threading.local()  # the clock of the send in progress on this thread (for log times)
         self._slots_for: tuple | None = None  # (project, zones, slots by key)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -129,7 +136,7 @@ class SeriesScheduler:
 
     def _misfire_grace_seconds(self) -> int | None:
         if self.clock.speed != 1.0:
-            return None     # a rehearsal never misses a day because the machine was busy for a moment
+            return None  # a rehearsal never misses a day because the machine was busy for a moment
         return max(1, int(self.grace.total_seconds()))
 
     # -- the run loop -------------------------------------------------------------------------------------
@@ -139,11 +146,14 @@ class SeriesScheduler:
         if until not in ("stopped", "due", "all"):
             raise ValueError(until)
         with self.store.lock("scheduler"):
-            self._provider_for(self.project)    # credentials are checked before anything is scheduled
+            self._provider_for(self.project)  # credentials are checked before anything is scheduled
             if self.rehearse:
                 self.clock.restart()
-            aps = BackgroundScheduler(timezone="UTC", executors={"default": ThreadPoolExecutor(1)},
-                                      job_defaults={"coalesce": True, "max_instances": 1})
+            aps = BackgroundScheduler(
+                timezone="UTC",
+                executors={"default": ThreadPoolExecutor(1)},
+                job_defaults={"coalesce": True, "max_instances": 1},
+            )
             aps.add_listener(self._on_missed, EVENT_JOB_MISSED)
             aps.add_listener(self._on_error, EVENT_JOB_ERROR)
             self._aps = aps
@@ -180,14 +190,24 @@ class SeriesScheduler:
     def _started(self) -> None:
         c = self.project.schedule.campaign
         how = "each subscriber's local time" if c.delivery == "local_time" else "campaign time"
-        log.info("scheduler started (pid %d): %d days at %s %s (%s), grace %d min, provider %s%s",
-                 os.getpid(), len(self.project.schedule.dates), c.send_time, c.timezone, how,
-                 c.misfire_grace_minutes, "outbox (rehearsal)" if self.rehearse else provider_name(self.settings, c.provider),
-                 f", late joiners: {c.late_joiners}")
+        log.info(
+            "scheduler started (pid %d): %d days at %s %s (%s), grace %d min, provider %s%s",
+            os.getpid(),
+            len(self.project.schedule.dates),
+            c.send_time,
+            c.timezone,
+            how,
+            c.misfire_grace_minutes,
+            "outbox (rehearsal)" if self.rehearse else provider_name(self.settings, c.provider),
+            f", late joiners: {c.late_joiners}",
+        )
         pause = current_pause(self.store)
         if pause is not None:
-            log.warning("the series is paused since %s (%s): send times are skipped until `campaign resume`",
-                        f"{pause.since.astimezone(self.tz):%Y-%m-%d %H:%M %Z}", pause.reason)
+            log.warning(
+                "the series is paused since %s (%s): send times are skipped until `campaign resume`",
+                f"{pause.since.astimezone(self.tz):%Y-%m-%d %H:%M %Z}",
+                pause.reason,
+            )
         if self._welcomes_on():
             self._add_welcome_job()
         self.sync()
@@ -222,9 +242,9 @@ class SeriesScheduler:
             desired = self._desired_slots(project)
             for key in [k for k, s in self.outstanding.items() if s is not None and k not in desired]:
                 if key == self.running:
-                    continue        # being sent right now: it finishes; the edit applies from the next send
+                    continue  # being sent right now: it finishes; the edit applies from the next send
                 self._remove_job(key)
-            windows = recorded = None      # read from the store at most once per sync, when needed
+            windows = recorded = None  # read from the store at most once per sync, when needed
             for key, slot in desired.items():
                 if key in self.outstanding or key in self.finished or key == self.running:
                     continue
@@ -242,15 +262,23 @@ class SeriesScheduler:
                         self._skipped(slot, pause.reason)
                         continue
                     if now > slot.at + self.grace:
-                        self._missed(slot)      # decided in campaign time; APScheduler's own misfire check
-                        continue                # (below) covers a send held up while the process runs
+                        self._missed(slot)  # decided in campaign time; APScheduler's own misfire check
+                        continue  # (below) covers a send held up while the process runs
                 run_at = slot.at if key not in self.attempted else max(slot.at, now)
                 if slot.at > now:
                     recorded = recorded if recorded is not None else self.store.issue_states()
                     self._clear_recorded_miss(slot, recorded.get(slot.day))
-                aps.add_job(self._slot_job, "date", run_date=self.clock.to_wall(run_at), args=[key], id=key,
-                            name=slot.key, misfire_grace_time=self._misfire_grace_seconds(), coalesce=True,
-                            replace_existing=True)
+                aps.add_job(
+                    self._slot_job,
+                    "date",
+                    run_date=self.clock.to_wall(run_at),
+                    args=[key],
+                    id=key,
+                    name=slot.key,
+                    misfire_grace_time=self._misfire_grace_seconds(),
+                    coalesce=True,
+                    replace_existing=True,
+                )
                 self.outstanding[key] = slot
                 self.attempted.add(key)
 
@@ -265,7 +293,7 @@ class SeriesScheduler:
         try:
             self._aps.remove_job(key)
         except JobLookupError:
-            pass    # already handed to the worker: it sees the slot is gone and sends nothing
+            pass  # already handed to the worker: it sees the slot is gone and sends nothing
         self.outstanding.pop(key, None)
         self.attempted.discard(key)
 
@@ -280,14 +308,14 @@ class SeriesScheduler:
         signature = inputs_signature(self.settings)
         if signature == self._signature:
             return False
-        changed = sorted(p for p in set(signature) | set(self._signature)
-                         if signature.get(p) != self._signature.get(p))
+        changed = sorted(p for p in set(signature) | set(self._signature) if signature.get(p) != self._signature.get(p))
         self._signature = signature
         try:
             project = load_checked_project(self.settings)
         except InvalidInput as err:
-            log.error("%s changed, but the edit is invalid — the last valid schedule stays in force:",
-                      ", ".join(changed))
+            log.error(
+                "%s changed, but the edit is invalid — the last valid schedule stays in force:", ", ".join(changed)
+            )
             for line in err.lines():
                 log.error("  %s", line)
             return False
@@ -323,7 +351,7 @@ class SeriesScheduler:
         try:
             self._job.clock = self.clock.send_clock(slot.at)
             self._send_slot(project, slot)
-        except Exception:   # a bug must not kill the scheduler: log it, try again later
+        except Exception:  # a bug must not kill the scheduler: log it, try again later
             log.exception("%s: unexpected error; trying again in %s", slot.describe(self.tz), RETRY_AFTER)
             self._retry(key, RETRY_AFTER)
         finally:
@@ -341,7 +369,7 @@ class SeriesScheduler:
         try:
             provider = self._provider_for(project)
             if self._welcomes_on(project):
-                self._send_welcomes(project, self._job.clock)   # late joiners: their welcome comes first
+                self._send_welcomes(project, self._job.clock)  # late joiners: their welcome comes first
             sender = Sender(project, self.store, provider, clock=self._job.clock, stop=self.stop)
             report = sender.send_day(slot.day, audience=slot.audience(self.zones))
         except PausedError:
@@ -353,8 +381,12 @@ class SeriesScheduler:
             self._retry(key, LOCKED_RETRY)
             return
         except InvalidInput as err:
-            log.error("%s: not sent — the inputs are invalid (fix them; the send is tried again after the "
-                      "next valid edit, or send it with `campaign send %d`):", label, slot.number)
+            log.error(
+                "%s: not sent — the inputs are invalid (fix them; the send is tried again after the "
+                "next valid edit, or send it with `campaign send %d`):",
+                label,
+                slot.number,
+            )
             for line in err.lines():
                 log.error("  %s", line)
             self._retry(key, None)
@@ -373,7 +405,7 @@ class SeriesScheduler:
         if report.stopped:
             if self.stop.is_set():
                 log.info("%s: stopped (%s); the rest is sent when the scheduler runs again", label, report.stopped)
-            else:   # the sender gave up (e.g. failed batches in a row): try again later, within the grace window
+            else:  # the sender gave up (e.g. failed batches in a row): try again later, within the grace window
                 log.error("%s: the send stopped (%s); trying again in %s", label, report.stopped, RETRY_AFTER)
                 self._retry(key, RETRY_AFTER)
             return
@@ -402,9 +434,15 @@ class SeriesScheduler:
             if self._aps is None or "welcomes" in self.outstanding:
                 return
             self.outstanding["welcomes"] = None
-            self._aps.add_job(self._welcome_job, "date", run_date=self.clock.to_wall(self.clock.now()),
-                              id="welcomes", name="welcome late joiners", misfire_grace_time=None,
-                              replace_existing=True)
+            self._aps.add_job(
+                self._welcome_job,
+                "date",
+                run_date=self.clock.to_wall(self.clock.now()),
+                id="welcomes",
+                name="welcome late joiners",
+                misfire_grace_time=None,
+                replace_existing=True,
+            )
 
     def _welcome_job(self) -> None:
         try:
@@ -417,8 +455,9 @@ class SeriesScheduler:
     def _send_welcomes(self, project: Project, clock: Callable[[], datetime]) -> None:
         """Never lets a broken welcome hold up an issue: problems are logged and tried again later."""
         try:
-            self.summary.welcomed += send_welcomes(project, self.store, self._provider_for(project), clock=clock,
-                                                   stop=self.stop)
+            self.summary.welcomed += send_welcomes(
+                project, self.store, self._provider_for(project), clock=clock, stop=self.stop
+            )
         except InvalidInput as err:
             log.error("welcome emails not sent — the welcome template is invalid:")
             for line in err.lines():
@@ -444,22 +483,38 @@ class SeriesScheduler:
         if owed == 0:
             return
         minutes = self.project.schedule.campaign.misfire_grace_minutes
-        log.warning("%s MISSED: not sent within %d min of its send time (the scheduler was not running); %d "
-                    "subscriber(s) still owed it — send it with `campaign send %d`",
-                    slot.describe(self.tz), minutes, owed, slot.number)
-        self.store.set_issue_state(slot.day, "missed",
-                                   f"{owed} owed — not sent within {minutes} min of its send time; "
-                                   f"send with `campaign send {slot.number}`",
-                                   number=slot.number, subject=self.project.schedule.days[slot.day].subject)
+        log.warning(
+            "%s MISSED: not sent within %d min of its send time (the scheduler was not running); %d "
+            "subscriber(s) still owed it — send it with `campaign send %d`",
+            slot.describe(self.tz),
+            minutes,
+            owed,
+            slot.number,
+        )
+        self.store.set_issue_state(
+            slot.day,
+            "missed",
+            f"{owed} owed — not sent within {minutes} min of its send time; send with `campaign send {slot.number}`",
+            number=slot.number,
+            subject=self.project.schedule.days[slot.day].subject,
+        )
         self.summary.missed.append(slot)
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:
             self.finished.add(slot.key)
-        log.warning("%s SKIPPED: the series is paused (%s); `campaign resume --catch-up` would send it",
-                    slot.describe(self.tz), reason)
-        self.store.set_issue_state(slot.day, "skipped", f"paused: {reason}", number=slot.number,
-                                   subject=self.project.schedule.days[slot.day].subject)
+        log.warning(
+            "%s SKIPPED: the series is paused (%s); `campaign resume --catch-up` would send it",
+            slot.describe(self.tz),
+            reason,
+        )
+        self.store.set_issue_state(
+            slot.day,
+            "skipped",
+            f"paused: {reason}",
+            number=slot.number,
+            subject=self.project.schedule.days[slot.day].subject,
+        )
         self.summary.skipped.append(slot)
 
     # -- "next: day 1, 2027-09-01 09:00 EDT, in 277 days" ------------------------------------------------
@@ -504,7 +559,7 @@ def attach_log_handler(now: Callable[[], datetime], tz, stream=None) -> logging.
     return handler
 
 
-REHEARSAL_LEAD_IN = 1.0     # wall seconds of simulated time before the first send: the scheduler's start-up
+REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send: the scheduler's start-up
 
 
 def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | None:

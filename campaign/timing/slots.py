@@ -18,25 +18,25 @@ Nothing here sends: the scheduler decides from these facts, `campaign status` di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, func, or_, select
 
-from campaign.timing.pause import PauseWindow, skipped_by_pause
-from campaign.series.schedule import Schedule
 from campaign.ledger.store import ACTIVE, SENT, Store, deliveries, subscribers
+from campaign.series.schedule import Schedule
+from campaign.timing.pause import PauseWindow, skipped_by_pause
 
 
 @dataclass(frozen=True)
 class Slot:
     day: date
     number: int
-    at: datetime                        # the send instant (aware, UTC)
-    campaign_at: datetime               # the day's send instant in the campaign's zone (the owed cutoff)
+    at: datetime  # the send instant (aware, UTC)
+    campaign_at: datetime  # the day's send instant in the campaign's zone (the owed cutoff)
     zones: frozenset[str] | None = None  # None: everyone (campaign time); else these subscriber zones...
-    default_group: bool = True          # ...plus subscribers without a usable zone
+    default_group: bool = True  # ...plus subscribers without a usable zone
 
     @property
     def key(self) -> str:
@@ -47,7 +47,7 @@ class Slot:
         return self.zones is not None
 
     def describe(self, tz: ZoneInfo) -> str:
-        """"day 5, 2027-09-05 09:00 EDT" (+ "for Pacific/Auckland" with local-time delivery)."""
+        """ "day 5, 2027-09-05 09:00 EDT" (+ "for Pacific/Auckland" with local-time delivery)."""
         text = f"day {self.number}, {self.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
         if self.local:
             who = sorted(self.zones or ())
@@ -70,7 +70,7 @@ class Slot:
         return condition
 
 
-@lru_cache(maxsize=1024)   # ZoneInfo keeps only a few zones strongly cached: re-reading tzdata is slow
+@lru_cache(maxsize=1024)  # ZoneInfo keeps only a few zones strongly cached: re-reading tzdata is slow
 def zone_of(name: str | None) -> ZoneInfo | None:
     if not name:
         return None
@@ -83,8 +83,11 @@ def zone_of(name: str | None) -> ZoneInfo | None:
 def subscriber_zones(store: Store) -> frozenset[str]:
     """The readable time zones of active subscribers (local-time delivery groups by them)."""
     with store.engine.connect() as conn:
-        names = conn.execute(select(subscribers.c.timezone).distinct()
-                             .where(subscribers.c.status == ACTIVE, subscribers.c.timezone.is_not(None))).scalars()
+        names = conn.execute(
+            select(subscribers.c.timezone)
+            .distinct()
+            .where(subscribers.c.status == ACTIVE, subscribers.c.timezone.is_not(None))
+        ).scalars()
         return frozenset(n for n in names if zone_of(n) is not None)
 
 
@@ -99,13 +102,13 @@ def slots_for(schedule: Schedule, zones: frozenset[str] = frozenset()) -> list[S
     local = schedule.campaign.delivery == "local_time"
     for day in schedule.dates:
         number = schedule.day_number(day)
-        campaign_at = schedule.send_at(day).astimezone(timezone.utc)
+        campaign_at = schedule.send_at(day).astimezone(UTC)
         if not local:
             out.append(Slot(day, number, campaign_at, campaign_at))
             continue
         groups: dict[datetime, set[str]] = {campaign_at: set()}
         for name in zones:
-            at = datetime.combine(day, day_clock(schedule, day), tzinfo=zone_of(name)).astimezone(timezone.utc)
+            at = datetime.combine(day, day_clock(schedule, day), tzinfo=zone_of(name)).astimezone(UTC)
             groups.setdefault(at, set()).add(name)
         for at, names in groups.items():
             out.append(Slot(day, number, at, campaign_at, frozenset(names), default_group=at == campaign_at))
@@ -124,8 +127,9 @@ def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
 
 def sent_count(store: Store, day: date) -> int:
     with store.engine.connect() as conn:
-        return conn.execute(select(func.count()).where(deliveries.c.day == day,
-                                                       deliveries.c.status == SENT)).scalar_one()
+        return conn.execute(
+            select(func.count()).where(deliveries.c.day == day, deliveries.c.status == SENT)
+        ).scalar_one()
 
 
 # -- how far each day has got (campaign status, the scheduler's bookkeeping) ----------------------------------
@@ -133,9 +137,9 @@ def sent_count(store: Store, day: date) -> int:
 class DayView:
     day: date
     number: int
-    at: datetime                                 # the campaign's send instant
-    slots: list[tuple[Slot, int]] = field(default_factory=list)   # (slot, owed)
-    state: str = "scheduled"                     # scheduled | due | sending | sent | missed | skipped
+    at: datetime  # the campaign's send instant
+    slots: list[tuple[Slot, int]] = field(default_factory=list)  # (slot, owed)
+    state: str = "scheduled"  # scheduled | due | sending | sent | missed | skipped
     note: str | None = None
 
     @property
@@ -155,8 +159,9 @@ def slot_state(slot: Slot, owed: int, *, now: datetime, grace: timedelta, window
     return "due"
 
 
-def day_views(schedule: Schedule, store: Store, *, now: datetime, windows: list[PauseWindow],
-              zones: frozenset[str] | None = None) -> list[DayView]:
+def day_views(
+    schedule: Schedule, store: Store, *, now: datetime, windows: list[PauseWindow], zones: frozenset[str] | None = None
+) -> list[DayView]:
     """Each day's state, derived from the ledger, the schedule, the pause history and the clock. A state
     the scheduler recorded (missed, skipped) stands while anyone is still owed the day: the scheduler may
     have run on another clock (a test, the rehearsal) than the one reading it now."""
@@ -174,8 +179,9 @@ def day_views(schedule: Schedule, store: Store, *, now: datetime, windows: list[
     return [views[d] for d in schedule.dates]
 
 
-def _day_state(view: DayView, states: list[str], row, store: Store, now: datetime,
-               windows: list[PauseWindow]) -> tuple[str, str | None]:
+def _day_state(
+    view: DayView, states: list[str], row, store: Store, now: datetime, windows: list[PauseWindow]
+) -> tuple[str, str | None]:
     if store.lock_holder(f"send:{view.day}"):
         return "sending", None
     if all(s == "done" for s in states):
@@ -202,7 +208,10 @@ def _day_state(view: DayView, states: list[str], row, store: Store, now: datetim
 
 def next_slot(views: list[DayView], now: datetime) -> Slot | None:
     """The next send time anyone is owed (or, before anyone has subscribed, simply the next one)."""
-    future = sorted(((slot, owed, v.state) for v in views for slot, owed in v.slots if slot.at > now),
-                    key=lambda item: item[0].at)
-    return next((slot for slot, owed, _ in future if owed),
-                next((slot for slot, _, state in future if state == "scheduled"), None))
+    future = sorted(
+        ((slot, owed, v.state) for v in views for slot, owed in v.slots if slot.at > now), key=lambda item: item[0].at
+    )
+    return next(
+        (slot for slot, owed, _ in future if owed),
+        next((slot for slot, _, state in future if state == "scheduled"), None),
+    )

@@ -15,7 +15,7 @@ def load_checked_project(settings: Settings) -> Project:
     """Load every input and check what `campaign validate` checks; raise InvalidInput listing every problem."""
     project = load_project(settings)
     project.check_safe_messaging()
-    project.render(project.schedule.dates[0])   # templates compile and carry the crisis block and disclaimer
+    project.render(project.schedule.dates[0])  # templates compile and carry the crisis block and disclaimer
     return project
 
 
@@ -36,12 +36,14 @@ def inputs_signature(settings: Settings) -> dict[str, tuple[int, int]]:
 
 
 def describe_changes(old: list[Slot], new: list[Slot], tz) -> list[str]:
-    """"day 2027-09-05 moved from 09:00 EDT to 10:30 EDT", "… removed (its send is cancelled)", "… added"."""
+    """ "day 2027-09-05 moved from 09:00 EDT to 10:30 EDT", "… removed (its send is cancelled)", "… added"."""
+
     def times(slots):
         out: dict = {}
         for s in slots:
             out.setdefault(s.day, set()).add(s.at)
         return out
+
     before, after = times(old), times(new)
     fmt = lambda ats: ", ".join(f"{a.astimezone(tz):%Y-%m-%d %H:%M %Z}" for a in sorted(ats))  # noqa: E731
     lines = []

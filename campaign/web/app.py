@@ -22,27 +22,34 @@ from flask import Flask, abort, request
 from jinja2 import FileSystemLoader, StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from campaign.config import Settings
-from campaign.errors import ConfigurationError, Problem
-from campaign.series.render import first_number, how_html
 from campaign.clock import utcnow
-from campaign.ledger.store import Store
+from campaign.config import Settings
 from campaign.delivery.tokens import Tokens
+from campaign.errors import ConfigurationError, Problem
+from campaign.ledger.store import Store
+from campaign.series.render import first_number, how_html
 from campaign.web import error_pages, security
 from campaign.web.context import WebContext, current
 from campaign.web.csrf import Csrf
 from campaign.web.pages import render_page
 from campaign.web.ratelimit import RateLimiter
 
-MAX_BODY = 1024 * 1024          # webhooks batch events; SendGrid posts at most ~768 KB at a time
-MAX_FORM_MEMORY = 64 * 1024     # our forms hold a few short fields
-SIGNUPS_PER_CLIENT = (5, 600)   # 5 sign-ups per client address per 10 minutes
+MAX_BODY = 1024 * 1024  # webhooks batch events; SendGrid posts at most ~768 KB at a time
+MAX_FORM_MEMORY = 64 * 1024  # our forms hold a few short fields
+SIGNUPS_PER_CLIENT = (5, 600)  # 5 sign-ups per client address per 10 minutes
 PROXY_ENV = "CAMPAIGN_TRUSTED_PROXIES"
 
 
-def create_app(settings: Settings, store: Store | None = None, *, project=None,
-               clock: Callable[[], datetime] = utcnow, preview: bool = False, mailer=None,
-               signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT) -> Flask:
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    project=None,
+    clock: Callable[[], datetime] = utcnow,
+    preview: bool = False,
+    mailer=None,
+    signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
+) -> Flask:
     """The web app. `preview=True` serves only the organiser's preview (no database needed); otherwise
     `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
     webhook secret stops `campaign serve` before it listens."""
@@ -83,32 +90,41 @@ def create_app(settings: Settings, store: Store | None = None, *, project=None,
         # earlier for other reasons). A chunked body without a length is still cut off while being read.
         if (request.content_length or 0) > MAX_BODY:
             abort(413)
+
     tokens = Tokens(settings.secret_key)
 
     if preview:
         from campaign.web.preview import bp as preview_bp
+
         app.extensions["campaign"] = WebContext(settings, None, tokens, clock)
         app.register_blueprint(preview_bp)
         return app
 
     if store is None:
         raise ValueError("create_app needs a store unless preview=True")
+    from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.series.project import load_project
     from campaign.web.archive import bp as archive_bp
-    from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.signup import bp as signup_bp
     from campaign.web.unsubscribe import bp as unsubscribe_bp
-    from campaign.web.webhooks import bp as webhooks_bp, load_webhooks
+    from campaign.web.webhooks import bp as webhooks_bp
+    from campaign.web.webhooks import load_webhooks
 
     project = project or load_project(settings)
     if mailer is None:
         mailer = ConfirmationMailer(settings, project, store, tokens, clock=clock)
         mailer.check()
     app.extensions["campaign"] = WebContext(
-        settings, store, tokens, clock, project=project, mailer=mailer,
+        settings,
+        store,
+        tokens,
+        clock,
+        project=project,
+        mailer=mailer,
         signup_limiter=RateLimiter(*signups_per_client),
         csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
-        webhooks=load_webhooks(settings))
+        webhooks=load_webhooks(settings),
+    )
     for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
@@ -118,7 +134,7 @@ def create_app(settings: Settings, store: Store | None = None, *, project=None,
 
     @app.get("/healthz")
     def health():
-        current().store.count_subscribers()   # the database answers
+        current().store.count_subscribers()  # the database answers
         return {"ok": True}
 
     return app
@@ -127,9 +143,11 @@ def create_app(settings: Settings, store: Store | None = None, *, project=None,
 def server_options(settings: Settings) -> dict:
     """waitress settings that must agree with the app's: with no trusted proxy waitress strips X-Forwarded-*
     headers itself (belt and braces); behind one it must pass them through to ProxyFix."""
-    return {"clear_untrusted_proxy_headers": _trusted_proxies(settings) == 0,
-            "max_request_body_size": 4 * MAX_BODY,   # above the app's limit: the app answers with a clean 413
-            "ident": "campaign"}
+    return {
+        "clear_untrusted_proxy_headers": _trusted_proxies(settings) == 0,
+        "max_request_body_size": 4 * MAX_BODY,  # above the app's limit: the app answers with a clean 413
+        "ident": "campaign",
+    }
 
 
 def _derive(secret: str, purpose: str) -> str:
@@ -139,8 +157,13 @@ def _derive(secret: str, purpose: str) -> str:
 def _trusted_proxies(settings: Settings) -> int:
     raw = settings.get(PROXY_ENV, "0")
     if not raw.isdigit() or int(raw) > 5:
-        raise ConfigurationError(Problem("environment", None, PROXY_ENV,
-                                         f"{PROXY_ENV} must be the number of reverse proxies in front of "
-                                         f"`campaign serve` (0-5), got {raw!r}",
-                                         f"export {PROXY_ENV}=1 behind one proxy (nginx, Caddy); 0 when none"))
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                PROXY_ENV,
+                f"{PROXY_ENV} must be the number of reverse proxies in front of `campaign serve` (0-5), got {raw!r}",
+                f"export {PROXY_ENV}=1 behind one proxy (nginx, Caddy); 0 when none",
+            )
+        )
     return int(raw)

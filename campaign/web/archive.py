@@ -22,7 +22,7 @@ from campaign.web.security import email_document
 bp = Blueprint("archive", __name__)
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CACHE = "public, max-age=300"   # short: a re-archived issue (a corrected send) shows within minutes
+CACHE = "public, max-age=300"  # short: a re-archived issue (a corrected send) shows within minutes
 
 
 @bp.get("/archive/")
@@ -43,9 +43,11 @@ def issue(day: str):
         return error_response(404)
     row = current().store.archived_issue(when)
     if row is None:
-        return error_response(404, title="This issue is not published yet",
-                              message="Each day's email appears here once it has been sent. See the archive "
-                                      "for the days already sent.")
+        return error_response(
+            404,
+            title="This issue is not published yet",
+            message="Each day's email appears here once it has been sent. See the archive for the days already sent.",
+        )
     response = make_response(_without_personal_fields(row.web_html), 200)
     response.mimetype = "text/html"
     response.headers["Cache-Control"] = CACHE
@@ -56,5 +58,6 @@ def _without_personal_fields(web_html: str) -> str:
     """The web version is rendered without merge fields; a customised template could still carry one, and an
     archive page must never show a placeholder (or anybody's link)."""
     subscribe = f"{current().settings.public_url}/subscribe"
-    return (web_html.replace(UNSUBSCRIBE_URL, subscribe).replace(NAME_HTML, DEFAULT_NAME)
-            .replace(NAME_TEXT, DEFAULT_NAME))
+    return (
+        web_html.replace(UNSUBSCRIBE_URL, subscribe).replace(NAME_HTML, DEFAULT_NAME).replace(NAME_TEXT, DEFAULT_NAME)
+    )

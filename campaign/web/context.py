@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from flask import current_app
 
 from campaign.config import Settings
-from campaign.ledger.store import Store
 from campaign.delivery.tokens import Tokens
+from campaign.ledger.store import Store
 
 if TYPE_CHECKING:
-    from campaign.series.project import Project
     from campaign.delivery.confirm_mail import ConfirmationMailer
+    from campaign.series.project import Project
     from campaign.web.csrf import Csrf
     from campaign.web.ratelimit import RateLimiter
 
@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 @dataclass
 class WebContext:
     settings: Settings
-    store: Store | None                      # None only in preview mode
+    store: Store | None  # None only in preview mode
     tokens: Tokens
     clock: Callable[[], datetime]
-    project: "Project | None" = None         # loaded once at start-up (preview mode reloads per request)
-    mailer: "ConfirmationMailer | None" = None
-    signup_limiter: "RateLimiter | None" = None
-    csrf: "Csrf | None" = None
-    webhooks: dict[str, Any] = field(default_factory=dict)   # provider name -> configured verifier
+    project: Project | None = None  # loaded once at start-up (preview mode reloads per request)
+    mailer: ConfirmationMailer | None = None
+    signup_limiter: RateLimiter | None = None
+    csrf: Csrf | None = None
+    webhooks: dict[str, Any] = field(default_factory=dict)  # provider name -> configured verifier
 
 
 def current() -> WebContext:

@@ -18,7 +18,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 FIELD = "csrf_token"
 SESSION_KEY = "csrf"
-MAX_AGE = 2 * 3600   # a form left open longer than this asks the reader to reload
+MAX_AGE = 2 * 3600  # a form left open longer than this asks the reader to reload
 
 
 class Csrf:

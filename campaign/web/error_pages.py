@@ -15,14 +15,18 @@ from campaign.web.pages import render_page
 log = logging.getLogger("campaign.web")
 
 FRIENDLY = {
-    400: ("This request could not be handled", "Something in the request was not right. If you followed a link "
-                                                "from one of our emails, try opening it again."),
+    400: (
+        "This request could not be handled",
+        "Something in the request was not right. If you followed a link from one of our emails, try opening it again.",
+    ),
     404: ("Page not found", "There is nothing at this address. Check the link, or visit the archive."),
     405: ("Not allowed", "This page does not accept that kind of request."),
     410: ("This link is no longer valid", "Nothing is waiting for this link any more."),
     413: ("Too much data", "The request was larger than this site accepts."),
-    429: ("Please wait a moment", "There have been too many requests from your connection. Please try again "
-                                  "in a few minutes."),
+    429: (
+        "Please wait a moment",
+        "There have been too many requests from your connection. Please try again in a few minutes.",
+    ),
     500: ("Something went wrong on our side", "Please try again in a few minutes. Nothing you did caused this."),
 }
 
@@ -33,8 +37,9 @@ def error_response(code: int, *, title: str | None = None, message: str | None =
         response = jsonify({"error": title or default_title, "status": code})
         response.status_code = code
     else:
-        response = render_page("error.html.j2", status=code, code=code, title=title or default_title,
-                               message=message or default_message)
+        response = render_page(
+            "error.html.j2", status=code, code=code, title=title or default_title, message=message or default_message
+        )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

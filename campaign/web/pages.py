@@ -23,8 +23,7 @@ def render_page(template: str, *, status: int = 200, country: str | None = None,
     ctx = current()
     project = ctx.project
     campaign = project.schedule.campaign if project else None
-    values = {"campaign": campaign, "crisis": crisis_block(country), "public_url": ctx.settings.public_url,
-              **context}
+    values = {"campaign": campaign, "crisis": crisis_block(country), "public_url": ctx.settings.public_url, **context}
     body = render_template(template, **values)
     response = make_response(body, status)
     response.mimetype = "text/html"

@@ -63,18 +63,28 @@ def day_page(day: str):
     web = request.args.get("web") == "1"
     try:
         findings = project.check_safe_messaging([when])
-        project.render(when, variant, web=web)   # errors show here, not inside the frames
+        project.render(when, variant, web=web)  # errors show here, not inside the frames
     except InvalidInput as err:
         return _problems(err)
     dates = project.schedule.dates
     index_ = dates.index(when)
     query = {k: v for k, v in (("country", country), ("web", "1" if web else None)) if v}
-    return render_page("preview_day.html.j2", campaign=project.schedule.campaign, day=when,
-                       number=index_ + 1, total=len(dates), entry=project.schedule.days[when],
-                       previous=dates[index_ - 1] if index_ else None,
-                       following=dates[index_ + 1] if index_ + 1 < len(dates) else None,
-                       countries=sorted(project.crisis.countries), selected_country=country or "", web=web,
-                       widths=WIDTHS, query=query, findings=findings)
+    return render_page(
+        "preview_day.html.j2",
+        campaign=project.schedule.campaign,
+        day=when,
+        number=index_ + 1,
+        total=len(dates),
+        entry=project.schedule.days[when],
+        previous=dates[index_ - 1] if index_ else None,
+        following=dates[index_ + 1] if index_ + 1 < len(dates) else None,
+        countries=sorted(project.crisis.countries),
+        selected_country=country or "",
+        web=web,
+        widths=WIDTHS,
+        query=query,
+        findings=findings,
+    )
 
 
 @bp.get("/preview/<day>/email.html")
@@ -98,8 +108,9 @@ def _email(day: str, part: str):
         rendered = project.render(when, variant, web=web)
     except InvalidInput as err:
         return _problems(err)
-    html, text = rendered.merge(unsubscribe_url=f"{current().settings.public_url}/unsubscribe/preview",
-                                name=SAMPLE_NAME)
+    html, text = rendered.merge(
+        unsubscribe_url=f"{current().settings.public_url}/unsubscribe/preview", name=SAMPLE_NAME
+    )
     response = make_response(html if part == "html" else text, 200)
     response.mimetype = "text/html" if part == "html" else "text/plain"
     return email_document(response, framable_by_self=True) if part == "html" else response

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-MAX_TRACKED_CLIENTS = 50_000   # bound memory under a flood of distinct addresses
+MAX_TRACKED_CLIENTS = 50_000  # bound memory under a flood of distinct addresses
 
 
 class RateLimiter:
@@ -39,5 +39,5 @@ class RateLimiter:
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
             del self._hits[key]
-        while len(self._hits) > MAX_TRACKED_CLIENTS:   # still too many: drop the oldest entries
+        while len(self._hits) > MAX_TRACKED_CLIENTS:  # still too many: drop the oldest entries
             del self._hits[next(iter(self._hits))]

@@ -11,13 +11,19 @@ import secrets
 
 from flask import Flask, Response, g, request
 
-PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
-EMAIL_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
-             "frame-ancestors {ancestors}; base-uri 'none'")
-PREVIEW_PAGE_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; frame-src 'self'; "
-                    "form-action 'self'; "
-                    "frame-ancestors 'none'; base-uri 'none'")
+PAGE_CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
+    "frame-ancestors {ancestors}; base-uri 'none'"
+)
+PREVIEW_PAGE_CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; frame-src 'self'; "
+    "form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 HSTS = "max-age=31536000; includeSubDomains"
 
@@ -30,8 +36,7 @@ def csp_nonce() -> str:
 
 def email_document(response: Response, *, framable_by_self: bool = False) -> Response:
     """Mark a response as a stored/rendered email: inline styles allowed, still no scripts."""
-    response.headers["Content-Security-Policy"] = EMAIL_CSP.format(
-        ancestors="'self'" if framable_by_self else "'none'")
+    response.headers["Content-Security-Policy"] = EMAIL_CSP.format(ancestors="'self'" if framable_by_self else "'none'")
     if framable_by_self:
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
@@ -43,8 +48,7 @@ def install(app: Flask, *, preview: bool) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
         h = response.headers
-        h.setdefault("Content-Security-Policy",
-                     (PREVIEW_PAGE_CSP if preview else PAGE_CSP).format(nonce=csp_nonce()))
+        h.setdefault("Content-Security-Policy", (PREVIEW_PAGE_CSP if preview else PAGE_CSP).format(nonce=csp_nonce()))
         h.setdefault("X-Frame-Options", "DENY")
         h["X-Content-Type-Options"] = "nosniff"
         # Unsubscribe and confirmation URLs carry tokens: never leak them to another site in a Referer.
@@ -53,6 +57,6 @@ def install(app: Flask, *, preview: bool) -> None:
         h["Cross-Origin-Resource-Policy"] = "same-origin"
         h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
         h.setdefault("Cache-Control", "no-store")
-        if request.is_secure:   # behind a TLS-terminating proxy this needs CAMPAIGN_TRUSTED_PROXIES
+        if request.is_secure:  # behind a TLS-terminating proxy this needs CAMPAIGN_TRUSTED_PROXIES
             h["Strict-Transport-Security"] = HSTS
         return response

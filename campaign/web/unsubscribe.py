@@ -26,9 +26,11 @@ bp = Blueprint("unsubscribe", __name__)
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 PAUSE = timedelta(days=7)
 
-BAD_LINK = ("This unsubscribe link is not valid",
-            "The link may have been changed or cut short when it was copied. Open it again from the email, "
-            "or use the unsubscribe link in any other email from us.")
+BAD_LINK = (
+    "This unsubscribe link is not valid",
+    "The link may have been changed or cut short when it was copied. Open it again from the email, "
+    "or use the unsubscribe link in any other email from us.",
+)
 
 
 def _subscriber_id(token: str) -> int | None:
@@ -53,10 +55,15 @@ def confirm_page(token: str):
         return _bad_link()
     subscriber = current().store.subscriber_by_id(subscriber_id)
     already = subscriber is None or subscriber.status in SUPPRESSED
-    return render_page("unsubscribe.html.j2", token=token, already=already,
-                       country=subscriber.country if subscriber else None,
-                       one_click_field=ONE_CLICK_FIELD, one_click_value=ONE_CLICK_VALUE,
-                       pause_days=PAUSE.days)
+    return render_page(
+        "unsubscribe.html.j2",
+        token=token,
+        already=already,
+        country=subscriber.country if subscriber else None,
+        one_click_field=ONE_CLICK_FIELD,
+        one_click_value=ONE_CLICK_VALUE,
+        pause_days=PAUSE.days,
+    )
 
 
 @bp.post("/unsubscribe/<token>")
@@ -65,18 +72,29 @@ def unsubscribe(token: str):
     if subscriber_id is None:
         return _bad_link()
     if not _is_one_click():
-        return error_response(400, title="Use the button to unsubscribe",
-                              message="This address expects the unsubscribe form. Open the link from the "
-                                      "email and press the button.")
+        return error_response(
+            400,
+            title="Use the button to unsubscribe",
+            message="This address expects the unsubscribe form. Open the link from the email and press the button.",
+        )
     ctx = current()
     subscriber = ctx.store.subscriber_by_id(subscriber_id)
     if subscriber is not None:
         now = ctx.clock()
-        reason = ("one-click unsubscribe (RFC 8058)" if request.form.get("source") != "page"
-                  else "unsubscribed on the web page")
+        reason = (
+            "one-click unsubscribe (RFC 8058)"
+            if request.form.get("source") != "page"
+            else "unsubscribed on the web page"
+        )
         if ctx.store.suppress(subscriber.id, UNSUBSCRIBED, reason, at=now):
-            ctx.store.add_event(provider="web", kind="unsubscribe", email=subscriber.email,
-                                subscriber_id=subscriber.id, payload={"how": reason}, at=now)
+            ctx.store.add_event(
+                provider="web",
+                kind="unsubscribe",
+                email=subscriber.email,
+                subscriber_id=subscriber.id,
+                payload={"how": reason},
+                at=now,
+            )
     # Same answer for an id we do not know (e.g. the link in a test copy): there is nothing left to stop.
     return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)
 
@@ -93,7 +111,19 @@ def pause(token: str):
     now = ctx.clock()
     until = now + PAUSE
     ctx.store.pause_subscriber(subscriber.id, until)
-    ctx.store.add_event(provider="web", kind="pause", email=subscriber.email, subscriber_id=subscriber.id,
-                        payload={"until": until.isoformat()}, at=now)
-    return render_page("paused.html.j2", until=until, country=subscriber.country, token=token,
-                       one_click_field=ONE_CLICK_FIELD, one_click_value=ONE_CLICK_VALUE)
+    ctx.store.add_event(
+        provider="web",
+        kind="pause",
+        email=subscriber.email,
+        subscriber_id=subscriber.id,
+        payload={"until": until.isoformat()},
+        at=now,
+    )
+    return render_page(
+        "paused.html.j2",
+        until=until,
+        country=subscriber.country,
+        token=token,
+        one_click_field=ONE_CLICK_FIELD,
+        one_click_value=ONE_CLICK_VALUE,
+    )

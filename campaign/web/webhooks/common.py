@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
@@ -29,10 +29,10 @@ class Malformed(Exception):
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    kind: str                 # bounce | complaint | unsubscribe | soft_bounce | the provider's own name
+    kind: str  # bounce | complaint | unsubscribe | soft_bounce | the provider's own name
     email: str | None
-    detail: str               # what the provider said, for the subscriber's status_reason
-    payload: Any              # the provider's event, stored as received
+    detail: str  # what the provider said, for the subscriber's status_reason
+    payload: Any  # the provider's event, stored as received
 
     @property
     def suppresses(self) -> str | None:
@@ -42,7 +42,7 @@ class WebhookEvent:
 def check_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> None:
     """A signed epoch-seconds timestamp must lie within `tolerance` of now: an old, replayed request is refused."""
     try:
-        signed_at = datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
+        signed_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise Unauthorized("timestamp out of range") from None
     if abs(now - signed_at) > tolerance:
@@ -83,6 +83,12 @@ def apply_events(store: Store, provider: str, events: list[WebhookEvent], *, at)
         if subscriber is not None and status is not None:
             reason = f"{provider} {event.kind}" + (f": {event.detail}" if event.detail else "")
             changed += store.suppress(subscriber.id, status, reason, at=at)
-        store.add_event(provider=provider, kind=event.kind[:40], email=event.email,
-                        subscriber_id=subscriber.id if subscriber else None, payload=event.payload, at=at)
+        store.add_event(
+            provider=provider,
+            kind=event.kind[:40],
+            email=event.email,
+            subscriber_id=subscriber.id if subscriber else None,
+            payload=event.payload,
+            at=at,
+        )
     return changed

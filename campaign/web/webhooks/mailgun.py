@@ -15,7 +15,18 @@ import hmac
 from datetime import datetime, timedelta
 
 from campaign.config import Settings
-from campaign.web.webhooks.common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.web.webhooks.common import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    UNSUBSCRIBE,
+    Malformed,
+    Unauthorized,
+    WebhookEvent,
+    address,
+    check_fresh,
+    parse_json,
+    text,
+)
 
 ENV = "MAILGUN_WEBHOOK_SIGNING_KEY"
 MAX_SKEW = timedelta(minutes=15)
@@ -28,7 +39,7 @@ class MailgunWebhook:
         self._key = signing_key.encode()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "MailgunWebhook | None":
+    def from_settings(cls, settings: Settings) -> MailgunWebhook | None:
         value = settings.get(ENV)
         return cls(value) if value else None
 
@@ -46,8 +57,9 @@ class MailgunWebhook:
         if not hmac.compare_digest(expected, signature.lower()):
             raise Unauthorized("bad signature")
         check_fresh(timestamp, now, MAX_SKEW)
-        if len(token) > 200 or not store.remember_webhook_token(self.name, token, at=now,
-                                                                 forget_before=now - 2 * MAX_SKEW):
+        if len(token) > 200 or not store.remember_webhook_token(
+            self.name, token, at=now, forget_before=now - 2 * MAX_SKEW
+        ):
             raise Unauthorized("replayed token")
 
     def parse(self, request, body: bytes) -> list[WebhookEvent]:

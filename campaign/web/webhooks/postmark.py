@@ -16,7 +16,17 @@ import hmac
 
 from campaign.config import Settings
 from campaign.errors import ConfigurationError, Problem
-from campaign.web.webhooks.common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.web.webhooks.common import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    UNSUBSCRIBE,
+    Malformed,
+    Unauthorized,
+    WebhookEvent,
+    address,
+    parse_json,
+    text,
+)
 
 HARD_BOUNCE_TYPES = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 SUPPRESSION_REASONS = {"HardBounce": HARD_BOUNCE, "SpamComplaint": COMPLAINT, "ManualSuppression": UNSUBSCRIBE}
@@ -31,16 +41,22 @@ class PostmarkWebhook:
         self._password = password.encode()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "PostmarkWebhook | None":
+    def from_settings(cls, settings: Settings) -> PostmarkWebhook | None:
         user, password = settings.get("POSTMARK_WEBHOOK_USER"), settings.get("POSTMARK_WEBHOOK_PASSWORD")
         if user is None and password is None:
             return None
         if user is None or password is None:
             missing = "POSTMARK_WEBHOOK_USER" if user is None else "POSTMARK_WEBHOOK_PASSWORD"
-            raise ConfigurationError(Problem("environment", None, missing,
-                                             f"{missing} is not set, but its partner is",
-                                             "set both POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD "
-                                             "(the basic-auth credentials in Postmark's webhook URL)"))
+            raise ConfigurationError(
+                Problem(
+                    "environment",
+                    None,
+                    missing,
+                    f"{missing} is not set, but its partner is",
+                    "set both POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD "
+                    "(the basic-auth credentials in Postmark's webhook URL)",
+                )
+            )
         return cls(user, password)
 
     def authenticate(self, request, body: bytes, **_) -> None:
@@ -61,8 +77,9 @@ class PostmarkWebhook:
         if record == "Bounce":
             kind_name = text(event.get("Type"), field="Type")
             email = address(event.get("Email"), field="Email")
-            if kind_name in HARD_BOUNCE_TYPES or (event.get("Inactive") is True and kind_name != "SpamComplaint"
-                                                  and kind_name != "Unsubscribe"):
+            if kind_name in HARD_BOUNCE_TYPES or (
+                event.get("Inactive") is True and kind_name != "SpamComplaint" and kind_name != "Unsubscribe"
+            ):
                 kind = HARD_BOUNCE
             elif kind_name == "SpamComplaint":
                 kind = COMPLAINT

@@ -19,7 +19,18 @@ from datetime import datetime, timedelta
 
 from campaign.config import Settings
 from campaign.errors import ConfigurationError, Problem
-from campaign.web.webhooks.common import COMPLAINT, check_fresh, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.web.webhooks.common import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    UNSUBSCRIBE,
+    Malformed,
+    Unauthorized,
+    WebhookEvent,
+    address,
+    check_fresh,
+    parse_json,
+    text,
+)
 
 ENV = "RESEND_WEBHOOK_SECRET"
 PREFIX = "whsec_"
@@ -32,14 +43,21 @@ class AlreadyProcessed(Exception):
 
 def decode_secret(value: str) -> bytes:
     raw = value.strip()
-    raw = raw[len(PREFIX):] if raw.startswith(PREFIX) else raw
+    raw = raw[len(PREFIX) :] if raw.startswith(PREFIX) else raw
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
         key = b""
     if not key:
-        raise ConfigurationError(Problem("environment", None, ENV, f"{ENV} is not a Svix signing secret",
-                                         "copy the signing secret (whsec_…) from Resend's webhook page"))
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                ENV,
+                f"{ENV} is not a Svix signing secret",
+                "copy the signing secret (whsec_…) from Resend's webhook page",
+            )
+        )
     return key
 
 
@@ -50,7 +68,7 @@ class ResendWebhook:
         self._key = key
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ResendWebhook | None":
+    def from_settings(cls, settings: Settings) -> ResendWebhook | None:
         value = settings.get(ENV)
         return cls(decode_secret(value)) if value else None
 
@@ -63,8 +81,9 @@ class ResendWebhook:
             raise Unauthorized("svix headers missing")
         signed = f"{msg_id}.{timestamp}.".encode() + body
         expected = base64.b64encode(hmac.new(self._key, signed, hashlib.sha256).digest())
-        offered = [part.split(",", 1)[1].encode() for part in signatures.split()
-                   if part.startswith("v1,") and len(part) > 3]
+        offered = [
+            part.split(",", 1)[1].encode() for part in signatures.split() if part.startswith("v1,") and len(part) > 3
+        ]
         if not any(hmac.compare_digest(expected, sig) for sig in offered):
             raise Unauthorized("bad signature")
         check_fresh(timestamp, now, TOLERANCE)

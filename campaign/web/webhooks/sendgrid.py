@@ -22,14 +22,28 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 
 from campaign.config import Settings
 from campaign.errors import ConfigurationError, Problem
-from campaign.web.webhooks.common import COMPLAINT, HARD_BOUNCE, UNSUBSCRIBE, Malformed, Unauthorized, WebhookEvent, address, parse_json, text
+from campaign.web.webhooks.common import (
+    COMPLAINT,
+    HARD_BOUNCE,
+    UNSUBSCRIBE,
+    Malformed,
+    Unauthorized,
+    WebhookEvent,
+    address,
+    parse_json,
+    text,
+)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 ENV = "SENDGRID_WEBHOOK_PUBLIC_KEY"
 
-DROPPED_REASONS = {"bounced address": HARD_BOUNCE, "invalid": HARD_BOUNCE,
-                   "spam reporting address": COMPLAINT, "unsubscribed address": UNSUBSCRIBE}
+DROPPED_REASONS = {
+    "bounced address": HARD_BOUNCE,
+    "invalid": HARD_BOUNCE,
+    "spam reporting address": COMPLAINT,
+    "unsubscribed address": UNSUBSCRIBE,
+}
 MAX_EVENTS = 10_000
 
 
@@ -42,12 +56,25 @@ def load_public_key(value: str) -> ec.EllipticCurvePublicKey:
         else:
             key = load_der_public_key(base64.b64decode("".join(value.split()), validate=True))
     except (ValueError, TypeError, binascii.Error):
-        raise ConfigurationError(Problem("environment", None, ENV, f"{ENV} is not a public key",
-                                         "paste the verification key from SendGrid's Mail Settings → "
-                                         "Signed Event Webhook (base64 or PEM)")) from None
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                ENV,
+                f"{ENV} is not a public key",
+                "paste the verification key from SendGrid's Mail Settings → Signed Event Webhook (base64 or PEM)",
+            )
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise ConfigurationError(Problem("environment", None, ENV, f"{ENV} is not an ECDSA P-256 key",
-                                         "use the Signed Event Webhook verification key SendGrid shows"))
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                ENV,
+                f"{ENV} is not an ECDSA P-256 key",
+                "use the Signed Event Webhook verification key SendGrid shows",
+            )
+        )
     return key
 
 
@@ -58,7 +85,7 @@ class SendGridWebhook:
         self._key = public_key
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SendGridWebhook | None":
+    def from_settings(cls, settings: Settings) -> SendGridWebhook | None:
         value = settings.get(ENV)
         return cls(load_public_key(value)) if value else None
 
