@@ -8,14 +8,39 @@ one, so the scheduler hands it wall-clock run times (`to_wall`) and takes every 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 def utcnow() -> datetime:
     """The one wall clock of the package: now, aware, in UTC."""
     return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1024)  # ZoneInfo keeps only a few zones strongly cached: re-reading tzdata is slow
+def zone_of(name: str | None) -> ZoneInfo | None:
+    """The one time-zone lookup: the IANA zone called `name`, or None when it is empty or unknown."""
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def parse_hhmm(text: str) -> clock_time:
+    """The one send-time parser: "09:00" (24-hour, two digits each) → time(9, 0); ValueError otherwise."""
+    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not HH:MM (24-hour)")
+    return clock_time(int(match.group(1)), int(match.group(2)))
 
 
 class Clock:

@@ -19,6 +19,7 @@ DEFAULT_PUBLIC_URL = "https://campaign.example.org"
 # Used only when CAMPAIGN_SECRET_KEY is unset, so `make run` works on a fresh machine. Real providers and a
 # non-loopback `campaign serve` refuse to run with it (see `Settings.require_real_secret`).
 _DEV_SIGNING_KEY = "dev-only-" + "unsafe-signing-key"
+MIN_SECRET_LENGTH = 32  # characters of CAMPAIGN_SECRET_KEY for real mail (secrets.token_urlsafe(32) gives 43)
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,31 @@ class Settings:
             )
         return value
 
-    def require_real_secret(self, purpose: str) -> None:
-        if self.secret_key_is_dev:
-            raise ConfigurationError(
-                Problem(
-                    "environment",
-                    None,
-                    "CAMPAIGN_SECRET_KEY",
-                    f"not set ({purpose}); the built-in development key is only for the local outbox",
-                    "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
-                )
+    def secret_problem(self, purpose: str) -> Problem | None:
+        """Why the signing key is not fit for real mail (None: it is): the built-in development key, or
+        shorter than MIN_SECRET_LENGTH characters."""
+        fix = "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        if self.secret_key_is_dev or self.secret_key == _DEV_SIGNING_KEY:
+            return Problem(
+                "environment",
+                None,
+                "CAMPAIGN_SECRET_KEY",
+                f"not set ({purpose}); the built-in development key is only for the local outbox",
+                fix,
             )
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            return Problem(
+                "environment",
+                None,
+                "CAMPAIGN_SECRET_KEY",
+                f"is {len(self.secret_key)} characters long ({purpose}); at least {MIN_SECRET_LENGTH} are needed",
+                fix,
+            )
+        return None
+
+    def require_real_secret(self, purpose: str) -> None:
+        if problem := self.secret_problem(purpose):
+            raise ConfigurationError(problem)
 
     def require_https_public_url(self) -> None:
         if urlparse(self.public_url).scheme != "https":

@@ -1,12 +1,37 @@
-"""One exception tree for the whole package.
+"""One exception tree for the whole package (every exception class the package defines lives here).
 
-The CLI maps these to exit codes: `InvalidInput` (and its children) → 2, `CampaignError` → 1.
-`ConfigurationError` is deliberately *not* a `ProviderError`: retry loops catch provider errors and must
-never swallow a missing key or a bad token.
+    CampaignError                     exit 1 unless a child says otherwise
+    ├── InvalidInput                  exit 2: one `file:line: field: what — fix` line per Problem
+    │   ├── ScheduleError             schedule.yaml
+    │   ├── ContentError              content/ (article, disclaimer, crisis resources)
+    │   ├── ImportError_              a subscriber CSV
+    │   ├── RenderError               a template, or an output whose safety blocks are missing or hidden
+    │   ├── SafetyLintError           subscriber-facing text breaks an unacknowledged safe-messaging rule
+    │   └── ConfigurationError        a setting (environment variable, database URL): never retried
+    ├── PausedError                   the series is paused
+    ├── ProviderError                 the provider refused or failed a request (.provider, .status, .body)
+    │   ├── AuthenticationFailed      bad credentials: the whole send stops at once
+    │   ├── RateLimited               429 (.retry_after)
+    │   ├── TransientProviderError    5xx, timeout, reset: retried with back-off
+    │   ├── OutcomeUnknown            the request may have been delivered: never retried blindly
+    │   └── RecipientRejected         permanent, for one address
+    ├── LocalSendError                this machine failed before any request left it: claims released
+    ├── BatchCancelled                internal to the sender: a stop before the batch's request started
+    ├── UnsupportedFeature            a provider cannot do what was asked
+    ├── WebhookRefused                a webhook request that changes nothing (never a 500)
+    │   ├── Unauthorized              401
+    │   ├── Malformed                 400
+    │   └── AlreadyProcessed          200, applied once
+    ├── LockHeld                      another live process holds the lock
+    └── DNSLookupFailed               `campaign check` could not ask DNS at all
+
+The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
+`ProviderError`: retry loops catch provider errors and must never swallow a missing key or a bad token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,10 +63,9 @@ class InvalidInput(CampaignError):
     Carries every problem found, so the user can fix them all in one pass.
     """
 
-    def __init__(self, problems: list[Problem] | Problem | str):
-        if isinstance(problems, (Problem, str)):
-            problems = [problems]
-        self.problems = [p if isinstance(p, Problem) else Problem("", None, "", p, "") for p in problems]
+    def __init__(self, problems: Sequence[Problem | str] | Problem | str):
+        items: Sequence[Problem | str] = [problems] if isinstance(problems, (Problem, str)) else problems
+        self.problems = [p if isinstance(p, Problem) else Problem("", None, "", p, "") for p in items]
         super().__init__("\n".join(str(p).strip() for p in self.problems))
 
     def lines(self) -> list[str]:
@@ -105,7 +129,25 @@ class TransientProviderError(ProviderError):
 class OutcomeUnknown(ProviderError):
     """The request may or may not have been delivered (a read timeout, a connection dropped after the request
     was sent, a 502/504 from a proxy). Retried only where the provider de-duplicates (Resend's idempotency
-    key); otherwise the deliveries are recorded as unknown, never resent blindly."""
+    key); otherwise the deliveries are recorded as unknown, never resent blindly. `final`: asking again can
+    only get the same answer (never retried)."""
+
+    final: bool = False
+
+
+class LocalSendError(CampaignError):
+    """This machine failed before a request left it (outbox not writable, disk full, an unusable provider
+    URL or credential): nothing was sent, so the batch's claims are released and the send stops (exit 1).
+    `done` holds the results of messages completed before the failure (outbox files already written)."""
+
+    def __init__(self, message: str, *, done: list | None = None):
+        super().__init__(message)
+        self.done = done or []
+
+
+class BatchCancelled(CampaignError):
+    """Internal to the sender: the send is stopping and this batch's request was never started (its claims are
+    released). Never leaves `Sender.send_day`."""
 
 
 class RecipientRejected(ProviderError):
@@ -119,9 +161,29 @@ class UnsupportedFeature(CampaignError):
         self.provider = provider
 
 
+class WebhookRefused(CampaignError):
+    """A provider webhook request that changes nothing (web/webhooks/). Never a 500."""
+
+
+class Unauthorized(WebhookRefused):
+    """Missing or wrong credentials/signature, stale timestamp, replayed token: 401."""
+
+
+class Malformed(WebhookRefused):
+    """An authenticated body we cannot read (not JSON, too deep, wrong shape): 400."""
+
+
+class AlreadyProcessed(WebhookRefused):
+    """A provider's re-delivery of a message already applied: acknowledged (200), applied once."""
+
+
 class LockHeld(CampaignError):
     """Another live process holds a named lock (the scheduler, or a day's send)."""
 
     def __init__(self, name: str, owner: str, since: datetime):
         super().__init__(f"{name} is held by process {owner} since {since:%Y-%m-%d %H:%M:%S} UTC")
         self.owner = owner
+
+
+class DNSLookupFailed(CampaignError):
+    """`campaign check` could not ask DNS at all (no resolver, timeouts): not the same as a missing record."""

@@ -1,7 +1,8 @@
 """Shared fixtures: a throw-away campaign folder (copy of the real one), its settings, store and CLI.
 
-Tests use the real files, a real SQLite database in a temporary folder, and the real `campaign` command in
-a subprocess — never mocks of our own code.
+Tests use the real files, a real SQLite database in a temporary folder (or a real PostgreSQL server the tests
+start: `db_url`, `pg_url`, CAMPAIGN_TEST_DATABASE=postgresql), and the real `campaign` command in a
+subprocess — never mocks of our own code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from campaign.series.project import Project, load_project
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN_BIN = Path(sys.executable).parent / "campaign"
 TEST_SECRET = "test-secret-key-for-signing-tokens"
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
 @dataclass
@@ -105,15 +107,24 @@ def base_env(root: Path) -> dict:
             "CAMPAIGN_PUBLIC_URL": "https://news.example.org",
             "CAMPAIGN_SECRET_KEY": TEST_SECRET,
             "COLUMNS": "200",
+            # No test may reach the internet: every provider API and the DNS resolver point at a closed port
+            # on this machine unless a test starts its own fake server and says so.
+            **{f"{p}_API_URL": CLOSED_PORT_URL for p in ("POSTMARK", "SENDGRID", "MAILGUN", "RESEND")},
+            "CAMPAIGN_DNS_SERVER": "127.0.0.1:9",
         }
     )
     return env
 
 
 @pytest.fixture
-def campaign_dir(tmp_path: Path) -> CampaignDir:
+def campaign_dir(request, tmp_path: Path) -> CampaignDir:
+    """A campaign folder on SQLite — or, with CAMPAIGN_TEST_DATABASE=postgresql, on a fresh database of the
+    tests' own PostgreSQL server (to run any test file on PostgreSQL too)."""
     root = copy_campaign(tmp_path / "campaign")
-    return CampaignDir(root, base_env(root))
+    env = base_env(root)
+    if os.environ.get("CAMPAIGN_TEST_DATABASE") == "postgresql":
+        env["CAMPAIGN_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    return CampaignDir(root, env)
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
@@ -131,3 +142,57 @@ def people(n: int, *, domain: str = "example.org", country: str | None = None) -
     return [
         {"email": f"reader{i:05d}@{domain}", "name": f"Reader {i}", "country": country or ""} for i in range(1, n + 1)
     ]
+
+
+# -- PostgreSQL: a real server started by the tests (tests/pg.py) ---------------------------------------------
+def _pg_missing(why: str):
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"PostgreSQL tests cannot run in CI: {why}")
+    pytest.skip(f"PostgreSQL unavailable: {why}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throw-away PostgreSQL cluster per test session (per xdist worker)."""
+    from tests.pg import PgCluster, PgUnavailable
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _pg_missing("the psycopg driver is not installed (pip install 'psycopg[binary]')")
+    try:
+        cluster = PgCluster().start()
+    except PgUnavailable as error:
+        _pg_missing(str(error))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database on each engine: SQLite in tmp_path, then a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def any_campaign_dir(campaign_dir: CampaignDir, db_url: str) -> CampaignDir:
+    """`campaign_dir` whose database is `db_url` (both engines)."""
+    campaign_dir.env["CAMPAIGN_DATABASE_URL"] = db_url
+    return campaign_dir
+
+
+@pytest.fixture
+def pg_campaign_dir(campaign_dir: CampaignDir, pg_url: str) -> CampaignDir:
+    """`campaign_dir` on a real PostgreSQL database."""
+    campaign_dir.env["CAMPAIGN_DATABASE_URL"] = pg_url
+    return campaign_dir

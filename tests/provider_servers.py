@@ -218,7 +218,10 @@ def _bare(address: str) -> str:
 
 
 def _valid_address(address: str) -> bool:
-    return bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", _bare(address) or ""))
+    """Syntax, and ASCII only: none of the four APIs documents internationalised addresses, so an IDN domain
+    must arrive in IDNA (punycode) form and a non-ASCII local part must never arrive at all."""
+    bare = _bare(address) or ""
+    return bare.isascii() and bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", bare))
 
 
 class FakePostmark(FakeProviderServer):
@@ -344,6 +347,10 @@ class FakeSendGrid(FakeProviderServer):
 
     name = "sendgrid"
 
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.dropped: list[str] = []  # SendGrid silently drops mail whose unquoted name holds `,` or `;`
+
     def error_body(self, status, message):
         return {"errors": [{"message": message, "field": None, "help": None}]}
 
@@ -388,6 +395,10 @@ class FakeSendGrid(FakeProviderServer):
                 seen.add(address)
         content = {c["type"]: c["value"] for c in mail["content"]}
         for p in people:
+            names = [to.get("name") or "" for to in p.get("to", [])]
+            if any(("," in n or ";" in n) and not (n.startswith('"') and n.endswith('"')) for n in names):
+                self.dropped.extend(to["email"].lower() for to in p["to"])  # accepted (202), never delivered
+                continue
             subs = p.get("substitutions", {})
             html, text = content.get("text/html", ""), content.get("text/plain", "")
             if not self.lean:
@@ -417,7 +428,8 @@ class FakeSendGrid(FakeProviderServer):
 
 
 class FakeMailgun(FakeProviderServer):
-    """POST /v3/<domain>/messages: basic auth api:key, multipart form, ≤ 1000 recipients, recipient-variables."""
+    """POST /v3/<domain>/messages: basic auth api:key, multipart form, ≤ 1000 recipients, recipient-variables
+    merged into the subject and body only (what Mailgun documents); custom headers arrive as sent."""
 
     name = "mailgun"
 
@@ -477,7 +489,7 @@ class FakeMailgun(FakeProviderServer):
                     merge(form["subject"][0]),
                     "" if self.lean else merge(html),
                     "" if self.lean else merge(text),
-                    {k: merge(v) for k, v in headers.items()},
+                    headers,  # as sent: Mailgun documents %recipient.…% in subject and body, not in headers
                     {
                         "to_field": address,
                         "variables": values,
@@ -697,3 +709,25 @@ def make_rig(campaign_dir, server: FakeProviderServer, provider: str, env: dict)
     project = load_project(settings)
     store = Store.open(settings.database_url)
     return Rig(server, settings, project, store, make_provider(provider, settings, project.schedule.campaign))
+
+
+LIVE_PUBLIC_URL = "https://news.mindmatters-campaign.org"
+_LIVE_EDITS = (
+    ("hello@example.org", "hello@mindmatters-campaign.org"),
+    ("support@example.org", "support@mindmatters-campaign.org"),
+    (
+        "123 Example Street, Suite 100, Anytown, NY 00000, USA (placeholder address)",
+        "48 Harbour Road, Portland, ME 04101, USA",
+    ),
+)
+
+
+def go_live(campaign_dir):
+    """The example campaign with its shipped placeholders replaced (sender domain, postal address, public URL),
+    so `campaign send` through a real provider passes its go-live gate. Returns `campaign_dir`."""
+    text = (campaign_dir.root / "schedule.yaml").read_text(encoding="utf-8")
+    for old, new in _LIVE_EDITS:
+        if old in text:
+            campaign_dir.edit_schedule(old, new)
+    campaign_dir.env["CAMPAIGN_PUBLIC_URL"] = LIVE_PUBLIC_URL
+    return campaign_dir

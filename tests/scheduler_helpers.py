@@ -113,6 +113,7 @@ def running(cdir, clock: Clock, *, until: str = "stopped", timeout: float = 30.0
 
     def target():
         try:
+            clock.restart()  # simulated time starts when the scheduler does (loading the inputs takes a moment)
             scheduler.run(until)
         except BaseException as err:  # surfaced in the test thread
             errors.append(err)

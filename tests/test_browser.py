@@ -14,7 +14,8 @@ import pytest
 
 from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED
 from tests.conftest import people
-from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml, wait_for
+from tests.conftest import wait_until as wait_for
+from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml
 
 pytestmark = pytest.mark.browser
 
@@ -64,7 +65,7 @@ def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
     add_subscribers(campaign_dir, people(2))
     reader = "reader00001@example.org"
     with live_web(campaign_dir) as web:
-        campaign_dir.run("send", "1", check=True)
+        campaign_dir.run("send", "1", "--yes", check=True)
         message = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), reader))
         html, text = parts(message)
         link = list_unsubscribe_url(message)
@@ -88,37 +89,58 @@ def test_unsubscribe_from_a_sent_email_in_the_browser(campaign_dir, page):
         assert page.get_by_role("status").is_visible()
         assert web.store.subscriber_by_email(reader).status == UNSUBSCRIBED
 
-    campaign_dir.run("send", "2", check=True)
+    campaign_dir.run("send", "2", "--yes", check=True)
     day2 = campaign_dir.outbox / DAY2.isoformat()
     assert not list(day2.glob(f"*-{reader}.eml"))  # no later issue
     assert len(list(day2.glob("*-reader00002@example.org.eml"))) == 1  # the other reader still gets it
 
 
-def test_sign_up_through_the_form_and_confirm_from_the_email(campaign_dir, page):
+def test_sign_up_through_the_form_and_confirm_from_the_email(campaign_dir, browser):
     email = "new.reader@example.org"
-    with live_web(campaign_dir) as web:
-        page.goto(f"{web.url}/subscribe")
-        page.get_by_label("Email address").fill(email)
-        page.get_by_label("Name").fill("Robin")
-        page.get_by_label("Country").select_option(label="United Kingdom")
-        page.get_by_role("button", name="Sign up").click()
-        page.wait_for_url(f"{web.url}/subscribe")
-        assert page.get_by_role("heading", level=1).inner_text() == "Check your inbox"
-        assert web.store.subscriber_by_email(email).status == PENDING
+    # A reader in Chicago: the browser reports the zone, the form fills it in (the page's one nonce'd script).
+    context = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="America/Chicago")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        with live_web(campaign_dir) as web:
+            page.goto(f"{web.url}/subscribe")
+            assert page.get_by_label("Time zone").input_value() == "America/Chicago"
+            page.get_by_label("Email address").fill(email)
+            page.get_by_label("Name").fill("Robin")
+            page.get_by_label("Country").select_option(label="United Kingdom")
+            page.get_by_label("Time zone").fill("Europe/London")  # editable: the reader knows better
+            page.get_by_role("button", name="Sign up").click()
+            page.wait_for_url(f"{web.url}/subscribe")
+            assert page.get_by_role("heading", level=1).inner_text() == "Check your inbox"
+            assert web.store.subscriber_by_email(email).status == PENDING
 
-        folder = campaign_dir.outbox / "confirmations"
-        eml = wait_for(
-            lambda: sorted(folder.glob(f"*/*-{email}.eml")) if folder.exists() else None,
-            what="the confirmation email in the outbox",
-        )[0]
-        html, _ = parts(read_eml(eml))
-        confirm = re.search(r'href="(http://127\.0\.0\.1:\d+/confirm/[^"]+)"', html).group(1)
-        page.goto(confirm)
-        assert page.get_by_role("heading", level=1).inner_text() == "You are subscribed"
-        subscriber = web.store.subscriber_by_email(email)
-        assert (subscriber.status, subscriber.name, subscriber.country) == (ACTIVE, "Robin", "GB")
+            folder = campaign_dir.outbox / "confirmations"
+            eml = wait_for(
+                lambda: sorted(folder.glob(f"*/*-{email}.eml")) if folder.exists() else None,
+                what="the confirmation email in the outbox",
+            )[0]
+            html, _ = parts(read_eml(eml))
+            confirm = re.search(r'href="(http://127\.0\.0\.1:\d+/confirm/[^"]+)"', html).group(1)
+            page.goto(confirm)  # what a link scanner also does: nothing happens
+            assert page.get_by_role("heading", level=1).inner_text() == "Confirm your subscription"
+            assert web.store.subscriber_by_email(email).status == PENDING
+            page.get_by_role("button", name="Confirm my subscription").click()
+            page.wait_for_url(confirm)
+            assert page.get_by_role("heading", level=1).inner_text() == "You are subscribed"
+            subscriber = web.store.subscriber_by_email(email)
+            assert (subscriber.status, subscriber.name, subscriber.country, subscriber.timezone) == (
+                ACTIVE,
+                "Robin",
+                "GB",
+                "Europe/London",
+            )
+    finally:
+        context.close()
+    assert errors == [], errors  # the script ran under the CSP (a blocked script is a console error)
 
-    campaign_dir.run("send", "1", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)
     issue = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), email))
     html, text = parts(issue)
     assert "Hi Robin," in text and "Samaritans" in text and "Samaritans" in html
@@ -143,6 +165,22 @@ def test_preview_shows_phone_and_desktop_frames(campaign_dir, browser):
             boxes = [page.locator(f"iframe.frame-{n}").bounding_box() for n in ("phone", "desktop")]
             assert boxes[0]["x"] + boxes[0]["width"] <= boxes[1]["x"]  # side by side
             assert abs(boxes[0]["y"] - boxes[1]["y"]) < 1
+            text_box = page.locator("pre.text-part").bounding_box()
+            assert abs(text_box["y"] - boxes[0]["y"]) < 40  # the text part beside the frames, same row
+            assert "Samaritans" in page.locator("pre.text-part").inner_text()
+
+            def frame_background() -> str:
+                body = page.locator("iframe.frame-phone").content_frame.locator("body")
+                return body.evaluate("el => getComputedStyle(el).backgroundColor")
+
+            assert frame_background() == "rgb(244, 241, 236)"  # light
+            page.locator("#scheme-toggle").click()
+            page.wait_for_url("**dark=1**")
+            assert frame_background() == "rgb(17, 24, 39)"  # the email's own dark theme (#111827)
+            # The email's unsubscribe link works inside the frame: a stand-in page, framable by the preview.
+            frame = page.locator("iframe.frame-phone").content_frame
+            frame.get_by_role("link", name=re.compile("unsubscribe", re.I)).first.click()
+            frame.locator("h1", has_text="The unsubscribe link works").wait_for()  # inside the frame, not blocked
     finally:
         context.close()
     assert errors == [], errors

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import CAMPAIGN_BIN
-from tests.provider_servers import FakePostmark, FakeResend, ledger, seed_subscribers
+from tests.provider_servers import FakePostmark, FakeResend, go_live, ledger, seed_subscribers
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def _kill_mid_send(campaign_dir, env: dict, server, *, after: int, timeout: floa
     """Start `campaign send 1`, SIGKILL it once the server has accepted `after` messages; returns how many
     deliveries the ledger holds in flight at that moment."""
     process = subprocess.Popen(
-        [str(CAMPAIGN_BIN), "send", "1"],
+        [str(CAMPAIGN_BIN), "send", "1", "--yes"],
         cwd=campaign_dir.root,
         env={**campaign_dir.env, **env},
         stdout=subprocess.PIPE,
@@ -67,6 +67,7 @@ def _check_exactly_once(campaign_dir, server, *, total: int, in_flight_at_kill: 
 
 
 def test_kill_9_during_a_50000_subscriber_postmark_send(campaign_dir):
+    go_live(campaign_dir)
     store = campaign_dir.store()
     seed_subscribers(store, 50_000)
     campaign_dir.edit_schedule("  default_country: US", "  default_country: US\n  rate_limit: 200000\n  concurrency: 4")
@@ -75,7 +76,7 @@ def test_kill_9_during_a_50000_subscriber_postmark_send(campaign_dir):
         env = {"CAMPAIGN_PROVIDER": "postmark", "POSTMARK_SERVER_TOKEN": "test-key", "POSTMARK_API_URL": server.url}
         in_flight = _kill_mid_send(campaign_dir, env, server, after=8_000)
 
-        result = campaign_dir.run("send", "1", env=env, timeout=240, check=True)
+        result = campaign_dir.run("send", "1", "--yes", env=env, timeout=240, check=True)
         assert "unknown" in result.stdout and "--resend-unknown" in result.stdout
         shown_unknown = _status_unknown(campaign_dir, env)
         unknown = _check_exactly_once(
@@ -84,11 +85,12 @@ def test_kill_9_during_a_50000_subscriber_postmark_send(campaign_dir):
         assert shown_unknown == len(unknown)
         # a third run changes nothing: unknown deliveries are never resent without --resend-unknown
         requests_before = len(server.requests)
-        campaign_dir.run("send", "1", env=env, check=True)
+        campaign_dir.run("send", "1", "--yes", env=env, check=True)
         assert len(server.requests) == requests_before
 
 
 def test_kill_9_during_a_resend_send_resends_the_unknown_batches_with_the_same_key(campaign_dir):
+    go_live(campaign_dir)
     store = campaign_dir.store()
     seed_subscribers(store, 3_000)
     campaign_dir.edit_schedule("  default_country: US", "  default_country: US\n  rate_limit: 200000\n  concurrency: 4")
@@ -97,7 +99,7 @@ def test_kill_9_during_a_resend_send_resends_the_unknown_batches_with_the_same_k
         in_flight = _kill_mid_send(campaign_dir, env, server, after=800)
         assert 0 < in_flight <= 4 * 100
         time.sleep(0.3)  # the server finishes the requests the dead sender left open
-        result = campaign_dir.run("send", "1", env=env, check=True)
+        result = campaign_dir.run("send", "1", "--yes", env=env, check=True)
         assert "unknown" not in result.stdout
         assert _status_unknown(campaign_dir, env) == 0
         day = campaign_dir.project().schedule.dates[0]
@@ -109,6 +111,7 @@ def test_kill_9_during_a_resend_send_resends_the_unknown_batches_with_the_same_k
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_sigint_let_the_batches_in_flight_finish_and_say_how_to_resume(campaign_dir, sig, code):
+    go_live(campaign_dir)
     seed_subscribers(campaign_dir.store(), 3_000)  # more batches than can be in flight at once
     with FakePostmark(lean=True, delay=0.25) as server:
         env = {
@@ -118,7 +121,7 @@ def test_sigterm_and_sigint_let_the_batches_in_flight_finish_and_say_how_to_resu
             "POSTMARK_API_URL": server.url,
         }
         process = subprocess.Popen(
-            [str(CAMPAIGN_BIN), "send", "1"],
+            [str(CAMPAIGN_BIN), "send", "1", "--yes"],
             cwd=campaign_dir.root,
             env=env,
             stdout=subprocess.PIPE,
@@ -135,6 +138,6 @@ def test_sigterm_and_sigint_let_the_batches_in_flight_finish_and_say_how_to_resu
         day = campaign_dir.project().schedule.dates[0]
         after_stop = ledger(campaign_dir.store(), day)
         assert set(after_stop) == {"sent"} and after_stop["sent"] == server.accepted < 3_000  # consistent
-        campaign_dir.run("send", "1", env=env, check=True)
+        campaign_dir.run("send", "1", "--yes", env=env, check=True)
         assert ledger(campaign_dir.store(), day) == {"sent": 3_000}
         assert set(server.counts().values()) == {1}

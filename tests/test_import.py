@@ -88,7 +88,7 @@ def test_importing_again_is_idempotent_and_never_resubscribes(store, tmp_path):
     path = write(tmp_path, "email,name\nann@example.org,Ann\nbo@example.org,Bo\n")
     import_subscribers(store, path)
     bo = store.subscriber_by_email("bo@example.org")
-    store.set_status(bo.id, "unsubscribed", "test")
+    store.suppress(bo.id, "unsubscribed", "test")
     again = import_subscribers(store, path)
     assert again.added == 0 and again.unchanged == 1 and again.kept_suppressed == 1
     assert store.subscriber_by_email("bo@example.org").status == "unsubscribed"

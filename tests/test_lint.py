@@ -33,6 +33,7 @@ EXPECTED_LEVELS = {
     "K5": "warning",
     "K6": "error",
     "K7": "error",
+    "N1": "error",
 }
 
 
@@ -130,6 +131,18 @@ POSITIVE = [
     ),
     ("K7", "error", "article", "Once ketamine works, you can stop taking your antidepressants."),
     ("K7", "error", "note", "Many patients quit all of their medications after six sessions."),
+    # Wordings beyond the reference's examples (issue 10 #5): the same framings in other words.
+    ("L9", "warning", "note", "Suicide is a natural response to unbearable pain."),
+    ("L9", "warning", "article", "Suicide makes sense when you have lost everything."),
+    ("L9", "warning", "article", "Anyone would think about suicide in her position."),
+    ("L9", "warning", "note", "It's understandable to choose suicide."),
+    ("L6", "error", "article", "He felt his family would be better off without him, and died by suicide."),
+    ("L6", "error", "note", "She wanted to end it all, and died by suicide."),
+    ("L6", "error", "article", "For him, suicide was the only way to stop the pain."),
+    ("L6", "error", "article", "Suicide looked like a way to escape."),
+    ("L7", "warning", "article", "His suicide came out of nowhere."),
+    ("L7", "warning", "article", "She seemed so happy before she died by suicide."),
+    ("L2", "error", "article", "It was a suicide attempt that succeeded."),
 ]
 
 
@@ -142,7 +155,7 @@ def test_positive(rule, level, field, text):
 
 
 def test_every_rule_has_a_positive_case():
-    assert {p[0] for p in POSITIVE} == set(RULES)
+    assert {p[0] for p in POSITIVE} | {"N1"} == set(RULES)  # N1 needs the verified list: tests below
 
 
 # Ordinary supportive text: must produce no hit at all, in any field.
@@ -253,7 +266,7 @@ def test_not_rule(rule, text):
 
 
 def test_rules_table_matches_reference():
-    assert list(RULES) == [f"L{i}" for i in range(1, 14)] + [f"K{i}" for i in range(1, 8)]
+    assert list(RULES) == [f"L{i}" for i in range(1, 14)] + [f"K{i}" for i in range(1, 8)] + ["N1"]
     assert {rule: level for rule, (level, _title, _advice) in RULES.items()} == EXPECTED_LEVELS
     assert all(title and advice for _level, title, advice in RULES.values())
 
@@ -310,4 +323,60 @@ def test_article_paragraphs_raise_only_expected_warnings():
         "exponential",
         "game-changer",
         "revolution",
+    ]
+
+
+# -- N1: numbers that are not in the verified crisis list (issue 10 #5) --------------------------------
+from campaign.series.numbers import phone_numbers, unverified_numbers, verified_digits  # noqa: E402
+
+VERIFIED = verified_digits(
+    ["988", "741741", "call 116 123 (free, 24/7)", "call 1-800-668-6868", "999 (112 also works)"]
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 1-800-555-0199 any time",
+        "Text 555 0100 if you need us",
+        "Our helpline: (555) 123-4567",
+        "call +44 20 7946 0958",
+        "dial 311 now",
+        "or ring 1-800-273-8255",  # the old US Lifeline number: not in our verified list
+    ],
+)
+def test_n1_flags_unverified_numbers(text):
+    hits = unverified_numbers(text, VERIFIED)
+    assert hits and all(h.rule == "N1" and h.level == "error" for h in hits), hits
+    assert "crisis_resources.yaml" in hits[0].advice
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Call or text 988 any time.",
+        "Text HOME to 741741.",
+        "call 116 123, free",
+        "Kids Help Phone: 1-800-668-6868 or 800-668-6868",
+        "In an emergency call 999 (112 also works).",
+        "Close to 800,000 people die each year; ages 15-29 are most affected.",
+        "Day 5 of 30, sent 2027-09-05 at 09:00, 36% of readers, since the 1960s, 24/7.",
+        "Ketamine was introduced in 1962.",
+    ],
+)
+def test_n1_leaves_verified_numbers_and_ordinary_figures_alone(text):
+    assert unverified_numbers(text, VERIFIED) == []
+
+
+def test_n1_in_template_markup_ignores_css_but_not_tel_links():
+    markup = '<p style="line-height: 1.35; font-size: 17px">x</p><a href="tel:5551234567">us</a> call 988'
+    hits = unverified_numbers(markup, VERIFIED, markup=True)
+    assert [h.message.split(": ", 1)[1] for h in hits] == ["'tel:5551234567'"]
+
+
+def test_phone_numbers_finds_spans():
+    text = "call 1-800-555-0199 or text 741741"
+    assert [(text[s:e], d) for s, e, d in phone_numbers(text)] == [
+        ("1-800-555-0199", "18005550199"),
+        ("741741", "741741"),
     ]

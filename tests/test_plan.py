@@ -111,3 +111,67 @@ def test_more_days_than_blocks_is_an_error_naming_the_article():
     with pytest.raises(ContentError) as info:
         plan_for(3, article=short)
     assert "content/article.md" in str(info.value) and "2 paragraphs" in str(info.value)
+
+
+# -- subjects that match their day (issue 9 #2) --------------------------------------------------------
+def test_every_pinned_day_of_the_default_schedule_starts_with_its_section():
+    loaded = parse_schedule((REPO / "schedule.yaml").read_text())
+    plan = make_plan(loaded, ARTICLE)
+    pinned = {day: entry.pin for day, entry in loaded.schedule.days.items() if entry.pin}
+    assert len(pinned) >= 15  # every day whose subject names a section
+    for part in plan.parts:
+        if part.day in pinned:
+            assert part.blocks[0].kind == "heading" and part.blocks[0].text == pinned[part.day][0]
+
+
+@pytest.mark.parametrize(
+    "day,section",
+    [
+        ("2027-09-05", "Key Mental Health Statistics"),
+        ("2027-09-07", "Historical Use of Ketamine"),  # "A brief history of ketamine in medicine"
+        ("2027-09-08", "Ketamine's Mechanism of Action"),  # "How the brain responds ..."
+        ("2027-09-10", "Efficacy for Depression and Suicidality"),
+        ("2027-09-12", "Addressing PTSD with Ketamine-Assisted Psychotherapy"),  # "Understanding PTSD ..."
+        ("2027-09-14", "Ketamine-Assisted Therapy and Treatment of OCD"),  # "Understanding OCD ..."
+        ("2027-09-20", "1. Amplified Therapeutic Windows"),  # "Opening a window for therapy"
+        ("2027-09-22", "2. Enhances Emotional Learning"),  # "Learning from our emotions"
+        ("2027-09-24", "3. Consolidation of Positive Neural Pathways"),  # "Strengthening helpful patterns"
+        ("2027-09-25", "4. Potential for Circuitry Reset"),  # "Finding balance ..."
+        ("2027-09-27", "Final Thoughts"),  # "Bringing it all together"
+    ],
+)
+def test_a_subject_naming_a_section_is_on_that_sections_day(day, section):
+    plan = make_plan(parse_schedule((REPO / "schedule.yaml").read_text()), ARTICLE)
+    part = plan.part_for(date.fromisoformat(day))
+    assert part.blocks[0].text == section
+
+
+def test_an_article_at_the_block_limit_splits_in_about_a_second_at_most():
+    import time
+
+    from campaign.series.content import MAX_BLOCKS
+
+    body = "\n\n".join(f"Paragraph {i} has a few words." for i in range(MAX_BLOCKS))
+    article = parse_article("---\ntitle: t\nsource: s\n---\n" + body)
+    started = time.perf_counter()
+    make_plan(parse_schedule((REPO / "schedule.yaml").read_text().replace("    pin: [", "    # pin: [")), article)
+    assert time.perf_counter() - started < 1.5
+
+
+def test_campaign_plan_shows_each_subject_beside_its_opening(campaign_dir):
+    result = campaign_dir.run("plan", check=True, env={"COLUMNS": "240"})
+    rows = [line for line in result.stdout.splitlines() if "│" in line and "Sep" in line]
+    assert len(rows) == 30
+    history = next(r for r in rows if "07 Sep" in r)
+    assert "A brief history of ketamine in medicine" in history and "§ Historical Use of Ketamine" in history
+    continued = next(r for r in rows if "11 Sep" in r)
+    assert "Depression is treatable" in continued and "…This rapid response is vital" in continued
+
+
+def test_clip_words_cuts_at_a_word_with_an_ellipsis():
+    from campaign.cli.series import clip_words
+
+    assert clip_words("short text", 60) == "short text"
+    cut = clip_words("Ketamine-Assisted Psychotherapy: A Revolution in Treating Depression", 50)
+    assert cut == "Ketamine-Assisted Psychotherapy: A Revolution in…"  # never half a word
+    assert clip_words("Ketamine-Assisted Psychotherapy: A Revolution", 36) == "Ketamine-Assisted Psychotherapy: A…"

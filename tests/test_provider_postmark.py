@@ -13,10 +13,12 @@ from campaign.providers import make_provider
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
 from tests.provider_servers import (
+    LIVE_PUBLIC_URL,
     FakePostmark,
     Fault,
     combine,
     every,
+    go_live,
     ledger,
     make_rig,
     once,
@@ -31,16 +33,17 @@ def postmark_env(server, token="test-key"):
     return {"CAMPAIGN_PROVIDER": "postmark", "POSTMARK_SERVER_TOKEN": token, "POSTMARK_API_URL": server.url}
 
 
-def expected_url(subscriber_id: int) -> str:
-    return unsubscribe_url(PUBLIC_URL, Tokens(TEST_SECRET).unsubscribe(subscriber_id))
+def expected_url(subscriber_id: int, public_url: str = PUBLIC_URL) -> str:
+    return unsubscribe_url(public_url, Tokens(TEST_SECRET).unsubscribe(subscriber_id))
 
 
 # -- acceptance, through the real CLI ------------------------------------------------------------------
 def test_cli_delivers_5000_in_batches_of_500_and_a_second_run_sends_nothing(campaign_dir):
+    go_live(campaign_dir)
     store = campaign_dir.store()
     ids = seed_subscribers(store, 5000)
     with FakePostmark() as server:
-        result = campaign_dir.run("send", "1", env=postmark_env(server), check=True)
+        result = campaign_dir.run("send", "1", "--yes", env=postmark_env(server), check=True)
         assert "sent 5000, failed 0" in result.stdout
         batches = server.requests_to("/email/batch")
         assert [len(r.json) for r in batches] == [500] * 10
@@ -50,27 +53,29 @@ def test_cli_delivers_5000_in_batches_of_500_and_a_second_run_sends_nothing(camp
                 assert message["HtmlBody"] and message["TextBody"] and message["MessageStream"] == "broadcast"
                 headers = {h["Name"]: h["Value"] for h in message["Headers"]}
                 sid = int(message["Metadata"]["subscriber_id"])
-                assert headers["List-Unsubscribe"] == f"<{expected_url(sid)}>"
+                url = expected_url(sid, LIVE_PUBLIC_URL)
+                assert headers["List-Unsubscribe"] == f"<{url}>"
                 assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-                assert expected_url(sid) in message["HtmlBody"] and expected_url(sid) in message["TextBody"]
+                assert url in message["HtmlBody"] and url in message["TextBody"]
         assert sorted(server.counts().values()) == [1] * 5000
         assert ledger(store, campaign_dir.project().schedule.dates[0]) == {"sent": 5000}
         requests_before = len(server.requests)
 
-        again = campaign_dir.run("send", "1", env=postmark_env(server), check=True)
-        assert "sent 0" in again.stdout
+        again = campaign_dir.run("send", "1", "--yes", env=postmark_env(server), check=True)
+        assert "0 owed" in again.stdout
         assert len(server.requests) == requests_before
     ids_in_ledger = {row.subscriber_id for row in store.deliveries_for(campaign_dir.project().schedule.dates[0])}
     assert ids_in_ledger == set(ids)
 
 
 def test_cli_429_every_third_request_and_one_500_still_delivers_each_exactly_once(campaign_dir):
+    go_live(campaign_dir)
     store = campaign_dir.store()
     seed_subscribers(store, 5000)
     campaign_dir.edit_schedule("  default_country: US", "  default_country: US\n  rate_limit: 20000")
     faults = combine(once(2, Fault(500)), every(3, rate_limited()))  # Postmark's 429 carries no hint
     with FakePostmark(faults=faults) as server:
-        result = campaign_dir.run("send", "1", env=postmark_env(server), check=True)
+        result = campaign_dir.run("send", "1", "--yes", env=postmark_env(server), check=True)
         statuses = [r.status for r in server.requests]
         assert statuses.count(429) >= 3 and statuses.count(500) == 1
         assert "retried" in result.stdout
@@ -80,11 +85,12 @@ def test_cli_429_every_third_request_and_one_500_still_delivers_each_exactly_onc
 
 
 def test_cli_wrong_token_stops_at_once_naming_provider_and_variable(campaign_dir):
+    go_live(campaign_dir)
     store = campaign_dir.store()
     seed_subscribers(store, 2000)
     with FakePostmark() as server:
         started = time.monotonic()
-        result = campaign_dir.run("send", "1", env=postmark_env(server, token="wrong-token"))
+        result = campaign_dir.run("send", "1", "--yes", env=postmark_env(server, token="wrong-token"))
         elapsed = time.monotonic() - started
         assert result.returncode == 1, result.stderr
         assert "postmark" in result.stderr and "POSTMARK_SERVER_TOKEN" in result.stderr
@@ -100,7 +106,9 @@ def test_cli_wrong_token_stops_at_once_naming_provider_and_variable(campaign_dir
 def test_cli_missing_token_is_a_configuration_error_before_anything_is_sent(campaign_dir):
     seed_subscribers(campaign_dir.store(), 3)
     with FakePostmark() as server:
-        result = campaign_dir.run("send", "1", env={"CAMPAIGN_PROVIDER": "postmark", "POSTMARK_API_URL": server.url})
+        result = campaign_dir.run(
+            "send", "1", "--yes", env={"CAMPAIGN_PROVIDER": "postmark", "POSTMARK_API_URL": server.url}
+        )
         assert result.returncode == 2
         assert "POSTMARK_SERVER_TOKEN" in result.stderr and "Traceback" not in result.stderr
         assert server.requests == []
@@ -145,6 +153,7 @@ def test_the_exact_request_postmark_receives(campaign_dir):
                 "List-Unsubscribe",
                 "List-Unsubscribe-Post",
                 "List-Id",
+                "Feedback-ID",
                 "Message-ID",
             ]
         assert by_id[named]["To"] == "Reader 1 <reader000001@example.org>"
@@ -158,15 +167,15 @@ def test_per_item_errors_inside_a_200_reject_only_those_recipients(campaign_dir)
     with FakePostmark(inactive={"reader000002@example.org"}) as server:
         rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
         ids = seed_subscribers(rig.store, 3)
-        seed_subscribers(rig.store, 1, emails=["not-an-address"])  # a row the importer would never let in
+        seed_subscribers(rig.store, 1, emails=["user@nodot"])  # the provider refuses it (ours let it through)
         report = rig.sender().send_day(rig.day)
         assert (report.sent, report.rejected, report.failed) == (3 - 1, 2, 0)
         rows = rig.rows()
         assert rows["reader000002@example.org"].status == "rejected"
         assert "406" in rows["reader000002@example.org"].error
-        assert rows["not-an-address"].status == "rejected" and "300" in rows["not-an-address"].error
+        assert rows["user@nodot"].status == "rejected" and "300" in rows["user@nodot"].error
         assert rig.store.subscriber_by_id(ids[1]).status == BOUNCED  # 406 suppresses the subscriber
-        assert rig.store.subscriber_by_email("not-an-address").status == "active"
+        assert rig.store.subscriber_by_email("user@nodot").status == "active"
         assert set(server.counts()) == {"reader000001@example.org", "reader000003@example.org"}
 
 
@@ -264,6 +273,6 @@ def test_unsubscribed_after_the_page_was_read_is_not_sent(campaign_dir):
     with FakePostmark() as server:
         rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
         ids = seed_subscribers(rig.store, 5)
-        rig.store.set_status(ids[2], "unsubscribed", "test")
+        rig.store.suppress(ids[2], "unsubscribed", "test")
         rig.sender().send_day(rig.day)
         assert "reader000003@example.org" not in server.counts() and len(server.counts()) == 4

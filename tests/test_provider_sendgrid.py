@@ -12,7 +12,7 @@ from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import FakeSendGrid, Fault, make_rig, once, seed_subscribers
+from tests.provider_servers import FakeSendGrid, Fault, go_live, make_rig, once, seed_subscribers
 
 
 def sendgrid_env(server, key="test-key"):
@@ -141,9 +141,25 @@ def test_a_bad_key_stops_and_leaves_everyone_owed(campaign_dir):
 
 
 def test_cli_sends_through_sendgrid(campaign_dir):
+    go_live(campaign_dir)
     seed_subscribers(campaign_dir.store(), 1200)
     with FakeSendGrid() as server:
-        result = campaign_dir.run("send", "1", env=sendgrid_env(server), check=True)
+        result = campaign_dir.run("send", "1", "--yes", env=sendgrid_env(server), check=True)
         assert "sent 1200" in result.stdout
         assert len(server.counts()) == 1200 and len(server.requests) == 2
         assert json.loads(server.requests[0].body)["subject"]
+
+
+def test_names_with_a_comma_or_semicolon_are_quoted_so_sendgrid_does_not_drop_them(campaign_dir):
+    names = ["Doe, Jane", "Roe; Rick", 'Say "hi", \\ bye', "Plain Name", "Zoë Ünïcode"]
+    with FakeSendGrid() as server:
+        rig = make_rig(campaign_dir, server, "sendgrid", sendgrid_env(server))
+        seed_subscribers(rig.store, len(names), names=names)
+        assert rig.sender().send_day(rig.day).sent == len(names)
+        assert server.dropped == [] and len(server.delivered) == len(names)
+        sent = [to["name"] for p in server.requests[0].json["personalizations"] for to in p["to"]]
+        assert sent == ['"Doe, Jane"', '"Roe; Rick"', '"Say \\"hi\\", \\\\ bye"', "Plain Name", "Zoë Ünïcode"]
+        assert "\\u00eb" in server.requests[0].body.decode()  # JSON-escaped UTF-8, never RFC 2047 words
+        assert b"=?utf-8?" not in server.requests[0].body
+        mail = server.requests[0].json
+        assert mail["headers"]["Feedback-ID"].startswith(f"{rig.day.isoformat()}:")

@@ -149,7 +149,7 @@ def test_the_web_version_has_no_personal_fields_and_a_signup_link(project):
 def test_a_template_without_a_safety_partial_fails_build_and_send(campaign_dir, partial, what):
     (campaign_dir.root / "templates" / partial).write_text("{# emptied by an edit #}\n", encoding="utf-8")
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(2))), check=True)
-    for args in (["build"], ["send", "1"], ["validate"]):
+    for args in (["build"], ["send", "1", "--yes"], ["validate"]):
         result = campaign_dir.run(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert what in result.stderr and "Traceback" not in result.stderr
@@ -190,3 +190,51 @@ class _closing:
 
     def __exit__(self, *exc):
         self.store.close()
+
+
+# -- the sandbox (issue 8 #6) and the HTML shell (issue 10 #3) -------------------------------------------
+def test_the_email_environment_is_an_immutable_sandbox(project):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    assert isinstance(project.renderer.env, ImmutableSandboxedEnvironment)
+    env = project.renderer.env
+    with pytest.raises(Exception) as info:
+        env.from_string("{{ cycler.__init__.__globals__ }}").render()
+    assert "unsafe" in str(info.value)
+    with pytest.raises(Exception):
+        env.from_string("{% set x = [] %}{{ x.append(1) }}").render()  # immutable
+
+
+def test_the_loader_refuses_symlinks_and_paths_outside(tmp_path):
+    from campaign.series.templating import SafeLoader
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "ok.j2").write_text("fine")
+    (tmp_path / "secret").write_text("root:x:0:0")
+    (tmp_path / "t" / "link.j2").symlink_to(tmp_path / "secret")
+    (tmp_path / "t" / "dir").symlink_to(tmp_path)
+    loader = SafeLoader(tmp_path / "t")
+    assert loader.get_source(None, "ok.j2")[0] == "fine"
+    for name in ("link.j2", "dir/secret", "../secret", "/etc/passwd", "a/../../secret", "ok.j2\x00"):
+        with pytest.raises(RenderError) as info:
+            loader.get_source(None, name)
+        assert "root:x" not in str(info.value)
+
+
+def test_rendered_html_starts_with_a_doctype_and_hides_the_preheader_without_tricks(project):
+    html = project.render(project.schedule.dates[0]).html
+    assert html.startswith('<!DOCTYPE html>\n<html lang="en"')
+    start = html.index('<div class="c-preheader"')
+    tag = html[start : html.index(">", start)]
+    assert "display:none" in tag and "mso-hide:all" in tag and "max-height:0" in tag
+    assert "color" not in tag and "font-size" not in tag and "opacity" not in tag
+    preheader = project.schedule.days[project.schedule.dates[0]].preheader
+    after = html[html.index(preheader) + len(preheader) :]
+    assert after.startswith("\u200c\u00a0" * 30)  # filler, so the inbox preview stops here
+
+
+def test_the_dark_theme_repaints_the_bands(project):
+    html = project.render(project.schedule.dates[0]).html
+    dark = html[html.index("prefers-color-scheme: dark") :]
+    assert ".c-band" in dark and ".c-page" in dark and "body" in dark
+    assert html.count('class="c-band"') >= 2  # header strip and footer

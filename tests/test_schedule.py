@@ -144,3 +144,62 @@ def test_send_time_is_correct_across_dst():
     assert before.utcoffset().total_seconds() == 12 * 3600  # NZST
     assert after.utcoffset().total_seconds() == 13 * 3600  # NZDT from 26 September 2027
     assert isinstance(before, datetime)
+
+
+# -- header-safe text and length limits (issue 8 #3/#4, issue 9 #2) --------------------------------------
+@pytest.mark.parametrize(
+    "char",
+    ["\r", "\n", "\u2028", "\u2029", "\u0085", "\t", "\x00", "\x1b", "\u202e", "\u200b", "\ufeff", "\u00ad", "\x7f"],
+)
+def test_control_and_format_characters_never_reach_a_header(char):
+    from campaign.series.headers import header_problem
+
+    assert header_problem(f"Hello{char}world")
+    assert header_problem("Hello world — “quotes”, emoji 👩‍👩‍👧 and accents: café") is None  # ZWJ is allowed
+
+
+@pytest.mark.parametrize("escape", ["\\L", "\\P", "\\N", "\\u202E", "\\t", "\\u200B"])
+@pytest.mark.parametrize("field", ["subject", "preheader"])
+def test_a_subject_or_preheader_with_an_invisible_character_is_an_error(escape, field):
+    old = 'subject: "Second"' if field == "subject" else 'preheader: "Two"'
+    new = f'subject: "Sec{escape}ond"' if field == "subject" else f'preheader: "T{escape}wo"'
+    found = problems(VALID.replace(old, new, 1))
+    assert any(p.field == f"days.2027-09-02.{field}" and "email header" in p.message for p in found), found
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a@example.org, b@example.org", "Org <a@example.org> <b@example.org>", "Mind, Matters <a@example.org>"],
+)
+def test_a_from_with_two_addresses_is_an_error(value):
+    found = problems(VALID.replace('from: "Org <hello@example.org>"', f'from: "{value}"', 1))
+    assert any(p.field == "campaign.from" and "more than one address" in p.message for p in found), found
+
+
+def test_a_quoted_name_with_a_comma_is_one_address():
+    parse_schedule(VALID.replace('from: "Org <hello@example.org>"', 'from: "\\"Mind, Matters\\" <hello@example.org>"'))
+
+
+def test_long_subjects_and_preheaders_warn_and_very_long_subjects_fail():
+    text = VALID.replace(
+        'subject: "Second"\n    preheader: "Two"', f'subject: "{"s" * 71}"\n    preheader: "{"p" * 111}"'
+    )
+    loaded = parse_schedule(text)
+    warned = {w.field: str(w) for w in loaded.warnings}
+    assert "71 characters, over 70" in warned["days.2027-09-02.subject"]
+    assert "111 characters, over 110" in warned["days.2027-09-02.preheader"]
+    assert all(w.line for w in loaded.warnings)
+    assert parse_schedule(VALID).warnings == ()
+    found = problems(VALID.replace('subject: "Second"', f'subject: "{"s" * 151}"', 1))
+    assert any("151 characters" in p.message for p in found)
+
+
+def test_the_repository_schedule_has_no_length_warnings_and_states_the_limits():
+    text = (REPO / "schedule.yaml").read_text()
+    assert parse_schedule(text).warnings == ()
+    assert "70 characters" in text and "150" in text and "110" in text
+
+
+def test_an_impossible_date_is_a_problem_on_its_line():
+    found = problems(VALID.replace("2027-09-02:", "2027-09-31:", 1))
+    assert any("2027-09-31" in p.message and "not a real date" in p.message and p.line for p in found), found

@@ -155,7 +155,7 @@ def test_restart_after_the_grace_window_does_not_send_and_status_says_missed(cam
     result = campaign_dir.run("status", check=True)  # the real CLI, on the real clock
     assert "missed" in result.stdout and "campaign send 1" in result.stdout
     # The operator sends it by hand; the scheduler then leaves it alone.
-    campaign_dir.run("send", "1", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)
     run_once(campaign_dir, Clock(late + timedelta(minutes=5)))
     assert len(emls(campaign_dir, "2027-09-01")) == 3
     assert "sent" in _status_text(campaign_dir, late).split("01 Sep 09:00")[1][:40]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from campaign.clock import Clock
-from campaign.providers.outbox import OutboxProvider
-from campaign.timing.pause import catch_up_pause, end_pause, mark_skipped, pause_series
+from campaign.timing.catchup import mark_skipped, postpone_after_pause
+from campaign.timing.pause import end_pause, pause_series
 from tests.conftest import people
 from tests.scheduler_helpers import (
     at_ny,
@@ -40,7 +40,7 @@ def test_pause_skips_the_day_and_resume_without_catch_up_keeps_it_skipped(campai
     with running(campaign_dir, clock):
         wait_until(lambda: "SKIPPED" in caplog.text, timeout=10, what="day 1 skipped while paused")
         # Manual sends are refused too.
-        result = campaign_dir.run("send", "1")
+        result = campaign_dir.run("send", "1", "--yes")
         assert result.returncode == 1 and "paused" in result.stderr
     assert emls(campaign_dir, "2027-09-01") == [] and ledger(campaign_dir) == []
     store = campaign_dir.store()
@@ -70,26 +70,27 @@ def test_resume_with_catch_up_sends_the_days_inside_the_pause_once(campaign_dir)
     store = campaign_dir.store()
     resumed_at = at_ny("2027-09-03 12:00")
     window = end_pause(store, now=resumed_at, catch_up=True)
-    done = catch_up_pause(
-        campaign_dir.project(),
-        store,
-        OutboxProvider(campaign_dir.outbox),
-        window.since,
-        window.until,
-        clock=lambda: resumed_at,
-    )
+    moved = postpone_after_pause(campaign_dir.project(), store, window.since, window.until)
     store.close()
-    assert [(slot.day, report.sent) for slot, report in done] == [(date(2027, 9, 2), 2), (date(2027, 9, 3), 2)]
-    assert all(date_header(p) == resumed_at for p in emls(campaign_dir, "2027-09-03"))
+    # Day 2 goes out at the next send time, day 3 the day after, and so on: one a day.
+    assert [(s.number, s.at) for s in moved[:3]] == [
+        (2, at_ny("2027-09-04 09:00")),
+        (3, at_ny("2027-09-05 09:00")),
+        (4, at_ny("2027-09-06 09:00")),
+    ]
+    assert moved[-1].number == 30 and moved[-1].at == at_ny("2027-10-02 09:00")
+    text = _status_text(campaign_dir, resumed_at)
+    assert "skipped" not in text and "04 Sep 09:00" in text and "02 Oct 09:00" in text
+    for day in (4, 5):
+        run_once(campaign_dir, Clock(at_ny(f"2027-09-0{day} 09:00:10")))
+    assert [len(emls(campaign_dir, f"2027-09-0{d}")) for d in (1, 2, 3, 4)] == [2, 2, 2, 0]
+    assert {date_header(p) for p in emls(campaign_dir, "2027-09-03")} == {at_ny("2027-09-05 09:00:10")}
     # Nothing is sent twice: not by the scheduler, not by a second resume.
-    run_once(campaign_dir, Clock(at_ny("2027-09-03 12:05")))
+    run_once(campaign_dir, Clock(at_ny("2027-09-05 12:05")))
     store = campaign_dir.store()
     assert end_pause(store, now=resumed_at, catch_up=True) is None
     store.close()
-    assert [len(emls(campaign_dir, f"2027-09-0{d}")) for d in (1, 2, 3)] == [2, 2, 2]
     assert len(ledger(campaign_dir)) == 6
-    text = _status_text(campaign_dir, at_ny("2027-09-03 12:05"))
-    assert "skipped" not in text and "missed" not in text.split("03 Sep ")[0]
 
 
 def test_pause_while_running_holds_the_next_day(campaign_dir, caplog):
@@ -123,6 +124,7 @@ def test_late_joiner_gets_one_welcome_linking_to_the_earlier_days(campaign_dir):
         run_once(campaign_dir, Clock(at_ny(f"2027-09-0{day} 09:00:10")))
     import_people(campaign_dir, [{"email": "late@example.org", "name": "Late", "country": "GB"}])
     set_joined_at(campaign_dir, "late@example.org", at_ny("2027-09-03 12:00"))
+    run_once(campaign_dir, Clock(at_ny("2027-09-03 12:01")))  # the running scheduler looks every 30 s
     run_once(campaign_dir, Clock(at_ny("2027-09-04 09:00:10")))
     welcomes = emls(campaign_dir, "2027-08-31")
     assert [p.name.split("-", 1)[1] for p in welcomes] == ["late@example.org.eml"]
@@ -146,6 +148,38 @@ def test_late_joiner_gets_one_welcome_linking_to_the_earlier_days(campaign_dir):
     assert store.welcome_status(late.id) == "sent"
     assert store.welcome_status(store.subscriber_by_email("reader00001@example.org").id) is None
     store.close()
+
+
+def test_no_welcome_on_a_day_the_late_joiner_gets_a_part_no_two_series_emails_on_one_day(campaign_dir):
+    """Joined at 08:00 on 3 September, before that day's 09:00 send: day 3 is their first email, and a welcome
+    the same day would be a second one — so they are not welcomed (the part's "Day 3 of 30" orients them).
+    A joiner after the send is welcomed that day and gets day 4 the next."""
+    campaign_dir.edit_schedule("default_country: US", "default_country: US\n  late_joiners: welcome")
+    import_people(campaign_dir, people(1))
+    for day in (1, 2):
+        run_once(campaign_dir, Clock(at_ny(f"2027-09-0{day} 09:00:10")))
+    import_people(campaign_dir, [{"email": "early@example.org"}, {"email": "after@example.org"}])
+    set_joined_at(campaign_dir, "early@example.org", at_ny("2027-09-03 08:00"))
+    set_joined_at(campaign_dir, "after@example.org", at_ny("2027-09-03 09:30"))
+    for moment in ("2027-09-03 08:01", "2027-09-03 09:00:10", "2027-09-03 09:31", "2027-09-04 09:00:10"):
+        run_once(campaign_dir, Clock(at_ny(moment)))
+    welcomed = [p.name.split("-", 1)[1] for p in emls(campaign_dir, "2027-08-31")]
+    assert welcomed == ["after@example.org.eml"]
+    assert "early@example.org" in recipients(campaign_dir, "2027-09-03")
+    assert "after@example.org" not in recipients(campaign_dir, "2027-09-03")
+    assert "after@example.org" in recipients(campaign_dir, "2027-09-04")
+    # per reader, at most one series email per calendar day (New York)
+    for reader in ("early@example.org", "after@example.org"):
+        days = [
+            date_header(p).astimezone(at_ny("2027-09-01 00:00").tzinfo).date()
+            for p in sorted(campaign_dir.outbox.rglob(f"*-{reader}.eml"))
+        ]
+        assert len(days) == len(set(days)), (reader, days)
+    store = campaign_dir.store()
+    try:
+        assert store.welcome_status(store.subscriber_by_email("early@example.org").id) == "skipped"
+    finally:
+        store.close()
 
 
 def test_welcome_is_held_while_paused(campaign_dir):

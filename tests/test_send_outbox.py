@@ -25,7 +25,7 @@ def parse(path):
 def test_fifty_subscribers_get_day_one_once_and_an_unsubscribe_is_respected(campaign_dir):
     csv = campaign_dir.write_csv(people(50))
     campaign_dir.run("subscribers", "import", str(csv), check=True)
-    campaign_dir.run("send", "1", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)
     files = emls(campaign_dir, "2027-09-01")
     assert len(files) == 50
     tokens = Tokens(TEST_SECRET)
@@ -41,8 +41,12 @@ def test_fifty_subscribers_get_day_one_once_and_an_unsubscribe_is_respected(camp
         assert tokens.read_unsubscribe(token) is not None  # signed, identifies the subscriber
         to = msg["To"].addresses[0].addr_spec
         assert to.split("@")[0] not in token  # but does not show the address
-        for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "Reply-To"):
+        for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "Reply-To", "Feedback-ID"):
             assert msg[header], header
+        assert msg["Feedback-ID"].split(":")[0] == "2027-09-01" and len(msg["Feedback-ID"].split(":")) == 4
+        raw = path.read_bytes()
+        qp_lines = [line for line in raw.split(b"\r\n") if len(line) > 76 and not line[:1].isalpha()]
+        assert not qp_lines, qp_lines[:1]  # body lines (quoted-printable) never exceed 76 characters
         assert parsedate_to_datetime(msg["Date"]).tzinfo is not None
         html = msg.get_body(("html",)).get_content()
         text = msg.get_body(("plain",)).get_content()
@@ -50,11 +54,11 @@ def test_fifty_subscribers_get_day_one_once_and_an_unsubscribe_is_respected(camp
         assert "988" in text and "findahelpline.com" in html
     assert len({parse(p)["Message-ID"] for p in files}) == 50
 
-    again = campaign_dir.run("send", "1", check=True)
-    assert "sent 0" in again.stdout and len(emls(campaign_dir, "2027-09-01")) == 50
+    again = campaign_dir.run("send", "1", "--yes", check=True)
+    assert "0 owed" in again.stdout and len(emls(campaign_dir, "2027-09-01")) == 50
 
     campaign_dir.run("subscribers", "unsubscribe", "reader00007@example.org", check=True)
-    campaign_dir.run("send", "2", check=True)
+    campaign_dir.run("send", "2", "--yes", check=True)
     day_two = emls(campaign_dir, "2027-09-02")
     assert len(day_two) == 49
     assert not any("reader00007" in p.name for p in day_two)
@@ -84,7 +88,7 @@ def test_a_test_send_does_not_touch_the_ledger(campaign_dir):
     [path] = emls(campaign_dir, "2027-09-04")
     msg = parse(path)
     assert msg["Subject"].startswith("[Test] ") and "13 11 14" in msg.get_body(("plain",)).get_content()
-    campaign_dir.run("send", "4", check=True)
+    campaign_dir.run("send", "4", "--yes", check=True)
     assert len(emls(campaign_dir, "2027-09-04")) == 3  # the test copy did not use up anyone's delivery
 
 
@@ -97,16 +101,16 @@ def test_suppressed_subscribers_are_never_sent_to(campaign_dir):
             ("reader00002@example.org", "complained"),
             ("reader00003@example.org", "unsubscribed"),
         ):
-            store.set_status(store.subscriber_by_email(email_).id, status, "test")
+            store.suppress(store.subscriber_by_email(email_).id, status, "test")
     finally:
         store.close()
-    campaign_dir.run("send", "1", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)
     assert [p.name.split("-", 1)[1] for p in emls(campaign_dir, "2027-09-01")] == ["reader00004@example.org.eml"]
 
 
 def test_status_shows_sent_and_owed_per_day(campaign_dir):
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(people(6))), check=True)
-    campaign_dir.run("send", "1", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)
     result = campaign_dir.run("status", check=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("│") and "Sep" in line]
     day1 = [c.strip() for c in lines[0].split("│") if c.strip()]

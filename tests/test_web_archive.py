@@ -20,7 +20,7 @@ def test_the_view_in_browser_link_of_a_sent_day_shows_the_issue_and_later_days_a
         assert empty.status_code == 200 and "No issue has been sent yet" in empty.text
         assert requests.get(f"{web.url}/archive/2027-09-01", timeout=10).status_code == 404
 
-        campaign_dir.run("send", "1", check=True)
+        campaign_dir.run("send", "1", "--yes", check=True)
         html, text = parts(read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), "reader00001@example.org")))
         link = re.search(r"View in your browser: (\S+)", text).group(1)
         assert link == f"{web.url}/archive/2027-09-01"
@@ -53,7 +53,7 @@ def test_a_view_in_browser_link_uses_the_public_url_path(campaign_dir):
     """Behind a proxy the links carry CAMPAIGN_PUBLIC_URL; the path alone is what reaches the app."""
     add_subscribers(campaign_dir, people(1))
     with live_web(campaign_dir, links_to_server=False) as web:
-        campaign_dir.run("send", "1", check=True)
+        campaign_dir.run("send", "1", "--yes", check=True)
         _, text = parts(read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), "reader00001@example.org")))
         link = re.search(r"View in your browser: (\S+)", text).group(1)
         assert link.startswith("https://news.example.org/archive/")

@@ -132,3 +132,53 @@ def test_serve_stops_cleanly_on_sigterm(campaign_dir):
         assert proc.wait(timeout=15) == 0
         assert "stopped" in proc.stderr.read()
     assert os.path.exists(campaign_dir.root / "campaign.db")
+
+
+def _hrefs(html: str) -> list[str]:
+    return [h.replace("&amp;", "&") for h in re.findall(r'href="([^"]+)"', html)]
+
+
+def test_preview_dark_mode_toggle_text_part_and_links_that_work(campaign_dir):
+    """In-process (the real preview app through Flask's test client): the dark-mode toggle applies the
+    email's own dark rules, the text part sits beside the frames, and every link the organiser can click
+    inside the preview — page footer, email footer — answers 200 instead of a 404."""
+    from campaign.web import create_app
+
+    client = create_app(campaign_dir.settings, preview=True).test_client()
+    day = client.get("/preview/2027-09-10?country=GB")
+    page = day.get_data(as_text=True)
+    assert day.status_code == 200
+    # The plain-text part, escaped, beside the two frames.
+    text = client.get("/preview/2027-09-10/email.txt?country=GB").get_data(as_text=True)
+    assert '<pre class="text-part"' in page and "Samaritans" in text
+    first_line = next(line for line in text.splitlines() if line.strip() and "&" not in line and "<" not in line)
+    assert first_line in page
+    # The toggle: a link and a form option, both to ?dark=1, and the frames then load the dark email.
+    toggle = re.search(r'href="([^"]+)" id="scheme-toggle">Switch to dark mode<', page).group(1).replace("&amp;", "&")
+    assert "dark=1" in toggle and "country=GB" in toggle and 'name="dark"' in page
+    dark_page = client.get(toggle).get_data(as_text=True)
+    assert "Switch to light mode" in dark_page
+    frames = re.findall(r'<iframe [^>]*src="([^"]+)"', dark_page)
+    assert len(frames) == 2 and all("dark=1" in src for src in frames)
+    dark = client.get(frames[0].replace("&amp;", "&")).get_data(as_text=True)
+    light = client.get("/preview/2027-09-10/email.html?country=GB").get_data(as_text=True)
+    assert not re.search(r"prefers-color-scheme:\s*dark\)", dark) and "@media all" in dark
+    assert "@media not all" in light  # light really is light, whatever the organiser's system prefers
+
+    # Every same-site link on the page and inside the email works in the preview (no 404, no public URL).
+    email_links = _hrefs(light)
+    assert "/preview/link/unsubscribe" in email_links
+    assert any(h.startswith("/preview/2027-09-10/email.html?") and "web=1" in h for h in email_links)
+    web_version = client.get(next(h for h in email_links if "web=1" in h)).get_data(as_text=True)
+    assert "/preview/link/subscribe" in _hrefs(web_version)
+    for href in {h for h in _hrefs(page) + email_links + _hrefs(web_version) if h.startswith("/")}:
+        response = client.get(href)
+        assert response.status_code == 200, href
+    assert not [h for h in email_links if h.startswith(campaign_dir.settings.public_url)]
+    stand_in = client.get("/preview/link/unsubscribe")
+    assert (
+        stand_in.headers["X-Frame-Options"] == "SAMEORIGIN"
+        and "frame-ancestors 'self'" in stand_in.headers["Content-Security-Policy"]
+    )
+    assert "Nobody is unsubscribed" in stand_in.get_data(as_text=True)
+    assert client.get("/preview/link/elsewhere").status_code == 404

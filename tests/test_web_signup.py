@@ -14,7 +14,7 @@ from campaign.clock import utcnow
 from campaign.delivery.tokens import Tokens
 from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers
 from tests.conftest import TEST_SECRET, people
-from tests.web_live import add_subscribers, live_web, parts, read_eml
+from tests.web_live import add_subscribers, live_web, parts, path_of, read_eml
 
 DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -50,6 +50,16 @@ def _confirm_link(path) -> str:
     return link
 
 
+def _confirm(link: str) -> requests.Response:
+    """What a person does: open the link (a page with a button), press the button (a POST with its form)."""
+    with requests.Session() as session:
+        page = session.get(link, timeout=10)
+        match = CSRF.search(page.text)
+        if match is None:
+            return page
+        return session.post(link, data={"csrf_token": match.group(1)}, timeout=10, allow_redirects=False)
+
+
 def _status(store, email):
     sub = store.subscriber_by_email(email)
     return sub.status if sub else None
@@ -74,19 +84,19 @@ def test_sign_up_confirm_and_receive_only_later_issues(campaign_dir):
         assert "Hi Sam," in text and "__" not in text and "__" not in html
 
         # Pending subscribers are sent nothing else.
-        campaign_dir.run("send", "1", check=True)
+        campaign_dir.run("send", "1", "--yes", check=True)
         assert "new.reader@example.org" not in {r.email for r in web.store.deliveries_for(DAY1)}
 
         before = utcnow()
-        confirmed = requests.get(_confirm_link(eml), timeout=10)
+        confirmed = _confirm(_confirm_link(eml))
         assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
         sub = web.store.subscriber_by_email("new.reader@example.org")
         assert sub.status == ACTIVE and sub.country == "GB" and sub.name == "Sam"
         assert before <= sub.joined_at <= utcnow()  # joined when confirmed
-        again = requests.get(_confirm_link(eml), timeout=10)
+        again = _confirm(_confirm_link(eml))
         assert again.status_code == 200 and "already subscribed" in again.text
 
-        campaign_dir.run("send", "2", check=True)
+        campaign_dir.run("send", "2", "--yes", check=True)
         assert "new.reader@example.org" in {r.email for r in web.store.deliveries_for(DAY2)}
         assert len(list((campaign_dir.outbox / "2027-09-02").glob("*-new.reader@example.org.eml"))) == 1
         kinds = {row.kind for row in web.store.engine.connect().execute(select(events.c.kind))}
@@ -133,13 +143,13 @@ def test_an_unsubscribed_address_comes_back_only_through_the_confirmation(campai
         web.flush_mail()
         [eml] = _confirmations(campaign_dir)
         link = _confirm_link(eml)
-        assert requests.get(link, timeout=10).status_code == 200
+        assert _confirm(link).status_code == 200
         back = web.store.subscriber_by_email(email)
         assert back.status == ACTIVE and back.joined_at > sub.joined_at
 
         # Leaving again: the old confirmation link must not re-subscribe (a link scanner may fetch it).
         web.store.suppress(back.id, UNSUBSCRIBED, "left again")
-        stale = requests.get(link, timeout=10)
+        stale = _confirm(link)
         assert stale.status_code == 410 and "no longer valid" in stale.text
         assert _status(web.store, email) == UNSUBSCRIBED
 
@@ -164,7 +174,7 @@ def test_altered_and_expired_confirmation_links_are_refused(campaign_dir):
         assert _status(web.store, "someone@example.org") == PENDING
         with time_machine.travel(utcnow() - timedelta(days=6, hours=23), tick=False):
             almost = Tokens(TEST_SECRET).confirm(sub.id)
-        assert requests.get(f"{web.url}/confirm/{almost}", timeout=10).status_code == 200
+        assert _confirm(f"{web.url}/confirm/{almost}").status_code == 200
         assert _status(web.store, "someone@example.org") == ACTIVE
 
 
@@ -205,3 +215,125 @@ def test_invalid_input_is_explained_on_the_form(campaign_dir):
         with web.store.engine.connect() as conn:
             emails = set(conn.execute(select(subscribers.c.email)).scalars())
         assert emails == {"far.away@example.org"}
+
+
+def _confirm_page_and_token(link: str) -> tuple[requests.Session, requests.Response, str]:
+    session = requests.Session()
+    page = session.get(link, timeout=10)
+    return session, page, CSRF.search(page.text).group(1)
+
+
+def test_opening_the_link_changes_nothing_only_the_button_confirms_with_the_forms_time_zone(campaign_dir):
+    email = "tz.reader@example.org"
+    with live_web(campaign_dir) as web:
+        form = _sign_up(web, email, country="US", timezone="America/Chicago")
+        assert form.status_code == 200
+        web.flush_mail()
+        [eml] = _confirmations(campaign_dir)
+        link = _confirm_link(eml)
+
+        # What a link scanner does: GET (twice, with and without cookies). Nothing changes.
+        for _ in range(2):
+            page = requests.get(link, timeout=10)
+            assert page.status_code == 200 and "Confirm my subscription" in page.text
+            assert f'action="{path_of(link)}"' in page.text and 'method="post"' in page.text
+        assert _status(web.store, email) == PENDING
+
+        session, page, csrf = _confirm_page_and_token(link)
+        assert "Path=/confirm" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+        with session:
+            # A POST without the form's token (another site's form, a scanner replaying the URL) is refused.
+            assert requests.post(link, timeout=10).status_code == 400
+            assert session.post(link, data={"csrf_token": "forged"}, timeout=10).status_code == 400
+            _, _, other_csrf = _confirm_page_and_token(link)  # a token from another browser's cookie
+            assert session.post(link, data={"csrf_token": other_csrf}, timeout=10).status_code == 400
+            assert _status(web.store, email) == PENDING
+            done = session.post(link, data={"csrf_token": csrf}, timeout=10, allow_redirects=False)
+        assert done.status_code == 200 and "You are subscribed" in done.text
+        sub = web.store.subscriber_by_email(email)
+        assert (sub.status, sub.timezone, sub.country) == (ACTIVE, "America/Chicago", "US")
+        # Opened again afterwards: says so, changes nothing.
+        assert "already subscribed" in requests.get(link, timeout=10).text
+
+
+def test_the_form_detects_the_time_zone_in_the_browser_and_checks_it(campaign_dir):
+    with live_web(campaign_dir, signups_per_client=(50, 600)) as web:
+        page = requests.get(f"{web.url}/subscribe", timeout=10)
+        nonce = page.headers["Content-Security-Policy"].split("script-src 'nonce-")[1].split("'")[0]
+        assert f'<script nonce="{nonce}">' in page.text
+        assert "Intl.DateTimeFormat().resolvedOptions().timeZone" in page.text
+        assert 'name="timezone"' in page.text
+        for bad in ("Mars/Olympus_Mons", "../../etc/passwd", "/etc/localtime", "Europe/ London", "UTC\x00", "x" * 300):
+            response = _sign_up(web, "tz@example.org", timezone=bad)
+            assert response.status_code == 400 and "time zone such as" in response.text, repr(bad)
+        assert web.store.subscriber_by_email("tz@example.org") is None
+        assert _sign_up(web, "tz@example.org", timezone="Asia/Kolkata").status_code == 200
+        assert web.store.subscriber_by_email("tz@example.org").timezone == "Asia/Kolkata"
+
+
+def test_a_re_subscription_updates_country_and_time_zone_but_the_form_never_changes_an_active_reader(campaign_dir):
+    add_subscribers(campaign_dir, [{"email": "back@example.org", "country": "GB", "timezone": "Europe/London"}])
+    add_subscribers(campaign_dir, [{"email": "stays@example.org", "country": "GB", "timezone": "Europe/London"}])
+    with live_web(campaign_dir, signups_per_client=(50, 600)) as web:
+        web.store.suppress(web.store.subscriber_by_email("back@example.org").id, UNSUBSCRIBED, "left")
+        _sign_up(web, "back@example.org", country="US", timezone="America/New_York")
+        _sign_up(web, "stays@example.org", country="US", timezone="America/New_York")  # someone else typed it
+        stays = web.store.subscriber_by_email("stays@example.org")
+        assert (stays.status, stays.country, stays.timezone) == (ACTIVE, "GB", "Europe/London")
+        web.flush_mail()
+        [eml] = _confirmations(campaign_dir)
+        assert _confirm(_confirm_link(eml)).status_code == 200
+        back = web.store.subscriber_by_email("back@example.org")
+        assert (back.status, back.country, back.timezone) == (ACTIVE, "US", "America/New_York")
+
+
+def test_a_name_with_line_breaks_or_invisible_characters_is_cleaned_at_the_edge(campaign_dir):
+    with live_web(campaign_dir) as web:
+        name = "Sam\r\nBcc: victim@example.org\u2028\u200b\x00 Lee"
+        assert _sign_up(web, "clean@example.org", name=name).status_code == 200
+        stored = web.store.subscriber_by_email("clean@example.org").name
+        assert stored == "Sam Bcc: victim@example.org Lee"
+        web.flush_mail()
+        [eml] = _confirmations(campaign_dir)
+        message = read_eml(eml)
+        assert message["To"] == '"Sam Bcc: victim@example.org Lee" <clean@example.org>' and message["Bcc"] is None
+
+
+def test_one_reminder_after_24_hours_never_more(campaign_dir):
+    from campaign.delivery.reminders import send_signup_reminders
+
+    with live_web(campaign_dir, signups_per_client=(50, 600)) as web:
+        _sign_up(web, "slow@example.org")
+        _sign_up(web, "quick@example.org")
+        web.flush_mail()
+        [quick] = [p for p in _confirmations(campaign_dir) if "quick@" in p.name]
+        assert _confirm(_confirm_link(quick)).status_code == 200
+        mailer = web.app.extensions["campaign"].mailer
+        now = utcnow()
+        assert send_signup_reminders(web.store, mailer, now=now + timedelta(hours=23)) == 0
+        assert send_signup_reminders(web.store, mailer, now=now + timedelta(hours=25)) == 1
+        for later in (26, 48, 24 * 6):
+            assert send_signup_reminders(web.store, mailer, now=now + timedelta(hours=later)) == 0
+        with web.store.engine.connect() as conn:
+            kinds = [
+                (row.email, row.kind)
+                for row in conn.execute(select(events.c.email, events.c.kind).order_by(events.c.id))
+                if row.kind in ("confirmation_sent", "confirmation_reminder")
+            ]
+        assert kinds.count(("slow@example.org", "confirmation_reminder")) == 1
+        assert kinds.count(("slow@example.org", "confirmation_sent")) == 2  # the first email and the reminder
+        assert ("quick@example.org", "confirmation_reminder") not in kinds
+        # The reminder's link works like the first one (button, then active).
+        reminded = [p for p in _confirmations(campaign_dir) if "slow@" in p.name]
+        assert _confirm(_confirm_link(reminded[-1])).status_code == 200
+        assert _status(web.store, "slow@example.org") == ACTIVE
+
+
+def test_a_sign_up_older_than_its_link_gets_no_reminder(campaign_dir):
+    from campaign.delivery.reminders import send_signup_reminders
+
+    with live_web(campaign_dir) as web:
+        _sign_up(web, "lapsed@example.org")
+        web.flush_mail()
+        mailer = web.app.extensions["campaign"].mailer
+        assert send_signup_reminders(web.store, mailer, now=utcnow() + timedelta(days=8)) == 0

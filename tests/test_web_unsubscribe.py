@@ -27,7 +27,7 @@ def test_one_click_unsubscribe_from_a_sent_email_stops_the_next_day(campaign_dir
     add_subscribers(campaign_dir, people(3))
     # The acceptance check: POST the path of the List-Unsubscribe URL of a real .eml to the running server.
     with live_web(campaign_dir, links_to_server=False) as web:
-        campaign_dir.run("send", "1", check=True)
+        campaign_dir.run("send", "1", "--yes", check=True)
         message = read_eml(eml_for(campaign_dir.outbox / DAY1.isoformat(), "reader00002@example.org"))
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         url = list_unsubscribe_url(message)
@@ -65,7 +65,7 @@ def test_one_click_unsubscribe_from_a_sent_email_stops_the_next_day(campaign_dir
         reader3 = web.store.subscriber_by_email("reader00003@example.org")
         assert reader3.status == ACTIVE
 
-    campaign_dir.run("send", "2", check=True)
+    campaign_dir.run("send", "2", "--yes", check=True)
     store = campaign_dir.store()
     try:
         got_day2 = {row.email for row in store.deliveries_for(DAY2)}

@@ -170,6 +170,26 @@ def test_sendgrid_malformed_but_signed_body_is_400(three, body):
         assert _stored_events(web.store) == [] and set(_statuses(web.store).values()) == {ACTIVE}
 
 
+def test_sendgrid_refuses_stale_future_and_replayed_signed_requests(three):
+    private, der_b64, _ = _ec_keys()
+    with live_web(three, env={"SENDGRID_WEBHOOK_PUBLIC_KEY": der_b64}) as web:
+        url = f"{web.url}/webhooks/sendgrid"
+        body = json.dumps([{"email": ALICE, "event": "bounce", "type": "bounce", "timestamp": 1}]).encode()
+        now = int(time.time())
+        for when in (now - 30 * 24 * 3600, now - 6 * 60, now + 6 * 60, 10**15):  # a month old, 6 min, future
+            signed = _sendgrid_headers(private, body, timestamp=str(when))
+            assert requests.post(url, data=body, headers=signed, timeout=10).status_code == 401, when
+        assert _statuses(web.store)[ALICE] == ACTIVE and _stored_events(web.store) == []
+
+        headers = _sendgrid_headers(private, body)
+        assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+        replay = requests.post(url, data=body, headers=headers, timeout=10)
+        assert replay.status_code == 401  # the same signed request again: refused, applied once
+        resigned = requests.post(url, data=body, headers=_sendgrid_headers(private, body), timeout=10)
+        assert resigned.status_code in (200, 401)  # a fresh signature over the same second is the same request
+        assert len(_stored_events(web.store)) == 1 + (resigned.status_code == 200)
+
+
 # -- Mailgun ------------------------------------------------------------------------------------------------
 def test_mailgun_hmac_replay_and_stale_timestamps(three):
     key = "key-" + secrets.token_hex(16)
@@ -203,7 +223,8 @@ def test_mailgun_hmac_replay_and_stale_timestamps(three):
         assert requests.post(url, data=_mailgun_body(key, temporary), timeout=10).status_code == 200
         malformed = _mailgun_body(key, "not an object")  # type: ignore[arg-type]
         assert requests.post(url, data=malformed, timeout=10).status_code == 400
-        assert requests.post(url, data=b"\x00garbage", timeout=10).status_code == 400
+        # Unsigned garbage is refused as unauthenticated: nothing reads an unsigned body.
+        assert requests.post(url, data=b"\x00garbage", timeout=10).status_code == 401
         assert [e.kind for e in _stored_events(web.store)] == ["bounce", "complaint", "unsubscribe", "soft_bounce"]
 
 
@@ -356,3 +377,48 @@ def test_an_rsa_key_is_not_accepted_for_sendgrid(campaign_dir):
             create_app(campaign_dir.settings, store)
     finally:
         store.close()
+
+
+# -- the protocol -------------------------------------------------------------------------------------------
+def test_every_provider_implements_the_protocol_and_the_route_names_none():
+    import inspect
+
+    from campaign.web import webhooks
+    from campaign.web.webhooks.protocol import WebhookProvider
+
+    assert set(webhooks.PROVIDERS) == {"postmark", "sendgrid", "mailgun", "resend"}
+    for name, cls in webhooks.PROVIDERS.items():
+        assert issubclass(cls, WebhookProvider) and not inspect.isabstract(cls) and cls.name == name
+        assert 0 < cls.max_body <= 1024 * 1024
+    route = inspect.getsource(webhooks.receive) + inspect.getsource(webhooks._once)
+    assert not [name for name in webhooks.PROVIDERS if name in route.lower()]
+
+
+def test_providers_are_pure_objects_without_flask_or_a_store():
+    """A provider module is used with a plain WebhookRequest: headers (lower-case names), bytes, a time."""
+    from campaign.errors import Unauthorized
+    from campaign.web.webhooks.mailgun import MailgunWebhook
+    from campaign.web.webhooks.postmark import PostmarkWebhook
+    from campaign.web.webhooks.protocol import WebhookRequest
+
+    now = datetime.now(UTC)
+    postmark = PostmarkWebhook("hooks", "pw")
+    good = {"authorization": "Basic " + base64.b64encode(b"hooks:pw").decode()}
+    body = json.dumps({"RecordType": "SpamComplaint", "Email": ALICE}).encode()
+    verified = postmark.authenticate(WebhookRequest(good, body, now))
+    assert verified.once is None and [e.kind for e in postmark.parse(body)] == ["complaint"]
+    for header in ({}, {"authorization": "Basic aG9va3M="}, {"authorization": "Digest x"}):
+        with pytest.raises(Unauthorized):
+            postmark.authenticate(WebhookRequest(header, body, now))
+    assert PostmarkWebhook.refusal_headers()["WWW-Authenticate"].startswith("Basic realm=")
+
+    key = "k" * 32
+    mailgun = MailgunWebhook(key)
+    signed = _mailgun_body(key, {"event": "complained", "recipient": BOB}, token="t" * 50)
+    verified = mailgun.authenticate(WebhookRequest({}, signed, now))
+    assert verified.once == "t" * 50 and not verified.redelivery
+    assert [(e.kind, e.email) for e in mailgun.parse(signed)] == [("complaint", BOB)]
+    # The signature block is found without decoding the rest: a "signature" nested deeper is not it.
+    nested = json.dumps({"event-data": {"signature": json.loads(signed)["signature"]}}).encode()
+    with pytest.raises(Unauthorized):
+        mailgun.authenticate(WebhookRequest({}, nested, now))

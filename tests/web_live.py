@@ -21,6 +21,7 @@ from flask import Flask
 from campaign.ledger.csv_import import import_subscribers
 from campaign.ledger.store import Store
 from campaign.web import create_app, server_options
+from campaign.web.context import SiteContext
 from tests.conftest import CampaignDir  # noqa: F401  (re-exported for the web tests)
 
 
@@ -58,9 +59,9 @@ def live_web(campaign: CampaignDir, *, links_to_server: bool = True, env: dict |
         yield LiveWeb(url, app, store, campaign)
     finally:
         stop_server(server, thread)
-        mailer = app.extensions["campaign"].mailer
-        if mailer is not None:
-            mailer.close()
+        context = app.extensions["campaign"]
+        if isinstance(context, SiteContext):
+            context.mailer.close()
         if store is not None:
             store.close()
 

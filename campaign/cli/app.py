@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -44,10 +44,22 @@ def settings() -> Settings:
     return load_settings()
 
 
-def project(s: Settings | None = None) -> Project:
-    from campaign.series.project import load_project
+def project(s: Settings | None = None, st: Store | None = None) -> Project:
+    """The campaign folder, with the days already started kept as the ledger recorded them.
 
-    return load_project(s or settings())
+    Without `st`, the ledger is read when it exists (a missing SQLite file means nothing was sent yet: it is
+    not created just to look)."""
+    from campaign.delivery.as_sent import load_project_as_sent
+
+    s = s or settings()
+    if st is not None:
+        return load_project_as_sent(s, st)
+    from campaign.ledger.migrate import ledger_exists
+
+    if not ledger_exists(s.database_url):
+        return load_project_as_sent(s, None)
+    with closing(store(s)) as opened:
+        return load_project_as_sent(s, opened)
 
 
 def store(s: Settings | None = None) -> Store:
@@ -58,6 +70,8 @@ def store(s: Settings | None = None) -> Store:
 
 def print_findings(p: Project, days=None) -> None:
     """Warnings and acknowledged errors are printed with every build — never silently dropped."""
+    for warning in p.plan_warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     for finding in p.check_safe_messaging(days):
         err.print(f"lint: {finding}", markup=False, highlight=False)
 

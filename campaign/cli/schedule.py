@@ -38,7 +38,8 @@ def run(
 
     Example: campaign run --rehearse
     """
-    from campaign.timing.scheduler import SeriesScheduler, attach_log_handler, log
+    from campaign.timing.logs import attach_log_handler, log
+    from campaign.timing.scheduler import SeriesScheduler
 
     if once and rehearse:
         raise InvalidInput(
@@ -51,12 +52,20 @@ def run(
             )
         )
     s = settings()
+    if not rehearse:  # a real provider refuses to start on a placeholder or a credential it rejects
+        from campaign.preflight import require_go_live_at_start
+
+        require_go_live_at_start(s)
     st = store(s)
     try:
         clock = Clock()
+        if not rehearse:
+            from campaign.timing.rehearsal import refuse_rehearsal_ledger
+
+            refuse_rehearsal_ledger(st)
         if rehearse:
-            clock = _rehearsal_clock(s, st, seconds)
-            if clock is None:
+            rehearsal = _rehearsal_clock(s, st, seconds)
+            if rehearsal is None:
                 if not st.count_subscribers().get("active"):
                     out.print(
                         "rehearsal: nobody to send to — import subscribers first (campaign subscribers import FILE.csv)"
@@ -64,9 +73,10 @@ def run(
                 else:
                     out.print(
                         "rehearsal: nothing to send — every scheduled day is already in the ledger "
-                        "(see `campaign status`; `make clean` starts over)"
+                        "(see `campaign status`; `campaign reset --rehearsal` starts over)"
                     )
                 return
+            clock = rehearsal
         with stop_on_signals() as (stop, received):
             scheduler = SeriesScheduler(
                 s, st, clock=clock, stop=stop, rehearse=rehearse, announce=lambda text: out.print(text, markup=False)
@@ -74,14 +84,11 @@ def run(
             handler = attach_log_handler(scheduler.log_time, scheduler.tz, err.file)
             started = time.monotonic()
             try:
-                summary = scheduler.run("all" if rehearse else "due" if once else "stopped")
-            except LockHeld as error:
-                raise CampaignError(
-                    f"another scheduler is already running on this database: {error} — "
-                    "stop it first (one `campaign run` per database)"
-                ) from None
+                summary = _run_or_stand_by(scheduler, "all" if rehearse else "due" if once else "stopped", st, stop)
             finally:
                 log.removeHandler(handler)
+            if summary is None:  # stopped while waiting as a standby
+                return
         elapsed = time.monotonic() - started
         missed = f"missed {len(summary.missed)}, skipped {len(summary.skipped)}"
         if rehearse:
@@ -101,15 +108,44 @@ def run(
         st.close()
 
 
+STANDBY_SECONDS = 5.0  # how often a standby scheduler (PostgreSQL) tries to take over
+
+
+def _run_or_stand_by(scheduler, until: str, st, stop):
+    """Run the scheduler. Another one holding the database: on PostgreSQL (many hosts) wait as its standby
+    and take over when its connection — and so its advisory lock — goes away; on SQLite (one machine, where
+    a dead holder's lock is taken over at once) refuse, naming it. None when stopped while standing by."""
+    waiting = False
+    while True:
+        try:
+            return scheduler.run(until)
+        except LockHeld as error:
+            if st.engine.dialect.name != "postgresql" or until != "stopped":
+                raise CampaignError(
+                    f"another scheduler is already running on this database: {error} — "
+                    "stop it first (one `campaign run` per database)"
+                ) from None
+            if not waiting:
+                out.print(
+                    f"standby: {error}; this scheduler takes over when that one stops "
+                    f"(checking every {STANDBY_SECONDS:.0f} s)",
+                    markup=False,
+                )
+                waiting = True
+            if stop.wait(STANDBY_SECONDS):
+                return None
+
+
 def _rehearsal_clock(s, st, seconds: float) -> Clock | None:
     """The rehearsal writes to the ledger of CAMPAIGN_DATABASE_URL like a real run: refuse where that
     would mark a real campaign's days as sent."""
+    from campaign.delivery.as_sent import frozen_days
     from campaign.providers import provider_name
     from campaign.timing.pause import current_pause
-    from campaign.timing.scheduler import REHEARSAL_LEAD_IN, rehearsal_clock
+    from campaign.timing.rehearsal import REHEARSAL_LEAD_IN, claim_for_rehearsal, rehearsal_clock
     from campaign.timing.watch import load_checked_project
 
-    project = load_checked_project(s)
+    project = load_checked_project(s, frozen_days(st))
     name = provider_name(s, project.schedule.campaign.provider)
     if name != "outbox":
         raise ConfigurationError(
@@ -129,6 +165,7 @@ def _rehearsal_clock(s, st, seconds: float) -> Clock | None:
             f"the series is paused since {_when(pause.since, project.schedule.campaign.tz)} "
             f"({pause.reason}): every send would be skipped — `campaign resume` first"
         )
+    claim_for_rehearsal(st)  # refused when the database holds any real delivery
     clock = rehearsal_clock(project, st, seconds)
     if clock is not None:
         tz = project.schedule.campaign.tz
@@ -182,30 +219,46 @@ def pause(reason: str = typer.Option(..., "--reason", help="Why; shown by `campa
 
 @app.command()
 def resume(
-    catch_up: bool = typer.Option(False, "--catch-up", help="Send now the days whose send time fell inside the pause."),
+    catch_up: bool = typer.Option(
+        False,
+        "--catch-up",
+        help="Send the days whose send time fell inside the pause one a day from the next send time; "
+        "the rest of the series moves later in order.",
+    ),
+    skip: bool = typer.Option(False, "--skip", help="Leave those days skipped (the default)."),
 ) -> None:
-    """End the pause. Days whose send time fell inside it stay skipped, unless --catch-up sends them now.
+    """End the pause. Days whose send time fell inside it stay skipped (--skip, the default), or with
+    --catch-up go out one a day from the next send time, every later day moving later by as much — so no
+    reader gets two parts on one day; the series may then run past its last date. `campaign status` shows
+    the new dates; `campaign run` sends them.
 
     Nothing already sent is sent again: the ledger decides who is still owed each day.
 
     Example: campaign resume --catch-up
     """
-    from campaign.providers import make_provider, provider_name
-    from campaign.timing.pause import catch_up_pause, current_pause, end_pause, mark_skipped
+    from campaign.timing.catchup import mark_skipped, postpone_after_pause
+    from campaign.timing.pause import current_pause, end_pause
     from campaign.timing.watch import load_checked_project
 
+    if catch_up and skip:
+        raise InvalidInput(
+            Problem("arguments", None, "--catch-up/--skip", "--catch-up and --skip exclude each other", "choose one")
+        )
+    from campaign.delivery.as_sent import frozen_days
+
     s = settings()
-    project = load_checked_project(s)  # invalid inputs stop here, while still paused
     st = store(s)
-    provider = None
     try:
+        project = load_checked_project(s, frozen_days(st))  # invalid inputs stop here, while still paused
         if current_pause(st) is None:
             out.print("not paused: nothing to resume")
             return
-        if catch_up:  # credentials are checked before the pause ends
-            c = project.schedule.campaign
-            provider = make_provider(provider_name(s, c.provider), s, c)
+        if catch_up:  # the ledger is checked before the pause ends
+            from campaign.timing.rehearsal import refuse_rehearsal_ledger
+
+            refuse_rehearsal_ledger(st)
         window = end_pause(st, now=utcnow(), catch_up=catch_up)
+        assert window is not None and window.until is not None  # paused a moment ago: it ends now
         tz = project.schedule.campaign.tz
         out.print(
             f"resumed: the pause from {_when(window.since, tz)} to {_when(window.until, tz)} "
@@ -223,16 +276,55 @@ def resume(
             if not skipped:
                 out.print("no send time fell inside the pause")
             return
-        with stop_on_signals() as (stop, received):
-            done = catch_up_pause(project, st, provider, window.since, window.until, stop=stop)
-        for slot, report in done:
-            out.print(f"caught up {slot.describe(tz)}: {report.summary()}", markup=False)
-        if not done:
+        moved = postpone_after_pause(project, st, window.since, window.until)
+        if not moved:
             out.print("no send time fell inside the pause: nothing to catch up")
-        if received:
-            err.print("stopped: the batch in flight finished; send the rest with `campaign send DAY`", markup=False)
-            raise typer.Exit(1)
+            return
+        shown: set[int] = set()
+        for slot in moved:
+            if slot.number not in shown and slot.default_group:
+                shown.add(slot.number)
+                out.print(f"day {slot.number} now sends {_when(slot.at, tz)}", markup=False)
+        out.print(
+            f"caught up: {len(shown)} day(s) moved, one a day; the series now ends {_when(moved[-1].at, tz)} "
+            "(`campaign run` sends them; `campaign status` shows the dates)",
+            markup=False,
+        )
     finally:
-        if provider is not None:
-            provider.close()
         st.close()
+
+
+@app.command()
+def reset(
+    rehearsal: bool = typer.Option(
+        False, "--rehearsal", help="Forget what a rehearsal played (required: only a rehearsal database is reset)."
+    ),
+) -> None:
+    """Start a rehearsal database fresh: delete its deliveries, issue records, welcomes and pause history;
+    the subscribers stay. Refused on a database that holds real deliveries.
+
+    Example: campaign reset --rehearsal
+    """
+    from campaign.timing.rehearsal import REHEARSAL_KEY, is_rehearsal_ledger
+
+    if not rehearsal:
+        raise InvalidInput(Problem("arguments", None, "--rehearsal", "say what to reset", "campaign reset --rehearsal"))
+    s = settings()
+    st = store(s)
+    try:
+        if not is_rehearsal_ledger(st) and st.delivery_counts():
+            raise InvalidInput(
+                Problem(
+                    "database",
+                    None,
+                    "CAMPAIGN_DATABASE_URL",
+                    "this database holds real deliveries, not a rehearsal's: nothing was reset",
+                    "reset only a rehearsal database; a live ledger is never reset",
+                )
+            )
+        gone = st.forget_sends((REHEARSAL_KEY, "pause", "pause_history"))
+    finally:
+        st.close()
+    out.print(
+        f"reset: {gone} rehearsal delivery(ies) forgotten; the subscribers stay — `campaign run --rehearse` plays again"
+    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from campaign.cli.app import DAY_HELP, app, err, out, print_findings, project
+from campaign.clock import utcnow
 
 
 @app.command()
@@ -18,9 +18,11 @@ def validate() -> None:
     Example: campaign validate
     """
     p = project()
+    print_schedule_warnings(p)
+    p.check_templates()  # sandbox, symlinks, recursion, unverified numbers: before any template runs
     p.check_safe_messaging()
     p.render(p.schedule.dates[0])  # templates compile and carry the crisis block and disclaimer
-    stale = p.crisis.stale(datetime.now().date())
+    stale = p.crisis.stale(utcnow().date())
     for entry in stale:
         err.print(f"warning: crisis resource not re-verified in 12 months: {entry}")
     for finding in p.lint():
@@ -31,28 +33,62 @@ def validate() -> None:
     )
 
 
+def clip_words(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;:.-—") + "…"
+
+
+def first_sentence(text: str) -> str:
+    import re
+
+    match = re.search(r"(?<=[.!?])\s", text)
+    return text[: match.start()] if match else text
+
+
+def opening(part) -> str:
+    """What a day's text is about: its first heading, or (when it has none) its first sentence."""
+    if part.blocks[0].kind == "heading":
+        return "§ " + part.blocks[0].text
+    first = first_sentence(part.blocks[0].text.replace("\n", " ").lstrip("- "))
+    return f"…{first}" if part.continued else first  # "…": it continues the section before
+
+
+def print_schedule_warnings(p) -> None:
+    """Length limits of subjects and preheaders, and edits to text already sent (series/frozen.py)."""
+    for warning in (*p.loaded.warnings, *p.plan_warnings):
+        err.print(f"warning: {warning}", markup=False)
+
+
 @app.command()
 def plan() -> None:
-    """Show how the article is split across the scheduled days (word counts and spread).
+    """Show how the article is split across the scheduled days: each day's subject beside its first heading
+    or sentence, word counts and spread.
 
     Example: campaign plan
     """
     from rich.table import Table
 
     p = project()
+    print_schedule_warnings(p)
+    frozen = p.frozen
     table = Table(title=f"{p.schedule.campaign.name}: {len(p.plan.parts)} parts")
-    for col in ("Day", "Date", "Words", "Starts with", "Note"):
+    for col in ("Day", "Date", "Words", "Subject", "Starts with", "Note"):
         table.add_column(col, justify="right" if col in ("Day", "Words") else "left")
     for part in p.plan.parts:
-        first = part.blocks[0].text.replace("\n", " ")
-        start = f"(continued: {part.continued}) " if part.continued else ""
-        pins = p.schedule.days[part.day].pin
+        entry = frozen.get(part.day) or p.schedule.days[part.day]
+        pins = p.schedule.days[part.day].pin if part.day in p.schedule.days else []
+        notes = (["sent"] if part.day in frozen else []) + (["pinned: " + ", ".join(pins)] if pins else [])
         table.add_row(
             str(part.number),
             f"{part.day:%a %d %b}",
             str(part.words),
-            (start + first)[:70],
-            ("pinned: " + ", ".join(pins)) if pins else "",
+            clip_words(entry.subject, 60),
+            clip_words(opening(part), 60),
+            "; ".join(notes),
         )
     out.print(table)
     counts = [part.words for part in p.plan.parts]
@@ -63,7 +99,12 @@ def plan() -> None:
 
 
 @app.command()
-def build(out_dir: Path = typer.Option(Path("build"), "--out", help="Folder to write into.")) -> None:
+def build(
+    out_dir: Path = typer.Option(Path("build"), "--out", help="Folder to write into."),
+    screenshots: bool = typer.Option(
+        False, "--screenshots", help="Also PNGs of every day (375/800 px, light/dark) and OUT/contact-sheet.html."
+    ),
+) -> None:
     """Render every day to OUT/YYYY-MM-DD/email.html and email.txt, plus OUT/index.html.
 
     Example: campaign build --out build
@@ -71,12 +112,17 @@ def build(out_dir: Path = typer.Option(Path("build"), "--out", help="Folder to w
     from campaign.series.build import build_series
 
     p = project()
+    print_schedule_warnings(p)
     print_findings(p)
     built = build_series(p, out_dir)
     largest = max(b.html_bytes for b in built)
     out.print(
         f"built {len(built)} issues in {out_dir}/ (largest HTML {largest / 1024:.1f} KB); open {out_dir / 'index.html'}"
     )
+    if screenshots:  # headless Chromium (campaign/preflight/screenshots.py)
+        from campaign.preflight.screenshots import shoot_series
+
+        out.print(f"screenshots: {len(built) * 4} PNGs; contact sheet {shoot_series(p.settings, p, built, out_dir)}")
 
 
 @app.command()
@@ -84,6 +130,9 @@ def preview(
     day: str = typer.Argument(..., help=DAY_HELP),
     country: Optional[str] = typer.Option(None, help="Render the crisis block for this country (e.g. GB)."),
     out_dir: Path = typer.Option(Path("build/preview"), "--out", help="Folder to write into."),
+    screenshot: bool = typer.Option(
+        False, "--screenshot", help="Also write four PNGs (375/800 px, light/dark) from headless Chromium."
+    ),
 ) -> None:
     """Render one day and print the path of its HTML.
 
@@ -96,3 +145,8 @@ def preview(
     print_findings(p, [d])
     built = write_issue(p, d, out_dir / d.isoformat(), variant=p.variant_for(country))
     out.print(str(built.html_path))
+    if screenshot:  # headless Chromium (campaign/preflight/screenshots.py)
+        from campaign.preflight.screenshots import shoot_preview
+
+        for path in shoot_preview(p.settings, built):
+            out.print(str(path))

@@ -9,15 +9,15 @@ from rich.table import Table
 from campaign.clock import humanize, utcnow
 from campaign.ledger.store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store
 from campaign.series.project import Project
+from campaign.timing.days import day_views, next_slot
 from campaign.timing.pause import pause_windows
-from campaign.timing.slots import day_views, next_slot
 
 
 def status_table(project: Project, store: Store, *, now: datetime | None = None) -> list:
     now = now or utcnow()
     schedule = project.schedule
     counts = store.delivery_counts()
-    # State and owed per day from the ledger, the pause history and the clock (campaign.timeline): due,
+    # State and owed per day from the ledger, the pause history and the clock (campaign.timing.days): due,
     # sending, sent, missed (overdue beyond misfire_grace_minutes), skipped (inside a pause), scheduled.
     views = {v.day: v for v in day_views(schedule, store, now=now, windows=pause_windows(store))}
     table = Table(
@@ -28,14 +28,14 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         table.add_column(col, justify="left" if col in ("Date", "State") else "right")
     for day in schedule.dates:
         c = counts.get(day, {})
-        send_at = schedule.send_at(day)
         view = views[day]
+        send_at = view.at  # moved later when a pause was caught up
         owed = view.owed
         state = view.state + (f" ({view.note})" if view.note else "")
         unknown = c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0)
         table.add_row(
             str(schedule.day_number(day)),
-            f"{day:%d %b} {send_at:%H:%M}",
+            f"{send_at:%d %b} {send_at:%H:%M}",
             state,
             str(c.get(SENT, 0)),
             str(owed),

@@ -20,11 +20,14 @@ def subscribers_import(
 
     Example: campaign subscribers import subscribers.csv
     """
+    from campaign.cli.app import settings
     from campaign.ledger.csv_import import import_subscribers
+    from campaign.providers import utf8_local_for
 
+    utf8_local = utf8_local_for(settings())  # accented local parts only where the provider can send them
     st = store()
     try:
-        report = import_subscribers(st, file, strict=strict)
+        report = import_subscribers(st, file, strict=strict, utf8_local=utf8_local)
     finally:
         st.close()
     for problem in report.rejected:
@@ -81,7 +84,9 @@ def subscribers_unsubscribe(email: str = typer.Argument(..., help="The address t
                     "check the spelling with `campaign subscribers list`",
                 )
             )
-        st.set_status(sub.id, "unsubscribed", "unsubscribed by an operator")
-        out.print(f"{sub.email} unsubscribed")
+        if st.suppress(sub.id, "unsubscribed", "unsubscribed by an operator"):
+            out.print(f"{sub.email} unsubscribed")
+        else:  # already suppressed: its first reason (a bounce, a complaint) stands
+            out.print(f"{sub.email} is already {sub.status}: it is never sent to")
     finally:
         st.close()

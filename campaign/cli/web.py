@@ -46,6 +46,7 @@ def serve(
     import waitress
 
     from campaign.web import create_app, server_options
+    from campaign.web.context import SiteContext
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = settings()
@@ -84,9 +85,9 @@ def serve(
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.close()
-        mailer = application.extensions["campaign"].mailer
-        if mailer is not None:
-            mailer.close()  # let queued confirmation emails go out
+        context = application.extensions["campaign"]
+        if isinstance(context, SiteContext):
+            context.mailer.close()  # let queued confirmation emails go out
         if st is not None:
             st.close()
     err.print("stopped", markup=False)

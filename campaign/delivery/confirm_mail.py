@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import date, datetime
 
 from campaign.config import Settings
-from campaign.delivery.sender import identity_for
+from campaign.delivery.identity import identity_for
 from campaign.delivery.tokens import Tokens
 from campaign.errors import CampaignError
 from campaign.ledger.store import Store, Subscriber

@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import hmac
 from binascii import b2a_base64
+from collections.abc import Callable
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
@@ -46,7 +47,7 @@ class Tokens:
         signer = self._unsubscribe.make_signer()
         self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
         self._sep = signer.sep.encode() if isinstance(signer.sep, str) else signer.sep
-        self._sign = self._fast_unsubscribe
+        self._sign: Callable[[int], str] = self._fast_unsubscribe
         if any(self._fast_unsubscribe(i) != self._unsubscribe.dumps(i) for i in (0, 7, 123456, 2**31)):
             self._sign = self._unsubscribe.dumps
 

@@ -16,7 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
 
-from campaign.delivery.sender import identity_for
+from campaign.clock import zone_of
+from campaign.delivery.identity import identity_for
 from campaign.delivery.tokens import Tokens
 from campaign.errors import ProviderError
 from campaign.ledger.store import Store
@@ -24,7 +25,6 @@ from campaign.providers.base import Batch, Provider, Recipient
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
 from campaign.series.render import RenderedIssue
-from campaign.timing.pause import current_pause
 
 log = logging.getLogger("campaign.scheduler")
 
@@ -67,6 +67,24 @@ def render_welcome(project: Project, variant: str, earlier: tuple, next_day: dat
     )
 
 
+def _why_not_welcome(project: Project, row, next_day: date | None, now: datetime, *, already_started: bool) -> str:
+    """No burst: a welcome is a series email too, so it goes only to a late joiner who gets no part on the same
+    calendar day (in their own zone) and has not started yet. Someone whose first part comes first simply
+    starts with it — its "Day N of M" and archive link say where they are. "" when the welcome may go."""
+    if already_started:
+        return "already receiving the series: the parts they get say where they are"
+    if next_day is None:
+        return ""
+    zone = zone_of(row.timezone) if project.schedule.campaign.delivery == "local_time" else None
+    zone = zone or project.schedule.campaign.tz
+    part_at = project.schedule.send_at(next_day)
+    if zone is not project.schedule.campaign.tz:
+        part_at = datetime.combine(next_day, part_at.timetz().replace(tzinfo=None), tzinfo=zone)
+    if part_at.astimezone(zone).date() == now.astimezone(zone).date():
+        return f"their first part (day {project.schedule.day_number(next_day)}) reaches them the same day"
+    return ""
+
+
 def send_welcomes(
     project: Project,
     store: Store,
@@ -77,7 +95,7 @@ def send_welcomes(
 ) -> int:
     """Welcome every late joiner still owed a welcome; returns how many were sent. Held while paused."""
     schedule = project.schedule
-    if current_pause(store):
+    if store.get_state("pause"):  # the series pause (timing/pause.py keeps it under this key)
         return 0
     archive = [row for row in store.archived_issues() if row.day in schedule.days]
     if not archive:
@@ -86,9 +104,16 @@ def send_welcomes(
     tokens = Tokens(project.settings.secret_key)
     identity = identity_for(project)
     groups: dict[tuple, list] = defaultdict(list)
-    for row in store.late_joiners(first_at, at=clock()):
+    now = clock()
+    joiners = store.late_joiners(first_at, at=now)
+    started = store.received_parts([row.id for row in joiners])
+    for row in joiners:
         earlier = tuple(a for a in archive if schedule.send_at(a.day) < row.joined_at)
         next_day = next((d for d in schedule.dates if schedule.send_at(d) >= row.joined_at), None)
+        reason = _why_not_welcome(project, row, next_day, now, already_started=row.id in started)
+        if reason:
+            store.skip_welcome(row.id, reason, at=now)
+            continue
         groups[(project.variant_for(row.country), earlier, next_day)].append(row)
     sent = 0
     for (variant, earlier, next_day), rows in groups.items():
@@ -120,7 +145,7 @@ def send_welcomes(
                 continue
             for result in results:
                 # An outcome the provider could not confirm counts as sent: a welcome is never sent twice.
-                went_out = result.ok or getattr(result, "unknown", False)
+                went_out = result.ok or result.unknown
                 store.record_welcome(
                     result.subscriber_id, sent=went_out, message_id=result.message_id, error=result.error, at=clock()
                 )

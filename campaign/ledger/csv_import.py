@@ -1,10 +1,18 @@
 """Subscriber list management: CSV import, normalisation, de-duplication.
 
 Import policy (what listmonk and Mailchimp do, made strict where it matters):
-- the file as a whole must be readable CSV with an `email` column, or nothing is imported (exit 2);
+- the file as a whole must be readable CSV with one header row naming `email` once, or nothing is imported
+  and the command exits 2 naming the file and line: not a regular file (a directory, a device), larger than
+  `MAX_FILE_BYTES`, not UTF-8 (the line of the first bad byte), a repeated column, an unknown column, a
+  quote left open (the line where it opens), a cell over `MAX_CELL_CHARS` characters, more than `MAX_ROWS`
+  rows;
 - each bad row is reported with its line number and reason and skipped; the valid rows are imported in
   one transaction (`--strict`: any bad row and nothing is imported);
-- addresses are checked for syntax (no DNS), normalised to lower case and de-duplicated case-insensitively;
+- addresses follow `campaign.ledger.addresses`: syntax-checked (no DNS), normalised (NFC, lower case, the
+  domain in Unicode form — IDNA goes on the wire), de-duplicated; a non-ASCII local part only when the
+  transport can deliver it (`utf8_local`), otherwise the row is rejected with the reason;
+- display names are cleaned by `addresses.clean_name` (control, separator and format characters never
+  reach a header); a name over 200 characters rejects the row;
 - importing again is idempotent, and never re-subscribes an unsubscribed, bounced or complained address.
 """
 
@@ -12,20 +20,26 @@ from __future__ import annotations
 
 import csv
 import io
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 
-from campaign.clock import utcnow
+from campaign.clock import utcnow, zone_of
 from campaign.errors import ImportError_, Problem
+from campaign.ledger.addresses import clean_name, normalise_email
 from campaign.ledger.store import ACTIVE, SUPPRESSED, Store, subscribers
+
+__all__ = ["COLUMNS", "ImportReport", "Row", "import_subscribers", "normalise_email", "read_csv"]
 
 COLUMNS = ("email", "name", "country", "timezone")
 COUNTRY_ALIASES = {"UK": "GB"}
+MAX_FILE_BYTES = 200 * 1024 * 1024  # ~2 million subscribers with names; split a larger list
+MAX_CELL_CHARS = 128 * 1024
+MAX_ROWS = 2_000_000
+SAVE_AS = "save the file as CSV UTF-8 (Excel: File → Save As → CSV UTF-8)"
 
 
 @dataclass(frozen=True)
@@ -47,21 +61,12 @@ class ImportReport:
     rejected: list[Problem] = field(default_factory=list)
 
 
-def normalise_email(raw: str) -> str:
-    """Syntax-checked, lower-cased address; raises ValueError with the reason."""
-    try:
-        info = validate_email(raw.strip(), check_deliverability=False)
-    except EmailNotValidError as err:
-        raise ValueError(str(err)) from None
-    return info.normalized.lower()
-
-
 def normalise_country(raw: str | None) -> str | None:
     value = (raw or "").strip().upper()
     if not value:
         return None
     value = COUNTRY_ALIASES.get(value, value)
-    if len(value) != 2 or not value.isalpha():
+    if len(value) != 2 or not value.isalpha() or not value.isascii():
         raise ValueError(f"country {raw!r} is not a two-letter ISO code (e.g. US, GB, AU)")
     return value
 
@@ -70,83 +75,142 @@ def normalise_timezone(raw: str | None) -> str | None:
     value = (raw or "").strip()
     if not value:
         return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"timezone {raw!r} is not an IANA time zone (e.g. America/Chicago)") from None
+    if zone_of(value) is None:
+        raise ValueError(f"timezone {raw!r} is not an IANA time zone (e.g. America/Chicago)")
     return value
 
 
-def read_csv(path: Path) -> tuple[list[Row], ImportReport]:
-    name = path.name
+def _refuse(name: str, line: int | None, field_: str, message: str, fix: str) -> ImportError_:
+    return ImportError_(Problem(name, line, field_, message, fix))
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or an ImportError_ saying why it cannot be read as a subscriber list."""
+    name = path.name or str(path)
     try:
-        raw = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
-        raise ImportError_(Problem(str(path), None, "", "file not found", "check the path")) from None
+        raise _refuse(str(path), None, "", "file not found", "check the path") from None
+    except OSError as err:
+        raise _refuse(str(path), None, "", f"cannot read it ({err.strerror or err})", "check the path") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _refuse(str(path), None, "", "is a folder, not a CSV file", "name the .csv file inside it")
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(str(path), None, "", "is not a regular file (a device, pipe or socket)", "export a .csv file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise _refuse(
+            name,
+            None,
+            "",
+            f"is {info.st_size / 1e6:.0f} MB, over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit",
+            "split the list into several files and import each",
+        )
     try:
-        text = raw.decode("utf-8-sig")  # utf-8-sig drops the BOM Excel writes
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise _refuse(str(path), None, "", f"cannot read it ({err.strerror or err})", "check its permissions") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise _refuse(name, None, "", "grew past the size limit while being read", "import a finished export")
+    try:
+        return raw.decode("utf-8-sig")  # utf-8-sig drops the BOM Excel writes
     except UnicodeDecodeError as err:
-        raise ImportError_(
-            Problem(name, None, "", f"not UTF-8 text (byte {err.start})", "save the file as CSV UTF-8")
-        ) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        line = raw[: err.start].count(b"\n") + 1
+        raise _refuse(name, line, "", f"not UTF-8 text (byte {err.start}: 0x{raw[err.start]:02x})", SAVE_AS) from None
+
+
+def _records(text: str, name: str):
+    """(first line, cells) of every CSV record; ImportError_ for a quote left open or an oversized cell."""
+    csv.field_size_limit(MAX_CELL_CHARS)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            message = str(err)
+            if "field larger than field limit" in message:
+                raise _refuse(
+                    name,
+                    start,
+                    "",
+                    f"a cell is longer than {MAX_CELL_CHARS // 1024} K characters (a quote left open?)",
+                    "check the quotes on that line; no subscriber field is that long",
+                ) from None
+            if "unexpected end of data" in message or "EOF" in message:
+                raise _refuse(
+                    name, start, "", 'a quote (") opened on this line is never closed', "close the quote or remove it"
+                ) from None
+            raise _refuse(name, reader.line_num or start, "", f"not valid CSV ({message})", SAVE_AS) from None
+        yield start, cells
+        start = reader.line_num + 1
+
+
+def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], ImportReport]:
+    """Parse and check the file (nothing is written). `utf8_local`: whether the configured transport can deliver
+    non-ASCII local parts (see `campaign.ledger.addresses`)."""
+    name = path.name
+    records = _records(read_text(path), name)
+    first = next(records, None)
+    header = [h.strip().lower() for h in (first[1] if first else [])]
     if "email" not in header:
-        raise ImportError_(
-            Problem(
-                name,
-                1,
-                "email",
-                "no 'email' column in the header row",
-                "add a header row whose columns include email (optional: name, country, timezone)",
-            )
+        raise _refuse(
+            name,
+            1,
+            "email",
+            "no 'email' column in the header row",
+            "add a header row whose columns include email (optional: name, country, timezone)",
+        )
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        raise _refuse(
+            name, 1, repeated[0], f"column(s) named twice: {', '.join(repeated)}", "keep one column of each name"
         )
     unknown = [h for h in header if h and h not in COLUMNS]
     if unknown:
-        raise ImportError_(
-            Problem(name, 1, unknown[0], f"unknown column(s): {', '.join(unknown)}", f"use only {', '.join(COLUMNS)}")
-        )
-    reader.fieldnames = header
+        raise _refuse(name, 1, unknown[0], f"unknown column(s): {', '.join(unknown)}", f"use only {', '.join(COLUMNS)}")
     report = ImportReport()
     rows: list[Row] = []
     seen: dict[str, int] = {}
-    for record in reader:
-        line = reader.line_num
-        values = {k: (v or "").strip() for k, v in record.items() if k}
-        if not any(values.values()):
+    for count, (line, cells) in enumerate(records, start=1):
+        if count > MAX_ROWS:
+            raise _refuse(name, line, "", f"more than {MAX_ROWS:,} rows", "split the list into several files")
+        if not any(c.strip() for c in cells):
             continue  # blank line
-        if None in record:  # more cells than header columns
+        if len(cells) > len(header):
             report.rejected.append(
                 Problem(name, line, "", "more cells than columns in the header", "quote values that contain commas")
             )
             continue
+        values = {h: c.strip() for h, c in zip(header, cells, strict=False) if h}
+        field_ = "email"
         try:
             if not values.get("email"):
                 raise ValueError("the email cell is empty")
-            email = normalise_email(values["email"])
+            email = normalise_email(values["email"], utf8_local=utf8_local)
+            field_ = "name"
+            person = clean_name(values.get("name"))
+            field_ = "country"
             country = normalise_country(values.get("country"))
+            field_ = "timezone"
             tz = normalise_timezone(values.get("timezone"))
         except ValueError as err:
-            report.rejected.append(
-                Problem(
-                    name,
-                    line,
-                    "email" if "email" in str(err).lower() or "@" in str(err) else "",
-                    str(err),
-                    "fix or remove the row",
-                )
-            )
+            report.rejected.append(Problem(name, line, field_, str(err), "fix or remove the row"))
             continue
         if email in seen:
             report.duplicates += 1
             continue
         seen[email] = line
-        rows.append(Row(line, email, values.get("name") or None, country, tz))
+        rows.append(Row(line, email, person, country, tz))
     return rows, report
 
 
-def import_subscribers(store: Store, path: Path, *, strict: bool = False, now: datetime | None = None) -> ImportReport:
-    rows, report = read_csv(path)
+def import_subscribers(
+    store: Store, path: Path, *, strict: bool = False, now: datetime | None = None, utf8_local: bool = False
+) -> ImportReport:
+    rows, report = read_csv(path, utf8_local=utf8_local)
     if strict and report.rejected:
         raise ImportError_(report.rejected)
     now = now or utcnow()

@@ -7,6 +7,13 @@ Credentials come only from the environment (through `Settings`):
   resend    RESEND_API_KEY                          [RESEND_API_URL]
   smtp      SMTP_HOST [SMTP_PORT, SMTP_SECURITY=starttls|ssl|none, SMTP_USERNAME, SMTP_PASSWORD, SMTP_CA_FILE]
 The *_API_URL overrides (scheme and host) are for tests and proxies.
+
+`REGISTRY` is the one list of providers (the schedule's `provider:` Literal is checked against it in the
+tests). `preflight_problems` finds, offline and all at once, every setting `make_provider` or a send would
+refuse (for `validate`/`check`); `utf8_local_for` says whether non-ASCII local parts may be imported.
+Modules: base (the interface), http/payload/checks (the HTTP providers' shared loop, JSON payloads, setting
+syntax), one module per provider, outbox (and the MIME every SMTP message uses), preflight.
+May import: ledger (address rules), series, errors/config/clock. Never delivery, timing, web or cli.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from campaign.config import Settings
 from campaign.errors import ConfigurationError, Problem
 from campaign.providers.base import Batch, Identity, OutgoingMessage, Provider, Recipient, Result
 from campaign.providers.outbox import OutboxProvider
+from campaign.providers.preflight import preflight_problems
+from campaign.providers.registry import PROVIDERS, REGISTRY, accepts_utf8_local, provider_class, provider_name
 
 __all__ = [
     "Batch",
@@ -26,38 +35,27 @@ __all__ = [
     "make_provider",
     "provider_name",
     "PROVIDERS",
+    "REGISTRY",
+    "accepts_utf8_local",
+    "preflight_problems",
+    "provider_class",
+    "utf8_local_for",
 ]
 
-PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
 
+def utf8_local_for(settings: Settings) -> bool:
+    """Whether the provider a send would use (CAMPAIGN_PROVIDER, else schedule.yaml's `provider:`) delivers
+    non-ASCII local parts — the import and sign-up rule. An unreadable schedule counts as "cannot"."""
+    name = settings.provider_override
+    if name is None:
+        from campaign.errors import InvalidInput
+        from campaign.series.schedule import load_schedule
 
-def provider_name(settings: Settings, schedule_provider: str) -> str:
-    return settings.provider_override or schedule_provider
-
-
-def _provider_class(name: str):
-    # Imported on demand: `campaign send` with the outbox never loads requests or smtplib.
-    if name == "postmark":
-        from campaign.providers.postmark import PostmarkProvider
-
-        return PostmarkProvider
-    if name == "sendgrid":
-        from campaign.providers.sendgrid import SendGridProvider
-
-        return SendGridProvider
-    if name == "mailgun":
-        from campaign.providers.mailgun import MailgunProvider
-
-        return MailgunProvider
-    if name == "resend":
-        from campaign.providers.resend import ResendProvider
-
-        return ResendProvider
-    if name == "smtp":
-        from campaign.providers.smtp import SMTPProvider
-
-        return SMTPProvider
-    return None
+        try:
+            name = load_schedule(settings.schedule_path).schedule.campaign.provider
+        except (InvalidInput, OSError, AttributeError):
+            return False
+    return accepts_utf8_local(name)
 
 
 def make_provider(name: str, settings: Settings, campaign=None) -> Provider:
@@ -67,7 +65,7 @@ def make_provider(name: str, settings: Settings, campaign=None) -> Provider:
     """
     if name == "outbox":
         return OutboxProvider(settings.outbox_dir)
-    cls = _provider_class(name)
+    cls = provider_class(name)
     if cls is None:
         where = "CAMPAIGN_PROVIDER" if settings.provider_override == name else "campaign.provider"
         raise ConfigurationError(

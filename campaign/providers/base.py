@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime, formataddr, parseaddr
+from email.headerregistry import Address
+from email.utils import format_datetime, parseaddr
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from campaign.series.render import RenderedIssue
+from campaign.config import Settings
+from campaign.ledger.addresses import clean_name, has_utf8_local, wire_address, wire_problem
+from campaign.series.merge import merge
+
+if TYPE_CHECKING:  # (a type only: importing the renderer costs ~150 ms)
+    from campaign.series.render import RenderedIssue
 
 LIST_UNSUBSCRIBE_POST = "List-Unsubscribe=One-Click"
 
@@ -32,6 +39,7 @@ class Identity:
     reply_to: str | None
     list_id: str  # RFC 2919 List-Id, e.g. "<september.campaign.example.org>"
     message_stream: str = "broadcast"
+    sender_id: str = "campaign"  # the last field of Feedback-ID: stable per list
 
     @cached_property  # parsed once: message_id() asks for it per recipient
     def from_domain(self) -> str:
@@ -45,9 +53,37 @@ class Recipient:
     name: str | None
     unsubscribe_url: str
 
+    @cached_property
+    def wire_email(self) -> str:
+        """The address with its domain in IDNA form (envelopes, headers, APIs)."""
+        return wire_address(self.email)
+
     @property
     def address(self) -> str:
-        return formataddr((self.name or "", self.email)) if self.name else self.email
+        """`Name <addr>` as plain UTF-8, the name quoted when it needs to be (JSON APIs; not a MIME header)."""
+        return str(self.header_address()) if self.name else self.wire_email
+
+    def header_address(self) -> Address:
+        """The To header's value: the email package quotes and encodes the name as the policy requires."""
+        local, _, domain = self.wire_email.rpartition("@")
+        return Address(self.name or "", local, domain)
+
+    def refusal(self, *, utf8_local: bool) -> str | None:
+        """Why this recipient cannot be sent to by a transport (None: it can); checked before any request."""
+        if has_utf8_local(self.email) and not utf8_local:
+            return (
+                f"{self.email}: the address has a non-ASCII local part, which this provider does not accept "
+                "(only SMTP with SMTPUTF8 and the outbox do)"
+            )
+        if problem := wire_problem(self.email):
+            return problem
+        try:
+            self.wire_email  # noqa: B018 (computes and caches the IDNA form)
+        except ValueError as err:
+            return str(err)
+        if self.name is not None and clean_name(self.name) != self.name:
+            return f"{self.email}: the display name holds control characters (clean it with `clean_name`)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -80,6 +116,13 @@ class Batch:
         digest = hashlib.sha256(f"{day}:{recipient.subscriber_id}:{self.subject_prefix}".encode()).hexdigest()[:24]
         return f"<{day.replace('-', '')}.{digest}@{self.identity.from_domain}>"
 
+    @property
+    def feedback_id(self) -> str:
+        """Gmail's Feedback-ID (`CampaignID:CustomerID:MailTypeID:SenderID`, the last one required and stable):
+        the issue's day, its crisis variant, the message stream, and the list. No personal data."""
+        day = str(self.issue.day) + ("-test" if self.subject_prefix else "")
+        return f"{day}:{self.issue.variant}:{self.identity.message_stream or 'broadcast'}:{self.identity.sender_id}"
+
     def common_headers(self, recipient: Recipient) -> dict[str, str]:
         """Headers every message carries, besides From/To/Subject (RFC 8058, RFC 2919, RFC 5322)."""
         headers = {
@@ -88,6 +131,7 @@ class Batch:
             "List-Unsubscribe": f"<{recipient.unsubscribe_url}>",
             "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST,
             "List-Id": self.identity.list_id,
+            "Feedback-ID": self.feedback_id,
         }
         if self.identity.reply_to:
             headers["Reply-To"] = self.identity.reply_to
@@ -95,7 +139,9 @@ class Batch:
 
     def messages(self) -> Iterator[OutgoingMessage]:
         for recipient in self.recipients:
-            html, text = self.issue.merge(unsubscribe_url=recipient.unsubscribe_url, name=recipient.name)
+            html, text = merge(
+                self.issue.html, self.issue.text, unsubscribe_url=recipient.unsubscribe_url, name=recipient.name
+            )
             yield OutgoingMessage(recipient, self.subject, html, text, self.common_headers(recipient))
 
 
@@ -116,10 +162,38 @@ class Provider(ABC):
     default_rate: float = 100.0  # messages per second when schedule.yaml sets none
     default_concurrency: int = 4  # requests in flight at once
     idempotent_batches: bool = False  # True when a retried batch can never be delivered twice (Resend)
+    utf8_local: bool = False  # True when non-ASCII local parts (SMTPUTF8) can be delivered
+
+    @classmethod
+    def from_settings(cls, settings: Settings, campaign: Any = None) -> Provider:
+        """Built from the environment; a missing or malformed setting is a ConfigurationError naming it."""
+        raise NotImplementedError(cls.name)
+
+    def refusal(self, recipient: Recipient) -> str | None:
+        """Why `recipient` cannot be sent through this provider, before any request (None: it can)."""
+        return recipient.refusal(utf8_local=self.utf8_local)
 
     @abstractmethod
-    def send_batch(self, batch: Batch) -> list[Result]:
+    def send_batch(self, batch: Batch) -> Sequence[Result]:
         """Send one batch; return one Result per recipient, or raise a ProviderError for the whole batch."""
 
     def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing to release)
         """Release connections."""
+
+
+class AllAccepted(Sequence):
+    """The answer of a provider that accepts a request all-or-nothing (SendGrid, Mailgun): every recipient
+    accepted under one message id. It reads as a list of Results (made on demand); the sender records it in
+    one statement from `subscriber_ids` instead of a thousand Result objects."""
+
+    def __init__(self, batch: Batch, message_id: str | None):
+        self.subscriber_ids = [r.subscriber_id for r in batch.recipients]
+        self.message_id = message_id
+
+    def __len__(self) -> int:
+        return len(self.subscriber_ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [Result(i, True, message_id=self.message_id) for i in self.subscriber_ids[index]]
+        return Result(self.subscriber_ids[index], True, message_id=self.message_id)

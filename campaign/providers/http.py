@@ -12,22 +12,18 @@ batch)` (one Result per recipient). Everything about retrying lives in the sende
   → OutcomeUnknown: the provider may have accepted it, so it is never resent blindly
 - any other 4xx → ProviderError: the request itself was refused; the batch fails with the provider's reason
 
-Payloads are built for speed: the JSON of one message (or of the shared content) is encoded once per issue
-variant and cut at its per-recipient slots (`SplitTemplate`); filling it for a recipient is one string join.
+Payloads are built for speed (`payload.py`); base URL and credential syntax are checked in `checks.py`. A
+payload that cannot be built for some recipients rejects those alone; the rest of the batch is sent.
 """
 
 from __future__ import annotations
 
 import email.utils
-import html as html_lib
-import json
-import re
 import time
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from ipaddress import ip_address
-from urllib.parse import urlparse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -36,58 +32,28 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from campaign.config import Settings
 from campaign.errors import (
     AuthenticationFailed,
-    ConfigurationError,
+    LocalSendError,
     OutcomeUnknown,
-    Problem,
     ProviderError,
     RateLimited,
     TransientProviderError,
 )
-from campaign.providers.base import LIST_UNSUBSCRIBE_POST, Batch, Provider, Recipient, Result
-from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.providers.base import LIST_UNSUBSCRIBE_POST, AllAccepted, Batch, Provider, Result
+from campaign.providers.checks import api_base_url, is_loopback, require_credential
+from campaign.providers.payload import (
+    SplitTemplate,
+    fill_each,
+    json_array,
+    json_fragment,
+    json_template,
+    marked_parts,
+    slot,
+)
 
-# The C string encoder behind json.dumps: a str → its JSON literal (with quotes), ASCII only.
-_json_string = json.encoder.encode_basestring_ascii
+__all__ = ["SplitTemplate", "api_base_url", "fill_each", "is_loopback", "json_array", "json_fragment"]
+__all__ += ["json_template", "marked_parts", "retry_after_seconds", "slot"]  # (re-exported for the providers)
+
 USER_AGENT = "campaign/0.1 (+newsletter sender)"
-
-
-def json_fragment(value: str) -> str:
-    """`value` escaped for use *inside* a JSON string literal."""
-    return _json_string(value)[1:-1]
-
-
-def api_base_url(settings: Settings, variable: str, default: str) -> str:
-    """The provider's base URL (scheme and host), overridable for tests and proxies. Plain http is only
-    accepted for a loopback host: an API key must never travel unencrypted over a network."""
-    raw = settings.get(variable)
-    if raw is None:
-        return default
-    url = urlparse(raw)
-    fix = f"set {variable} to the scheme and host only, e.g. https://api.example.com or http://127.0.0.1:8025"
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigurationError(
-            Problem("environment", None, variable, f"{variable}={raw!r} is not an http(s) URL", fix)
-        )
-    if url.scheme == "http" and not is_loopback(url.hostname):
-        raise ConfigurationError(
-            Problem(
-                "environment",
-                None,
-                variable,
-                f"{variable}={raw!r} would send the API key unencrypted",
-                "use https:// (plain http is only allowed for 127.0.0.1/localhost)",
-            )
-        )
-    return raw.rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -122,122 +88,18 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
     return None
 
 
-class SplitTemplate:
-    """Text with named slots, cut once; `fill` is a single join (no scanning of the long literal parts)."""
-
-    def __init__(self, text: str, slots: Iterable[str]):
-        self.parts: list[str] = []
-        self.positions: list[tuple[int, str]] = []  # (index in parts, slot) of every slot occurrence
-        pattern = re.compile("|".join(re.escape(s) for s in sorted(set(slots), key=len, reverse=True)))
-        index = 0
-        for match in pattern.finditer(text):
-            self.parts.append(text[index : match.start()])
-            self.positions.append((len(self.parts), match.group()))
-            self.parts.append(match.group())
-            index = match.end()
-        self.parts.append(text[index:])
-
-    def fill(self, values: Mapping[str, str]) -> str:
-        parts = self.parts.copy()
-        for i, slot in self.positions:
-            parts[i] = values[slot]
-        return "".join(parts)
-
-    @property
-    def slots(self) -> set[str]:
-        return {slot for _, slot in self.positions}
-
-
-def slot(name: str) -> str:
-    """A marker no content can contain (NUL); JSON-encoded it reads \\u0000name\\u0000."""
-    return f"\x00{name}\x00"
-
-
-def json_slot(name: str) -> str:
-    return json_fragment(slot(name))
-
-
-def marked_parts(batch: Batch) -> tuple[str, str]:
-    """The issue's HTML and text with the render placeholders turned into slots, per part: in HTML the URL and
-    name are HTML-escaped, in text they are not (the same substitutions as `RenderedIssue.merge`)."""
-    html = batch.issue.html.replace(UNSUBSCRIBE_URL, slot("unsubscribe_html")).replace(NAME_HTML, slot("name_html"))
-    text = batch.issue.text.replace(UNSUBSCRIBE_URL, slot("unsubscribe")).replace(NAME_TEXT, slot("name"))
-    return html, text
-
-
-_SLOT_NAMES = (
-    "unsubscribe_html",
-    "name_html",
-    "unsubscribe",
-    "name",
-    "list_unsubscribe",
-    "to",
-    "email",
-    "display_name",
-    "message_id",
-    "subscriber_id",
+# Raised before any byte leaves the machine: a URL requests cannot use, a header value with a line break or
+# a character http.client cannot encode (a credential pasted with a newline, say).
+_LOCAL_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    UnicodeEncodeError,
 )
-(
-    _UNSUBSCRIBE_HTML,
-    _NAME_HTML,
-    _UNSUBSCRIBE,
-    _NAME,
-    _LIST_UNSUBSCRIBE,
-    _TO,
-    _EMAIL,
-    _DISPLAY_NAME,
-    _MESSAGE_ID,
-    _SUBSCRIBER_ID,
-) = (json_slot(name) for name in _SLOT_NAMES)
-_escape_html = html_lib.escape
 
 
-def _shown(recipient: Recipient) -> str:
-    return (recipient.name or "").strip() or DEFAULT_NAME
-
-
-# slot -> its per-recipient value, escaped for a JSON string. Only the slots a template holds are computed:
-# this runs once per recipient, so every microsecond shows at a million subscribers.
-_VALUES = {
-    _UNSUBSCRIBE_HTML: lambda b, r: json_fragment(_escape_html(r.unsubscribe_url)),
-    _NAME_HTML: lambda b, r: json_fragment(_escape_html(_shown(r))),
-    _UNSUBSCRIBE: lambda b, r: json_fragment(r.unsubscribe_url),
-    _NAME: lambda b, r: json_fragment(_shown(r)),
-    _LIST_UNSUBSCRIBE: lambda b, r: json_fragment(f"<{r.unsubscribe_url}>"),
-    _TO: lambda b, r: json_fragment(r.address),
-    _EMAIL: lambda b, r: json_fragment(r.email),
-    _DISPLAY_NAME: lambda b, r: json_fragment(r.name or ""),
-    _MESSAGE_ID: lambda b, r: json_fragment(b.message_id(r)),
-    _SUBSCRIBER_ID: lambda b, r: str(r.subscriber_id),
-}
-
-
-def fill_each(template: SplitTemplate, batch: Batch, *, unnamed: SplitTemplate | None = None) -> list[bytes]:
-    """The template filled once per recipient of the batch (`unnamed`, if given, for recipients without a
-    name), as ASCII JSON. Only the slots the templates hold are computed."""
-    slots = template.slots | (unnamed.slots if unnamed else set())
-    getters = [(slot, _VALUES[slot]) for slot in slots]
-    out = []
-    for r in batch.recipients:
-        values = {slot: get(batch, r) for slot, get in getters}
-        out.append((template if unnamed is None or r.name else unnamed).fill(values).encode("ascii"))
-    return out
-
-
-def json_array(items: list[bytes]) -> bytes:
-    """`[a,b,…]` from already-encoded items, with a single whole-body allocation (a Postmark batch is ~10 MB,
-    and four of them are in flight: every extra copy is memory and page faults)."""
-    if not items:
-        return b"[]"
-    items[0] = b"[" + items[0]
-    items[-1] = items[-1] + b"]"
-    return b",".join(items)
-
-
-def json_template(shape: object) -> SplitTemplate:
-    """Encode `shape` (which holds `slot(...)` markers) once and cut it at the markers."""
-    text = json.dumps(shape, separators=(",", ":"))
-    return SplitTemplate(text, [json_slot(name) for name in _SLOT_NAMES])
+_BUILD_ERRORS = (ValueError, TypeError, KeyError, UnicodeError)
 
 
 @dataclass
@@ -273,8 +135,9 @@ class HTTPProvider(Provider):
     def from_settings(cls, settings: Settings, campaign=None) -> HTTPProvider:
         """Built from the environment: the key (a missing one is a ConfigurationError naming the variable,
         raised before anything is sent), the base URL override, and schedule.yaml's `concurrency`."""
-        key = settings.require(cls.credential_variable, cls.credential_purpose)
-        return cls(
+        key = require_credential(settings, cls.credential_variable, cls.credential_purpose)
+        factory: Callable[..., HTTPProvider] = cls  # subclasses take (key, base_url, *, concurrency)
+        return factory(
             key,
             api_base_url(settings, cls.api_url_variable, cls.default_url),
             concurrency=getattr(campaign, "concurrency", None),
@@ -285,7 +148,7 @@ class HTTPProvider(Provider):
     def build_request(self, batch: Batch) -> HTTPRequest: ...
 
     @abstractmethod
-    def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]: ...
+    def parse_results(self, response: requests.Response, batch: Batch) -> Sequence[Result]: ...
 
     def auth_failure_message(self, response: requests.Response) -> str:
         return (
@@ -313,8 +176,30 @@ class HTTPProvider(Provider):
         return " ".join(str(body).split())[:300]
 
     # -- the loop every HTTP provider shares -------------------------------------------------------
-    def send_batch(self, batch: Batch) -> list[Result]:
-        return self.parse_results(self.post(self.build_request(batch)), batch)
+    def send_batch(self, batch: Batch) -> Sequence[Result]:
+        try:
+            request = self.build_request(batch)
+        except _BUILD_ERRORS as err:
+            return self._without_unbuildable(batch, err)
+        return self.parse_results(self.post(request), batch)
+
+    def _without_unbuildable(self, batch: Batch, err: Exception) -> list[Result]:
+        """The payload could not be built: find the recipients it fails for (each alone), reject those, send the
+        rest. If it fails for every one of them the fault is not theirs: nothing is sent, the send stops."""
+        bad: list[Result] = []
+        good = []
+        for r in batch.recipients:
+            try:
+                self.build_request(replace(batch, recipients=(r,)))
+            except _BUILD_ERRORS as one:
+                bad.append(
+                    Result(r.subscriber_id, False, error=f"not sent: cannot build the message: {one}", permanent=True)
+                )
+            else:
+                good.append(r)
+        if not good:
+            raise LocalSendError(f"{self.name}: the request could not be built ({type(err).__name__}: {err})") from err
+        return [*self.send_batch(replace(batch, recipients=tuple(good))), *bad]
 
     def cached(self, key, build):
         """A per-variant template, built once (a race between two threads builds it twice; harmless)."""
@@ -331,6 +216,11 @@ class HTTPProvider(Provider):
             response = self.session.post(
                 url, data=request.body, files=request.files, headers=request.headers, timeout=self.timeout
             )
+        except _LOCAL_ERRORS as err:  # refused by requests/http.client before a byte was sent
+            raise LocalSendError(
+                f"{self.name}: the request to {url} could not be built ({type(err).__name__}: {err}) — check "
+                f"{self.api_url_variable or 'the base URL'} and {self.credential_variable or 'the credentials'}"
+            ) from err
         except requests.ConnectTimeout as err:
             raise TransientProviderError(f"{self.name}: timed out connecting to {url}", provider=self.name) from err
         except requests.ReadTimeout as err:
@@ -361,7 +251,7 @@ class HTTPProvider(Provider):
         if status < 300:
             return
         text = self.error_text(response)
-        kw = {"provider": self.name, "status": status, "body": text}
+        kw: dict[str, Any] = {"provider": self.name, "status": status, "body": text}
         if status in (401, 403):
             raise AuthenticationFailed(self.auth_failure_message(response), **kw)
         if status == 429:
@@ -380,26 +270,6 @@ class HTTPProvider(Provider):
         self.session.close()
 
 
-class AllAccepted(Sequence):
-    """The answer of a provider that accepts a request all-or-nothing (SendGrid, Mailgun): every recipient
-    accepted under one message id. It reads as a list of Results (made on demand); the sender records it in
-    one statement from `subscriber_ids` instead of a thousand Result objects."""
-
-    all_accepted = True
-
-    def __init__(self, batch: Batch, message_id: str | None):
-        self.subscriber_ids = [r.subscriber_id for r in batch.recipients]
-        self.message_id = message_id
-
-    def __len__(self) -> int:
-        return len(self.subscriber_ids)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [Result(i, True, message_id=self.message_id) for i in self.subscriber_ids[index]]
-        return Result(self.subscriber_ids[index], True, message_id=self.message_id)
-
-
 def all_ok(batch: Batch, message_id: str | None) -> AllAccepted:
     """Providers that accept a request all-or-nothing: one id for every recipient."""
     return AllAccepted(batch, message_id)
@@ -407,4 +277,8 @@ def all_ok(batch: Batch, message_id: str | None) -> AllAccepted:
 
 def shared_headers(batch: Batch) -> dict[str, str]:
     """Headers that are the same for every recipient of a batch (RFC 8058, RFC 2919)."""
-    return {"List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST, "List-Id": batch.identity.list_id}
+    return {
+        "List-Unsubscribe-Post": LIST_UNSUBSCRIBE_POST,
+        "List-Id": batch.identity.list_id,
+        "Feedback-ID": batch.feedback_id,
+    }

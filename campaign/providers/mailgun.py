@@ -1,20 +1,21 @@
-"""Mailgun: `POST /v3/<domain>/messages`, multipart/form-data, up to 1000 recipients per call.
+"""Mailgun: `POST /v3/<domain>/messages`, multipart/form-data, one recipient per call.
 
 - Auth: HTTP basic, user `api`, password MAILGUN_API_KEY; the sending domain is MAILGUN_DOMAIN. Base URL:
   MAILGUN_API_URL (EU domains: https://api.eu.mailgun.net).
-- Batch sending: `recipient-variables` (JSON keyed by address) with `%recipient.…%` merge fields. Without
-  it every recipient would see the whole To list — so it is always sent, even for one recipient.
-- `h:List-Unsubscribe` is a recipient variable too, so each message names its own one-click URL.
-- 200 `{"id", "message"}`: one id per call. 404 means the domain is unknown (often the wrong region) and stops
-  the send like a bad key.
+- One message per call (`max_batch = 1`). Mailgun's batch sending documents `%recipient.…%` substitution in
+  the subject and body, not in custom headers, and every message needs its own one-click `List-Unsubscribe`
+  and a deterministic `Message-Id`: so each call carries one `to` and those headers literally (`h:`), the
+  body already merged. No recipient-variables are needed with a single `to`. Throughput comes from
+  `concurrency` (8 calls in flight by default) instead of batch size.
+- 200 `{"id", "message"}`. 404 means the domain is unknown (often the wrong region) and stops the send like a
+  bad key.
 - Mailgun has been reported to deliver mail after answering 5xx, and has no idempotency key: a 500, 502 or 504
-  is recorded as unknown rather than retried blindly. 503 and 429 are retried.
+  is recorded as unknown rather than retried blindly (one recipient each). 503 and 429 are retried.
 """
 
 from __future__ import annotations
 
-import html as html_lib
-import json
+from collections.abc import Sequence
 from urllib.parse import quote
 
 import requests
@@ -22,21 +23,17 @@ import requests
 from campaign.config import Settings
 from campaign.errors import AuthenticationFailed
 from campaign.providers.base import Batch, Result
-from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, api_base_url, shared_headers
-from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.providers.checks import api_base_url, require_credential
+from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, shared_headers
 
 DEFAULT_URL = "https://api.mailgun.net"
 
 
-def _var(name: str) -> str:
-    return f"%recipient.{name}%"
-
-
 class MailgunProvider(HTTPProvider):
     name = "mailgun"
-    max_batch = 1000  # recipients per call with recipient-variables
+    max_batch = 1  # one message per call: per-recipient headers only as the docs promise (see above)
     default_rate = 1000.0
-    default_concurrency = 4
+    default_concurrency = 8
     credential_variable = "MAILGUN_API_KEY"
     ambiguous_statuses = frozenset({500, 502, 504})
 
@@ -47,8 +44,8 @@ class MailgunProvider(HTTPProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings, campaign=None) -> MailgunProvider:
-        key = settings.require("MAILGUN_API_KEY", "the Mailgun API key")
-        domain = settings.require("MAILGUN_DOMAIN", "the Mailgun sending domain, e.g. mg.example.org")
+        key = require_credential(settings, "MAILGUN_API_KEY", "the Mailgun API key")
+        domain = require_credential(settings, "MAILGUN_DOMAIN", "the Mailgun sending domain, e.g. mg.example.org")
         return cls(
             key,
             domain,
@@ -56,43 +53,22 @@ class MailgunProvider(HTTPProvider):
             concurrency=getattr(campaign, "concurrency", None),
         )
 
-    def shared_fields(self, batch: Batch) -> list[tuple[str, str]]:
-        html = batch.issue.html.replace(UNSUBSCRIBE_URL, _var("unsubscribe_url_html")).replace(
-            NAME_HTML, _var("name_html")
-        )
-        text = batch.issue.text.replace(UNSUBSCRIBE_URL, _var("unsubscribe_url")).replace(NAME_TEXT, _var("name"))
+    def build_request(self, batch: Batch) -> HTTPRequest:
+        (message,) = batch.messages()  # max_batch = 1: one recipient, its own headers
         day = batch.issue.day.isoformat()
+        headers = {**message.headers, **shared_headers(batch)}
+        headers.pop("Date", None)  # Mailgun stamps it
         fields = [
             ("from", batch.identity.from_),
-            ("subject", batch.subject),
-            ("text", text),
-            ("html", html),
-            ("h:List-Unsubscribe", f"<{_var('unsubscribe_url')}>"),
-            *((f"h:{k}", v) for k, v in shared_headers(batch).items()),
+            ("to", message.recipient.address),
+            ("subject", message.subject),
+            ("text", message.text),
+            ("html", message.html),
+            *((f"h:{name}", value) for name, value in headers.items()),
             ("o:tag", day if not batch.subject_prefix else f"{day}-test"),
             ("o:tracking", "no"),
             ("v:issue", day),
-        ]
-        if batch.identity.reply_to:
-            fields.append(("h:Reply-To", batch.identity.reply_to))
-        return fields
-
-    def build_request(self, batch: Batch) -> HTTPRequest:
-        shared = self.cached((batch.issue, batch.subject, batch.identity), lambda: self.shared_fields(batch))
-        variables = {}
-        for r in batch.recipients:
-            shown = (r.name or "").strip() or DEFAULT_NAME
-            variables[r.email] = {
-                "unsubscribe_url": r.unsubscribe_url,
-                "unsubscribe_url_html": html_lib.escape(r.unsubscribe_url, quote=True),
-                "name": shown,
-                "name_html": html_lib.escape(shown, quote=True),
-                "subscriber_id": r.subscriber_id,
-            }
-        fields = [
-            *shared,
-            *(("to", r.address) for r in batch.recipients),
-            ("recipient-variables", json.dumps(variables, separators=(",", ":"))),
+            ("v:subscriber_id", str(message.recipient.subscriber_id)),
         ]
         # (None, value): a plain form field, no filename — requests then encodes multipart/form-data.
         return HTTPRequest(
@@ -110,7 +86,7 @@ class MailgunProvider(HTTPProvider):
             )
         super().check_status(response)
 
-    def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]:
+    def parse_results(self, response: requests.Response, batch: Batch) -> Sequence[Result]:
         try:
             message_id = response.json().get("id")
         except (ValueError, AttributeError):

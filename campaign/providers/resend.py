@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import requests
 
@@ -98,7 +99,7 @@ class ResendProvider(HTTPProvider):
     def check_status(self, response: requests.Response) -> None:
         if response.status_code == 409:
             text = self.error_text(response)
-            kw = {"provider": self.name, "status": 409, "body": text}
+            kw: dict[str, Any] = {"provider": self.name, "status": 409, "body": text}
             if "concurrent" in _error_name(response):
                 raise TransientProviderError(
                     f"resend: the first request with this idempotency key is still running: {text}", **kw
@@ -119,7 +120,7 @@ class ResendProvider(HTTPProvider):
             data = list(body.get("data") or [])
             errors = {int(e["index"]): str(e.get("message", "rejected")) for e in body.get("errors") or []}
         except (ValueError, AttributeError, KeyError, TypeError):
-            data, errors = None, None
+            data, errors = None, {}
         if data is None or len(data) + len(errors) != len(batch.recipients):
             raise OutcomeUnknown(
                 f"resend answered {response.status_code} with an unreadable result for "

@@ -8,19 +8,22 @@
 - 202 with `X-Message-Id` and an empty body: all-or-nothing, one id for the whole request.
 - The same address twice in one request is a 400: a batch with a repeated address goes out in several calls.
 - 429 carries `X-RateLimit-Reset` (epoch seconds).
+- Names go as plain UTF-8 in `to[].name`; a name holding `,` or `;` is sent as a quoted string
+  (`payload.quoted_name`): SendGrid has dropped such mail otherwise.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from email.utils import parseaddr
 
 import requests
 
-from campaign.providers.base import Batch, Result
+from campaign.providers.base import Batch, Recipient, Result
 from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, fill_each, json_template, shared_headers, slot
-from campaign.series.render import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
+from campaign.series.merge import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL, Fill, substitute
 
 DEFAULT_URL = "https://api.sendgrid.com"
 UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
@@ -43,8 +46,9 @@ class SendGridProvider(HTTPProvider):
     def templates(self, batch: Batch):
         """(the request minus its personalizations, one personalization with a name, one without)."""
         issue = batch.issue
-        html = issue.html.replace(UNSUBSCRIBE_URL, UNSUBSCRIBE_URL_HTML).replace(NAME_TEXT, NAME_HTML)
-        text = issue.text.replace(NAME_HTML, NAME_TEXT)
+        html, text = substitute(
+            issue.html, issue.text, Fill(UNSUBSCRIBE_URL_HTML, NAME_HTML, UNSUBSCRIBE_URL, NAME_TEXT)
+        )
         from_name, from_email = parseaddr(batch.identity.from_)
         day = issue.day.isoformat()
         shared = {
@@ -82,7 +86,7 @@ class SendGridProvider(HTTPProvider):
         body = b'{"personalizations":[' + people + b"]," + rest
         return HTTPRequest("/v3/mail/send", body, {"Content-Type": "application/json"})
 
-    def send_batch(self, batch: Batch) -> list[Result]:
+    def send_batch(self, batch: Batch) -> Sequence[Result]:
         groups = _unique_address_groups(batch)
         if len(groups) == 1:
             return super().send_batch(batch)
@@ -91,15 +95,15 @@ class SendGridProvider(HTTPProvider):
             results.extend(super().send_batch(group))
         return results
 
-    def parse_results(self, response: requests.Response, batch: Batch) -> list[Result]:
+    def parse_results(self, response: requests.Response, batch: Batch) -> Sequence[Result]:
         return all_ok(batch, response.headers.get("X-Message-Id"))
 
 
 def _unique_address_groups(batch: Batch) -> list[Batch]:
     """Split a batch so no request names the same address twice (SendGrid answers 400 to the whole call)."""
-    groups: list[list] = []
+    groups: list[tuple[set[str], list[Recipient]]] = []
     for recipient in batch.recipients:
-        key = recipient.email.lower()
+        key = recipient.wire_email.lower()
         for group in groups:
             if key not in group[0]:
                 group[0].add(key)

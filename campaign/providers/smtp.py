@@ -11,6 +11,8 @@ Each message is MAIL / RCPT / DATA on the open connection, so a refusal is known
 - the server dropping the connection before DATA (idle timeout, 421) → reconnect once and carry on;
 - the connection lost *during* DATA → that one delivery is unknown (the server may have queued it).
 A worker thread keeps its own connection (`concurrency` connections at most).
+Addresses go out with IDNA domains; a non-ASCII local part is sent with the SMTPUTF8 option (RFC 6531, UTF-8
+headers) when the server advertises it, and rejected for that recipient alone when it does not.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pathlib import Path
 
 from campaign.config import Settings
 from campaign.errors import AuthenticationFailed, ConfigurationError, Problem, TransientProviderError
+from campaign.ledger.addresses import has_utf8_local, wire_address
 from campaign.providers.base import Batch, Provider, Result
-from campaign.providers.http import is_loopback
-from campaign.providers.outbox import build_mime
+from campaign.providers.checks import is_loopback
+from campaign.providers.outbox import mime_bytes
 
 SECURITY_MODES = {"starttls": 587, "ssl": 465, "none": 25}
 DISCONNECTED = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)
@@ -36,6 +39,7 @@ class SMTPProvider(Provider):
     max_batch = 50  # messages per batch; each is its own SMTP transaction
     default_rate = 20.0  # conservative: relays throttle hard (raise `rate_limit` for your own MTA)
     default_concurrency = 1
+    utf8_local = True  # when the server advertises SMTPUTF8 (checked per message; refused alone otherwise)
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class SMTPProvider(Provider):
     # -- connections --------------------------------------------------------------------------------
     def _connect(self) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
+        conn: smtplib.SMTP
         try:
             if self.security == "ssl":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
@@ -166,14 +171,20 @@ class SMTPProvider(Provider):
 
     # -- sending ------------------------------------------------------------------------------------
     def send_batch(self, batch: Batch) -> list[Result]:
-        envelope_from = parseaddr(batch.identity.from_)[1]
+        envelope_from = wire_address(parseaddr(batch.identity.from_)[1])
         results: list[Result] = []
         for message in batch.messages():
-            data = build_mime(message, batch.identity.from_).as_bytes()
             rid = message.recipient.subscriber_id
             try:
+                data = mime_bytes(message, batch.identity.from_)
+            except (ValueError, TypeError, UnicodeError) as err:  # this one message cannot be built
+                results.append(Result(rid, False, error=f"not sent: cannot build the message: {err}", permanent=True))
+                continue
+            try:
                 results.append(
-                    self._send_one(envelope_from, message.recipient.email, data, rid, message.headers["Message-ID"])
+                    self._send_one(
+                        envelope_from, message.recipient.wire_email, data, rid, message.headers["Message-ID"]
+                    )
                 )
             except TransientProviderError as err:
                 if not results:
@@ -191,8 +202,19 @@ class SMTPProvider(Provider):
     def _send_one(self, sender: str, to: str, data: bytes, subscriber_id: int, message_id: str) -> Result:
         for attempt in (1, 2):
             conn = self._connection(fresh=attempt == 2)
+            options: list[str] = []
+            if has_utf8_local(to):
+                if not conn.has_extn("smtputf8"):
+                    return Result(
+                        subscriber_id,
+                        False,
+                        error=f"not sent: {self.host} does not advertise SMTPUTF8, which {to} (a non-ASCII local "
+                        "part) needs",
+                        permanent=True,
+                    )
+                options = ["SMTPUTF8", *(["BODY=8BITMIME"] if conn.has_extn("8bitmime") else [])]
             try:
-                code, reply = conn.mail(sender)
+                code, reply = conn.mail(sender, options)
                 if code == 421 and attempt == 1:
                     continue  # "closing connection": reconnect and try again
                 if code != 250:

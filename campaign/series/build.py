@@ -37,6 +37,7 @@ def write_issue(project: Project, day: date, folder: Path, *, variant: str | Non
 
 
 def build_series(project: Project, out: Path) -> list[BuiltIssue]:
+    project.check_templates()  # the sandbox's static checks, before any template runs
     project.check_safe_messaging()  # every day, before writing anything
     built = [write_issue(project, day, out / day.isoformat()) for day in project.schedule.dates]
     (out / "index.html").write_text(_index(project, built), encoding="utf-8")

@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from campaign.errors import ContentError, Problem
+from campaign.series.files import MAX_ARTICLE, MAX_DISCLAIMER, file_problem
+from campaign.series.yamlsource import load_yaml
 
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 
@@ -71,12 +72,16 @@ def parse_article(text: str, filename: str = "content/article.md") -> Article:
                 "add ---, title: …, source: …, --- at the top",
             )
         )
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as err:
+    doc = load_yaml(match.group(1), filename)
+    if doc.problems:
         raise ContentError(
-            Problem(filename, 2, "front matter", f"invalid YAML: {err}", "fix the front matter")
-        ) from None
+            [Problem(filename, (p.line or 1) + 1, p.field or "front matter", p.message, p.fix) for p in doc.problems]
+        )
+    meta = doc.data
+    if not isinstance(meta, dict):
+        raise ContentError(
+            Problem(filename, 2, "front matter", "the front matter must be title: … and source: … lines", "fix it")
+        )
     problems = [
         Problem(filename, 2, key, f"front matter has no {key}", f"add {key}: …")
         for key in ("title", "source")
@@ -162,28 +167,39 @@ def markdown_to_text(source: str) -> str:
     return "\n\n".join(b.text for b in blocks)
 
 
+MAX_BLOCKS = 300  # the splitter is O(days · blocks²): 300 blocks split in about a third of a second
+
+
 def load_article(path: Path) -> Article:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ContentError(Problem(str(path), None, "", "file not found", "restore content/article.md")) from None
-    return parse_article(text, f"content/{path.name}")
+    name = f"content/{path.name}"
+    text, problem = file_problem(path, name, max_bytes=MAX_ARTICLE, fix_missing="restore content/article.md")
+    if problem is not None:
+        raise ContentError(problem)
+    article = parse_article(text.replace("\r\n", "\n"), name)
+    if len(article.blocks) > MAX_BLOCKS:
+        raise ContentError(
+            Problem(
+                name,
+                None,
+                "",
+                f"the article has {len(article.blocks)} paragraphs, headings and lists; the limit is {MAX_BLOCKS}",
+                "join short paragraphs (is this the right file?)",
+            )
+        )
+    return article
 
 
 def load_disclaimer(path: Path) -> str:
     """The medical disclaimer, as one paragraph of text (appended to every issue, never split)."""
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise ContentError(
-            Problem(
-                "content/disclaimer.md",
-                None,
-                "",
-                "file not found",
-                "restore content/disclaimer.md: every issue must carry the disclaimer",
-            )
-        ) from None
+    text, problem = file_problem(
+        path,
+        "content/disclaimer.md",
+        max_bytes=MAX_DISCLAIMER,
+        fix_missing="restore content/disclaimer.md: every issue must carry the disclaimer",
+    )
+    if problem is not None:
+        raise ContentError(problem)
+    text = text.strip()
     if not text:
         raise ContentError(
             Problem(

@@ -92,6 +92,12 @@ RULES: dict[str, tuple[Level, str, str]] = {
         "mention the risks: sedation, dissociation, abuse and misuse, suicidal thoughts in under-25s",
     ),
     "K7": ("error", "advice to stop medication", "never advise stopping treatment; talk to your prescriber"),
+    "N1": (  # series/numbers.py
+        "error",
+        "a phone or text number that is not in the verified crisis list",
+        "remove it: crisis numbers come only from content/crisis_resources.yaml, and the crisis block adds "
+        "them to every email (this rule cannot be acknowledged)",
+    ),
 }
 _ORDER = {rule: i for i, rule in enumerate(RULES)}  # L1..L13, K1..K7 (not string order)
 
@@ -140,11 +146,16 @@ _L6_TERMS = (
     r"\b(?:(?:only\s+)?way\s+out|escape\s+(?:the|" + _PRON + r")\s+pain|"
     r"end(?:s|ed|ing)?\s+(?:the|" + _PRON + r")\s+(?:suffering|pain)|"
     r"at\s+peace(?:\s+now)?|only\s+option|no\s+other\s+(?:choice|option)|"
-    r"cho(?:se|ose|oses|osing)\s+to\s+die)\b"
+    r"cho(?:se|ose|oses|osing)\s+to\s+die|"
+    # beyond the reference's list: the same framing in other words
+    r"better\s+off\s+(?:dead|gone|without\s+(?:me|him|her|them|us|you))|end\s+it\s+all|"
+    r"only\s+way\s+to\s+(?:stop|end|escape)|way\s+to\s+escape|"
+    r"relief\s+from\s+(?:the|" + _PRON + r")\s+(?:pain|suffering))\b"
 )
 _L7_TERMS = (
     r"\bwithout\s+(?:any\s+)?warning\b|\bout\s+of\s+the\s+blue\b|\bno\s+(?:warning\s+)?signs\b|"
-    r"\b(?:had|has|have)\s+everything\s+to\s+live\s+for\b"
+    r"\b(?:had|has|have)\s+everything\s+to\s+live\s+for\b|\bcame\s+out\s+of\s+nowhere\b|"
+    r"\bseemed\s+(?:so\s+|perfectly\s+|completely\s+)?(?:happy|fine|okay|normal)\s+(?:before|until|right\s+up)\b"
 )
 _L10_TERMS = r"\b(?:brave(?:ly)?|heroic(?:ally)?|romantic|beautiful(?:ly)?|peaceful(?:ly)?)\b"
 _STAT = (
@@ -158,7 +169,8 @@ _PHRASES = {
     "L1": r"\bcommit(?:s|ted|ting)?\s+suicide\b",
     "L2": (
         r"\b(?:un)?successful\s+(?:suicides?\b(?!\s+prevention)|"
-        r"attempts?\s+(?:at\s+suicide|to\s+(?:die|kill|end)))|\b(?:failed|completed)\s+suicides?\b(?!\s+prevention)"
+        r"attempts?\s+(?:at\s+suicide|to\s+(?:die|kill|end)))|\b(?:failed|completed)\s+suicides?\b(?!\s+prevention)|"
+        r"\b(?:suicide\s+)?attempts?\s+(?:that\s+|which\s+)?(?:succeeded|failed)\b"
     ),
     "L3": r"\bsuicide\s+epidemic\b|\bepidemic\s+of\s+suicides?\b",
     "L5": (
@@ -173,7 +185,9 @@ _PHRASES = {
     "L9": (
         r"\bsuicide\s+(?:is|was|seems|can\s+be)\s+(?:(?:so|very|quite|more|perfectly|totally|"
         r"completely|a|an|just|only)\s+)*(?:common|normal|understandable|inevitable|choice|"
-        r"natural|rational|reasonable)\b"
+        r"natural|rational|reasonable)\b|\bsuicide\s+(?:makes|made)\s+sense\b|"
+        r"\banyone\s+would\s+(?:consider|think\s+about|choose|contemplate)\s+suicide\b|"
+        r"\b(?:it\s+is|it's)\s+(?:normal|natural|understandable)\s+to\s+(?:choose|attempt|die\s+by)\s+suicide\b"
     ),
     "L11": r"\bsuicide\s+victims?\b|\bvictims?\s+of\s+suicide\b",
     "K4": r"\b\d+(?:\.\d+)?\s*mg(?:\s*/\s*kg)?\b|\bmg\s*/\s*kg\b|\btroches?\b|\blozenges?\b",

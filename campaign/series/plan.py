@@ -26,7 +26,7 @@ from campaign.series.schedule import LoadedSchedule
 class Part:
     day: date
     number: int  # 1-based position in the series ("Day N of 30")
-    total: int
+    total: int | None  # None: "Day N" alone (the series' length changed after days went out; see frozen.py)
     blocks: tuple[Block, ...]
     continued: str | None  # heading of the section this part continues, if it starts mid-section
     continued_level: int = 2
@@ -87,7 +87,9 @@ def _pinned_starts(loaded: LoadedSchedule, article: Article, units) -> dict[int,
         for block in unit:
             if block.kind == "heading":
                 by_slug.setdefault(slug(block.text), index)
-    problems, starts, seen = [], {}, {}
+    problems: list[Problem] = []
+    starts: dict[int, int] = {}
+    seen: dict[str, date] = {}
     for day_index, day in enumerate(schedule.dates):
         for k, name in enumerate(schedule.days[day].pin):
             line = loaded.lines.get(("days", str(day), "pin", str(k))) or loaded.line_of_day(day)
@@ -166,6 +168,21 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
             )
         )
     pins = _pinned_starts(loaded, article, units)
+    bounds = split_units(units, days, pins)
+    if bounds is None:
+        raise ScheduleError(
+            Problem(str(loaded.path), None, "days", "the pins cannot all be honoured", "remove or move a pin")
+        )
+    parts = []
+    for number, ((i, j), day) in enumerate(zip(bounds, schedule.dates, strict=True), start=1):
+        blocks = tuple(b for unit in units[i:j] for b in unit)
+        parts.append(Part(day, number, days, blocks, *_continued(units, i)))
+    return Plan(tuple(parts))
+
+
+def split_units(units: list[tuple[Block, ...]], days: int, pins: dict[int, int]) -> list[tuple[int, int]] | None:
+    """The optimal cut of `units` into `days` consecutive (start, end) ranges, each pinned day starting at its
+    unit; None when the pins cannot all be honoured."""
     words = [sum(b.words for b in unit) for unit in units]
     prefix = [0]
     for w in words:
@@ -178,37 +195,38 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
     cut = [[-1] * (n + 1) for _ in range(days + 1)]
     best[0][0] = 0.0
     pinned_units = set(pins.values())
+    pinned_before = [0]  # pinned_before[k]: how many pinned units lie before unit k
+    for k in range(n):
+        pinned_before.append(pinned_before[-1] + (k in pinned_units))
+    last_pin_before = [-1] * (n + 1)  # last_pin_before[j]: the last pinned unit < j (or -1)
+    for k in range(n):
+        last_pin_before[k + 1] = k if k in pinned_units else last_pin_before[k]
     for d in range(1, days + 1):
         start_required = pins.get(d - 1)
+        previous, row, cuts = best[d - 1], best[d], cut[d]
         for j in range(d, n - (days - d) + 1):
-            for i in range(d - 1, j):
-                if best[d - 1][i] == inf:
-                    continue
-                if start_required is not None and i != start_required:
-                    continue
-                if start_required is None and i in pinned_units:
-                    continue  # a pinned unit may only start its own day
-                if any(p in pinned_units for p in range(i + 1, j)):
-                    continue  # a pinned unit must start a day, not sit inside one
-                cost = best[d - 1][i] + (prefix[j] - prefix[i] - mean) ** 2
-                if cost < best[d][j]:
-                    best[d][j] = cost
-                    cut[d][j] = i
+            target = prefix[j] - mean
+            if start_required is not None:
+                i = start_required
+                if i < j and previous[i] != inf and pinned_before[j] - pinned_before[i + 1] == 0:
+                    row[j], cuts[j] = previous[i] + (target - prefix[i]) ** 2, i
+                continue
+            # A pinned unit may only start its own day and never sits inside another: start after the last
+            # pin below j. The lowest cost wins, ties to the earliest cut (tuples compare cost, then i).
+            lo = max(d - 1, last_pin_before[j] + 1)
+            if lo < j:
+                cost, i = min((previous[i] + (target - prefix[i]) ** 2, i) for i in range(lo, j))
+                if cost != inf:
+                    row[j], cuts[j] = cost, i
     if best[days][n] == inf:
-        raise ScheduleError(
-            Problem(str(loaded.path), None, "days", "the pins cannot all be honoured", "remove or move a pin")
-        )
+        return None
     bounds, j = [], n
     for d in range(days, 0, -1):
         i = cut[d][j]
         bounds.append((i, j))
         j = i
     bounds.reverse()
-    parts = []
-    for number, ((i, j), day) in enumerate(zip(bounds, schedule.dates, strict=True), start=1):
-        blocks = tuple(b for unit in units[i:j] for b in unit)
-        parts.append(Part(day, number, days, blocks, *_continued(units, i)))
-    return Plan(tuple(parts))
+    return bounds
 
 
 def _continued(units, start: int) -> tuple[str | None, int]:

@@ -6,6 +6,7 @@ them all at once. Everything here is pure given the files: same inputs, byte-ide
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -13,7 +14,9 @@ from functools import cached_property
 from campaign.config import Settings
 from campaign.errors import InvalidInput, Problem, SafetyLintError
 from campaign.series.content import Article, load_article, load_disclaimer, markdown_to_html, markdown_to_text
+from campaign.series.frozen import FrozenDay, plan_with_frozen
 from campaign.series.lint import LintHit, lint_text
+from campaign.series.numbers import unverified_numbers, verified_digits
 from campaign.series.plan import Plan, make_plan
 from campaign.series.render import IssueContent, RenderedIssue, Renderer
 from campaign.series.safety import CrisisResources, load_crisis_resources
@@ -43,6 +46,8 @@ class Project:
     disclaimer: str
     crisis: CrisisResources
     plan: Plan
+    frozen: Mapping[date, FrozenDay] = field(default_factory=dict)  # days whose send has started, as recorded
+    plan_warnings: tuple[Problem, ...] = ()  # edits to text already sent, pins ignored (series/frozen.py)
     _rendered: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -62,7 +67,7 @@ class Project:
 
     def content_for(self, day: date) -> IssueContent:
         part = self.plan.part_for(day)
-        entry = self.schedule.days[day]
+        entry = self.frozen.get(day) or self.schedule.days[day]  # a started day keeps its recorded words
         return IssueContent(
             day=day,
             number=part.number,
@@ -90,13 +95,42 @@ class Project:
             self._rendered[key] = self.renderer.render(self.content_for(day), key[1], web=web)
         return self._rendered[key]
 
+    @cached_property
+    def verified_numbers(self) -> frozenset[str]:
+        """Every number content/crisis_resources.yaml lists: the only numbers subscriber text may carry."""
+        strings: list[str | None] = [self.crisis.international.emergency]
+        services = list(self.crisis.international.services)
+        for country in self.crisis.countries.values():
+            strings.append(country.emergency)
+            services += country.services
+        for s in services:
+            strings += [s.how, s.phone, s.sms]
+        return verified_digits(strings)
+
+    def unverified_numbers(self, text: str) -> list[str]:
+        """N1 messages for the numbers in a template's literal text that the verified list lacks."""
+        return [
+            f"N1 (error) {hit.message} (“{hit.excerpt}”)"
+            for hit in unverified_numbers(text, self.verified_numbers, markup=True)
+        ]
+
+    def check_templates(self) -> None:
+        """Raise RenderError listing every static problem in the email templates (sandbox, cycles, numbers)."""
+        from campaign.errors import RenderError
+
+        problems = self.renderer.check_templates(self.unverified_numbers)
+        if problems:
+            raise RenderError(problems)
+
     # -- safe-messaging lint ------------------------------------------------------------------------
     def lint(self, days: list[date] | None = None) -> list[DayLint]:
-        acks = {}
+        acks: dict[tuple[str, date], list] = {}
         for ack in self.schedule.acknowledgements:
             acks.setdefault((ack.rule, ack.day), []).append(ack)
         out = []
         for day in days or self.schedule.dates:
+            if day in self.frozen:
+                continue  # already went out: nothing to decide about it any more
             entry = self.schedule.days[day]
             pieces = [("subject", "subject", entry.subject), ("preheader", "preheader", entry.preheader)]
             if entry.note:
@@ -104,7 +138,7 @@ class Project:
             for block in self.plan.part_for(day).blocks:
                 pieces.append((f"article line {block.line}", "article", block.text))
             for where, kind, text in pieces:
-                for hit in lint_text(text, field=kind):
+                for hit in lint_text(text, field=kind) + unverified_numbers(text, self.verified_numbers):  # type: ignore[arg-type]
                     reason = next(
                         (
                             a.reason
@@ -125,12 +159,14 @@ class Project:
                 [
                     Problem(
                         "schedule.yaml" if f.field in ("subject", "preheader", "note") else "content/article.md",
-                        self.loaded.line_of_day(f.day)
+                        (self.loaded.lines.get(("days", str(f.day), f.field)) or self.loaded.line_of_day(f.day))
                         if f.field in ("subject", "preheader", "note")
                         else int(f.field.rsplit(" ", 1)[1]),
                         f"days.{f.day}.{f.field.split()[0]}",
                         f"{f.hit.rule} ({f.hit.level}) {f.hit.message}: “{f.hit.excerpt}”",
-                        f"{f.hit.advice}; or, after review, acknowledge it in schedule.yaml under "
+                        f.hit.advice
+                        if f.hit.rule == "N1"
+                        else f"{f.hit.advice}; or, after review, acknowledge it in schedule.yaml under "
                         f"acknowledgements: (rule: {f.hit.rule}, day: {f.day}, reason: …)",
                     )
                     for f in blocking
@@ -139,8 +175,11 @@ class Project:
         return findings
 
 
-def load_project(settings: Settings) -> Project:
-    """Load and validate every input; raise InvalidInput listing all problems found."""
+def load_project(settings: Settings, frozen: Mapping[date, FrozenDay] | None = None) -> Project:
+    """Load and validate every input; raise InvalidInput listing all problems found.
+
+    `frozen`: the days whose send has started, as the ledger recorded them (`Store.frozen_days()`); they are
+    kept as they were and only the other days are split again."""
     problems: list[Problem] = []
     loaded = article = disclaimer = crisis = None
     for loader in ("schedule", "article", "disclaimer", "crisis"):
@@ -157,6 +196,7 @@ def load_project(settings: Settings) -> Project:
             problems.extend(err.problems)
     if problems:
         raise InvalidInput(problems)
+    assert loaded is not None and article is not None and disclaimer is not None and crisis is not None
     if loaded.schedule.campaign.default_country not in crisis.countries:
         line = loaded.lines.get(("campaign", "default_country"))
         raise InvalidInput(
@@ -168,5 +208,7 @@ def load_project(settings: Settings) -> Project:
                 f"use one of {', '.join(crisis.countries)}",
             )
         )
-    plan = make_plan(loaded, article)
-    return Project(settings, loaded, article, disclaimer, crisis, plan)
+    if frozen:
+        fixed = plan_with_frozen(loaded, article, frozen)
+        return Project(settings, loaded, article, disclaimer, crisis, fixed.plan, fixed.frozen, fixed.warnings)
+    return Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))

@@ -7,7 +7,6 @@ substitution (`RenderedIssue.merge`) or by the provider's own merge feature.
 
 from __future__ import annotations
 
-import html as html_lib
 import logging
 import re
 from dataclasses import dataclass
@@ -15,17 +14,15 @@ from datetime import date
 from pathlib import Path
 
 import jinja2
-import mjml
+from jinja2.sandbox import SecurityError
 from markupsafe import Markup, escape
-from premailer import Premailer
 
 from campaign.errors import Problem, RenderError
+from campaign.series.merge import UNSUBSCRIBE_URL, merge
 from campaign.series.safety import CrisisBlock, Service, verify_issue
+from campaign.series.templating import check_templates
+from campaign.series.templating import make_environment as sandboxed_environment
 
-UNSUBSCRIBE_URL = "__UNSUBSCRIBE_URL__"
-NAME_HTML = "__NAME_HTML__"
-NAME_TEXT = "__NAME__"
-DEFAULT_NAME = "there"  # "Hi there," when we do not know a name
 MAX_HTML_BYTES = 102 * 1024 - 2048  # Gmail clips at ~102 KB; keep room for the merged URL and headers
 
 SAFETY_PARTIALS = ("partials/crisis", "partials/disclaimer", "partials/footer")
@@ -37,7 +34,7 @@ class IssueContent:
 
     day: date
     number: int
-    total: int
+    total: int | None  # None: "Day N" alone (see series/frozen.py)
     subject: str
     preheader: str
     note: str | None
@@ -59,11 +56,7 @@ class RenderedIssue:
 
     def merge(self, *, unsubscribe_url: str, name: str | None) -> tuple[str, str]:
         """The HTML and text for one recipient: a few string substitutions, no template work."""
-        shown = (name or "").strip() or DEFAULT_NAME
-        html = self.html.replace(UNSUBSCRIBE_URL, html_lib.escape(unsubscribe_url, quote=True))
-        html = html.replace(NAME_HTML, html_lib.escape(shown, quote=True))
-        text = self.text.replace(UNSUBSCRIBE_URL, unsubscribe_url).replace(NAME_TEXT, shown)
-        return html, text
+        return merge(self.html, self.text, unsubscribe_url=unsubscribe_url, name=name)
 
 
 def first_number(value: str) -> str:
@@ -103,19 +96,17 @@ def how_html(service: Service) -> Markup:
 
 
 def make_environment(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=lambda name: bool(name) and name.endswith((".mjml.j2", ".html.j2")),
-        keep_trailing_newline=True,
-    )
+    """The sandboxed email environment (see series/templating.py) with our filters."""
+    env = sandboxed_environment(templates_dir)
     env.filters["how_html"] = how_html
     env.filters["first_number"] = first_number
     return env
 
 
 def inline_css(html: str) -> str:
-    return Premailer(
+    from premailer import Premailer  # heavy (requests, cssutils): imported when first rendering
+
+    out = Premailer(
         html,
         allow_network=False,  # never fetch a stylesheet at render time (offline builds, no third party)
         strip_important=False,  # our @media overrides need !important to beat the inlined styles
@@ -125,6 +116,8 @@ def inline_css(html: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,  # cssutils warns on every mso-*/-webkit-* property
     ).transform(pretty_print=False)
+    # lxml drops MJML's doctype; without one Chromium and others render in quirks mode.
+    return out if out.lstrip()[:15].lower() == "<!doctype html>" else "<!DOCTYPE html>\n" + out.lstrip()
 
 
 class Renderer:
@@ -167,19 +160,61 @@ class Renderer:
         try:
             return template.render(context)
         except jinja2.UndefinedError as err:
+            file, line = _template_location(err, name, self.templates_dir)
             raise RenderError(
                 Problem(
-                    f"templates/{name}",
-                    _template_line(err),
+                    file,
+                    line,
                     "",
                     f"undefined value: {err.message}",
                     "use only the documented context variables (see the comment at the top of the template)",
                 )
             ) from None
-        except jinja2.TemplateError as err:
+        except SecurityError as err:
+            file, line = _template_location(err, name, self.templates_dir)
             raise RenderError(
-                Problem(f"templates/{name}", _template_line(err), "", f"template error: {err}", "fix the template")
+                Problem(
+                    file,
+                    line,
+                    "",
+                    f"refused by the template sandbox: {err}",
+                    "use only the documented context variables (see the comment at the top of the template)",
+                )
             ) from None
+        except jinja2.TemplateSyntaxError as err:  # an included template that does not compile
+            raise RenderError(
+                Problem(
+                    f"templates/{err.name or name}",
+                    err.lineno,
+                    "",
+                    f"template syntax error: {err.message}",
+                    "fix the Jinja tag on that line",
+                )
+            ) from None
+        except jinja2.TemplateError as err:
+            file, line = _template_location(err, name, self.templates_dir)
+            raise RenderError(Problem(file, line, "", f"template error: {err}", "fix the template")) from None
+        except RecursionError:
+            raise RenderError(
+                Problem(
+                    f"templates/{name}",
+                    None,
+                    "",
+                    "template recursion (a template includes, extends or calls itself without end)",
+                    "a template may not include or extend itself, directly or through others",
+                )
+            ) from None
+        except RenderError:
+            raise
+        except Exception as err:  # OverflowError (range too big), ZeroDivisionError, TypeError, ...: still the template
+            file, line = _template_location(err, name, self.templates_dir)
+            raise RenderError(
+                Problem(file, line, "", f"the template failed: {type(err).__name__}: {err}", "fix the template")
+            ) from None
+
+    def check_templates(self, number_check=None) -> list:
+        """Static problems in every email template (see series/templating.py), for `campaign validate`."""
+        return check_templates(self.env, self.templates_dir, number_check)
 
     def render(self, content: IssueContent, variant: str, *, web: bool = False) -> RenderedIssue:
         """One day's issue for one crisis variant (web=True: the archive's page, no personal fields)."""
@@ -229,6 +264,8 @@ class Renderer:
             )
         mjml_source = mjml_source.replace("</mj-body>", tail + "</mj-body>")
         try:
+            import mjml
+
             compiled = mjml.mjml2html(mjml_source)
         except Exception as err:  # mrml raises a plain exception type with the parser's message
             raise RenderError(
@@ -258,14 +295,20 @@ class Renderer:
         return html, text
 
 
-def _template_line(err: Exception) -> int | None:
+def _template_location(err: Exception, name: str, root: Path) -> tuple[str, int | None]:
+    """The template file and line an error was raised in (Jinja rewrites tracebacks to the .j2 lines)."""
     tb = err.__traceback__
-    line = None
+    file, line = f"templates/{name}", None
+    root = root.resolve()
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            path = Path(filename)
+            if path.is_relative_to(root):
+                file = f"templates/{path.relative_to(root).as_posix()}"
             line = tb.tb_lineno
         tb = tb.tb_next
-    return line
+    return file, line
 
 
 def _tidy_text(text: str) -> str:

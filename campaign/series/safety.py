@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from campaign.errors import ContentError, Problem, RenderError
@@ -96,28 +95,31 @@ class CrisisBlock:
 
 
 def load_crisis_resources(path: Path) -> CrisisResources:
+    from campaign.series.files import MAX_CRISIS, file_problem
+    from campaign.series.yamlsource import load_yaml
+
     name = f"content/{path.name}"
+    text, problem = file_problem(
+        path,
+        name,
+        max_bytes=MAX_CRISIS,
+        fix_missing="restore content/crisis_resources.yaml from the shared reference",
+    )
+    if problem is not None:
+        raise ContentError(problem)
+    doc = load_yaml(text, name)
+    if doc.problems:
+        raise ContentError(doc.problems)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContentError(
-            Problem(name, None, "", "file not found", "restore content/crisis_resources.yaml from the shared reference")
-        ) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise ContentError(
-            Problem(name, mark.line + 1 if mark else None, "", f"YAML syntax error: {err}", "fix the file")
-        ) from None
-    try:
-        return CrisisResources.model_validate(data)
+        return CrisisResources.model_validate(doc.data)
     except ValidationError as err:
         raise ContentError(
             [
                 Problem(
                     name,
-                    None,
+                    doc.line_of(tuple(str(p) for p in e["loc"])),
                     ".".join(str(p) for p in e["loc"]),
-                    e["msg"],
+                    e["msg"].removeprefix("Value error, "),
                     "every service needs name, how, source and verified_on; numbers are digits only",
                 )
                 for e in err.errors()
@@ -214,5 +216,137 @@ def verify_issue(
                 "shorten the day's part or the templates",
             )
         )
+    if not problems:
+        problems += visibility_problems(html, block=block, disclaimer=disclaimer, where=where)
     if problems:
         raise RenderError(problems)
+
+
+# -- the safety blocks must be *visible* (issue 8 #7) ------------------------------------------------
+
+MIN_FONT_PX = 12.0
+MIN_CONTRAST = 4.5  # WCAG AA for body text: "too close to the background" below this
+_HIDDEN_TAGS = {"head", "title", "script", "style", "template", "noscript", "textarea", "select", "option"}
+
+
+def _declared(el) -> list[str]:
+    """The styles on `el` itself that hide it or cut it to nothing (as written, for the message)."""
+    from campaign.series.css import element_style, length_px
+
+    style = element_style(el)
+    found = []
+    if el.tag in _HIDDEN_TAGS:
+        found.append(f"<{el.tag}> element")
+    if el.get("hidden") is not None:
+        found.append("hidden attribute")
+    if (el.get("aria-hidden") or "").strip().lower() == "true":
+        found.append('aria-hidden="true"')
+    if style.get("display", "").lower() == "none":
+        found.append("display:none")
+    if style.get("visibility", "").lower() in ("hidden", "collapse"):
+        found.append(f"visibility:{style['visibility']}")
+    if "mso-hide" in style and style["mso-hide"].lower() != "none":
+        found.append(f"mso-hide:{style['mso-hide']}")
+    opacity = style.get("opacity", "").strip()
+    try:
+        if opacity and float(opacity.rstrip("%")) / (100 if opacity.endswith("%") else 1) < 0.5:
+            found.append(f"opacity:{opacity}")
+    except ValueError:
+        pass
+    overflow = " ".join(style.get(k, "") for k in ("overflow", "overflow-x", "overflow-y")).lower()
+    if "hidden" in overflow or "clip" in overflow:
+        for key, floor in (("height", 40), ("max-height", 40), ("width", 100), ("max-width", 100)):
+            px = length_px(style.get(key))
+            if px is not None and px < floor:
+                found.append(f"{key}:{style[key]} with overflow:hidden")
+    indent = length_px(style.get("text-indent"))
+    if indent is not None and indent <= -100:
+        found.append(f"text-indent:{style['text-indent']}")
+    if style.get("position", "").lower() in ("absolute", "fixed"):
+        for key in ("left", "top", "right", "bottom"):
+            px = length_px(style.get(key))
+            if px is not None and px <= -100:
+                found.append(f"position:{style['position']}; {key}:{style[key]}")
+    if re.search(r"rect\(\s*0", style.get("clip", "")) or re.search(
+        r"inset\(\s*50%|circle\(\s*0", style.get("clip-path", "")
+    ):
+        found.append("clip")
+    if re.search(r"scale[xy]?\(\s*0(?:\.0*)?\s*[,)]", style.get("transform", "")):
+        found.append(f"transform:{style['transform']}")
+    return found
+
+
+def _describe(el) -> str:
+    attrs = "".join(f' {k}="{el.get(k)}"' for k in ("class", "role") if el.get(k))
+    return f"<{el.tag}{attrs}>"
+
+
+def _hiding(container, cache: dict) -> list[str]:
+    """Why `container` (the crisis block or the disclaimer) is not plainly visible; [] when it is."""
+    from campaign.series.css import computed, contrast, hex_of, own_text_holders
+
+    reasons = []
+    for el in [container, *container.iterancestors()]:
+        reasons += [f"{style} on {_describe(el)}" for style in _declared(el)]
+    for el in container.iterdescendants():
+        if isinstance(el.tag, str) and (el.text_content() or "").strip():
+            reasons += [f"{style} on {_describe(el)} inside it" for style in _declared(el)]
+    for el in own_text_holders(container):
+        seen = computed(el, cache)
+        if seen.font_px < MIN_FONT_PX:
+            reasons.append(f"font-size {seen.font_px:g}px (under {MIN_FONT_PX:g}px) on {_describe(el)}")
+        ratio = contrast(seen.color, seen.background)
+        if ratio < MIN_CONTRAST:
+            reasons.append(
+                f"colour {hex_of(seen.color)} on background {hex_of(seen.background)} "
+                f"(contrast {ratio:.1f}:1, needs {MIN_CONTRAST}:1) on {_describe(el)}"
+            )
+        if seen.opacity < 0.5:
+            reasons.append(f"opacity {seen.opacity:.2g} (after its ancestors) on {_describe(el)}")
+    return list(dict.fromkeys(reasons))
+
+
+def _smallest_containing(el, needles: list[str]) -> list:
+    """The deepest elements whose text holds every needle (normalised); a copy per place it appears."""
+    out = []
+    for child in el:
+        if isinstance(child.tag, str) and all(n in _norm(child.text_content()) for n in needles):
+            out.extend(_smallest_containing(child, needles))
+    return out or [el]
+
+
+def visibility_problems(html: str, *, block: CrisisBlock, disclaimer: str, where: str) -> list[Problem]:
+    """The crisis block and the disclaimer, found by their text in the final (inlined) HTML, must carry no
+    style that hides or shrinks them — on themselves, an ancestor or a descendant holding their text."""
+    from campaign.series.css import parse_document
+
+    try:
+        root = parse_document(html)
+    except Exception as err:  # lxml raises ParserError / ValueError on markup it cannot read
+        return [Problem(where, None, "HTML part", f"the HTML cannot be parsed ({err})", "check the templates")]
+    body = root.find("body")
+    if body is None:
+        body = root
+    cache: dict = {}
+    problems = []
+    for what, needles, partial in (
+        ("crisis block", [_norm(t) for t in block.required_texts()], "templates/partials/crisis.mjml.j2"),
+        ("medical disclaimer", [_norm(disclaimer)], "templates/partials/disclaimer.mjml.j2"),
+    ):
+        if not all(n in _norm(body.text_content()) for n in needles):
+            continue  # reported as missing by verify_issue
+        candidates = _smallest_containing(body, needles)
+        verdicts = [_hiding(c, cache) for c in candidates]
+        if all(verdicts):
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    what,
+                    f"the {what} is hidden or unreadable: {'; '.join(verdicts[0][:4])}",
+                    f"remove that style from the templates ({partial}, templates/base.mjml.j2 and the layout "
+                    f"around it): the {what} must be plainly visible, at least {MIN_FONT_PX:g}px, "
+                    f"with contrast of {MIN_CONTRAST}:1 or more",
+                )
+            )
+    return problems

@@ -5,40 +5,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from campaign.clock import parse_hhmm, zone_of
 from campaign.errors import Problem, ScheduleError
+from campaign.series.headers import address, one_line
 from campaign.series.yamlsource import dotted_path, load_yaml
 
 PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
+SUBJECT_MAX = 150  # an error
+PREHEADER_WARN = 110  # inbox previews show about this much: a warning
 
 
-def _one_line(value: str, what: str) -> str:
-    value = value.strip()
-    if "\n" in value or "\r" in value:
-        raise ValueError(f"{what} must be one line (found a line break) — put it on one line")
-    return value
-
-
-def _address(value: str, what: str) -> str:
-    value = _one_line(value, what)
-    _, addr = parseaddr(value)
-    try:
-        validate_email(addr, check_deliverability=False)
-    except EmailNotValidError as err:
-        raise ValueError(
-            f"{what} {value!r} is not a valid email address ({err}) — "
-            f'write it as name@example.org or "Name <name@example.org>"'
-        ) from None
-    return value
+_one_line = one_line
+_address = address
 
 
 class _Strict(BaseModel):
@@ -60,6 +46,7 @@ class CampaignSettings(_Strict):
     rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
     concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
     message_stream: str = "broadcast"
+    seed_list: list[str] = Field(default_factory=list, description="addresses `campaign send DAY --seeds` tests")
 
     @field_validator("name", "postal_address")
     @classmethod
@@ -67,6 +54,11 @@ class CampaignSettings(_Strict):
         if not v.strip():
             raise ValueError("must not be empty — write the text")
         return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _one_line(v, "name")
 
     @field_validator("from_")
     @classmethod
@@ -78,13 +70,16 @@ class CampaignSettings(_Strict):
     def _reply_to(cls, v: str | None) -> str | None:
         return None if v is None else _address(v, "reply_to")
 
+    @field_validator("seed_list")
+    @classmethod
+    def _seed_list(cls, v: list[str]) -> list[str]:
+        return [_address(a, "seed_list address") for a in v]
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r} — use an IANA name such as America/New_York") from None
+        if zone_of(v) is None:
+            raise ValueError(f"unknown timezone {v!r} — use an IANA name such as America/New_York")
         return v
 
     @field_validator("send_time", mode="before")
@@ -92,8 +87,10 @@ class CampaignSettings(_Strict):
     def _send_time(cls, v: Any) -> str:
         if isinstance(v, int):  # YAML 1.1 reads 9:00 as the sexagesimal number 540
             raise ValueError('send time must be a quoted "HH:MM" string — write send_time: "09:00"')
-        if not isinstance(v, str) or not _TIME.match(v):
-            raise ValueError(f'send time {v!r} is not HH:MM (24-hour) — write e.g. send_time: "09:00"')
+        try:
+            parse_hhmm(v)
+        except ValueError:
+            raise ValueError(f'send time {v!r} is not HH:MM (24-hour) — write e.g. send_time: "09:00"') from None
         return v
 
     @field_validator("default_country")
@@ -109,8 +106,7 @@ class CampaignSettings(_Strict):
 
     @property
     def send_clock(self) -> time:
-        hour, minute = self.send_time.split(":")
-        return time(int(hour), int(minute))
+        return parse_hhmm(self.send_time)
 
 
 class DayEntry(_Strict):
@@ -126,8 +122,10 @@ class DayEntry(_Strict):
         if not v.strip():
             raise ValueError("subject is empty — write a subject line")
         v = _one_line(v, "subject")
-        if len(v) > 150:
-            raise ValueError(f"subject is {len(v)} characters — keep it under 150 (ideally under 70)")
+        if len(v) > SUBJECT_MAX:
+            raise ValueError(
+                f"subject is {len(v)} characters — keep it to {SUBJECT_MAX} at most (ideally {SUBJECT_WARN})"
+            )
         return v
 
     @field_validator("preheader")
@@ -165,8 +163,7 @@ class Schedule(_Strict):
         """The day's send instant, timezone-aware, in the campaign's zone (zoneinfo handles DST)."""
         entry = self.days[day]
         clock = entry.send_time or self.campaign.send_time
-        hour, minute = (int(x) for x in clock.split(":"))
-        return datetime.combine(day, time(hour, minute), tzinfo=self.campaign.tz)
+        return datetime.combine(day, parse_hhmm(clock), tzinfo=self.campaign.tz)
 
     def resolve_day(self, arg: str | int | date) -> date:
         """A DAY argument: an ISO date (2027-09-05) or a day number in the series (5)."""
@@ -217,6 +214,7 @@ class LoadedSchedule:
     schedule: Schedule
     path: Path
     lines: dict
+    warnings: tuple[Problem, ...] = ()  # e.g. a subject over SUBJECT_WARN characters: printed, not fatal
 
     def line_of_day(self, day: date) -> int | None:
         return self.lines.get(("days", str(day)))
@@ -261,7 +259,7 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         schedule = Schedule.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
-            problems.append(_problem_from_pydantic(e, doc, filename))
+            problems.append(_problem_from_pydantic(dict(e), doc, filename))
     for path, value in doc.repeated:  # a repeated day: report what is wrong inside it too
         if len(path) == 2 and path[0] == "days":
             try:
@@ -269,33 +267,48 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
             except ValidationError as err:
                 for e in err.errors():
                     problems.append(_problem_from_pydantic({**e, "loc": path + tuple(e["loc"])}, doc, filename))
-    days = doc.data.get("days") if isinstance(doc.data.get("days"), dict) else {}
-    problems.extend(_calendar_problems(days, doc, filename))
+    days = doc.data.get("days")
+    problems.extend(_calendar_problems(days if isinstance(days, dict) else {}, doc, filename))
     problems.extend(_folded_line_problems(doc, filename))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ScheduleError(_dedupe(problems))
     assert schedule is not None
-    return LoadedSchedule(schedule, Path(filename), dict(doc.lines))
+    return LoadedSchedule(schedule, Path(filename), dict(doc.lines), tuple(_length_warnings(schedule, doc, filename)))
+
+
+def _length_warnings(schedule: Schedule, doc, filename: str) -> list[Problem]:
+    out = []
+    for day in schedule.dates:
+        entry = schedule.days[day]
+        for field, value, limit, why in (
+            ("subject", entry.subject, SUBJECT_WARN, "most inboxes cut a subject off there"),
+            ("preheader", entry.preheader, PREHEADER_WARN, "inbox previews show about that much"),
+        ):
+            if len(value) > limit:
+                out.append(
+                    Problem(
+                        filename,
+                        doc.line_of(("days", str(day), field)),
+                        f"days.{day}.{field}",
+                        f"{field} is {len(value)} characters, over {limit} ({why})",
+                        f"shorten it to {limit} characters or fewer",
+                    )
+                )
+    return out
 
 
 def load_schedule(path: Path) -> LoadedSchedule:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScheduleError(
-            Problem(
-                str(path.name),
-                None,
-                "",
-                "file not found",
-                "run campaign commands in the campaign folder (the one holding schedule.yaml)",
-            )
-        ) from None
-    except UnicodeDecodeError as err:
-        raise ScheduleError(
-            Problem(path.name, None, "", f"not UTF-8 text ({err.reason})", "save the file as UTF-8")
-        ) from None
+    from campaign.series.files import MAX_SCHEDULE, file_problem
+
+    text, problem = file_problem(
+        path,
+        path.name,
+        max_bytes=MAX_SCHEDULE,
+        fix_missing="run campaign commands in the campaign folder (the one holding schedule.yaml)",
+    )
+    if problem is not None:
+        raise ScheduleError(problem)
     return parse_schedule(text, path.name)
 
 
@@ -385,7 +398,7 @@ def _problem_from_pydantic(e: dict, doc, filename: str) -> Problem:
 
 def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
     """The keys allowed in the mapping at `loc` (for the "unknown key" fix)."""
-    model = {0: Schedule}.get(len(loc))
+    model: type[BaseModel] | None = {0: Schedule}.get(len(loc))
     if loc[:1] == ("campaign",):
         model = CampaignSettings
     elif loc[:1] == ("days",) and len(loc) == 2:  # a day (or a repeated day)

@@ -5,15 +5,16 @@ Safe-messaging practice: when a suicide is in the news, hold awareness mail. The
 once; the sender refuses to send while it exists (PausedError). Each resume is kept in "pause_history", so
 anyone can tell later — a restarted scheduler, `campaign status` — which send times fell inside a pause and
 were skipped (or caught up, with `campaign resume --catch-up`).
+
+This module is the pause as a value and its stored record only; what happens to the send times inside a
+pause (catch up, mark skipped) is catchup.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from campaign.clock import utcnow
 from campaign.ledger.store import Store
 
 PAUSE_KEY = "pause"
@@ -87,46 +88,14 @@ def end_pause(store: Store, *, now: datetime, catch_up: bool) -> PauseWindow | N
     return closed
 
 
-def catch_up_pause(
-    project,
-    store: Store,
-    provider,
-    since: datetime,
-    until: datetime,
-    *,
-    stop=None,
-    clock: Callable[[], datetime] = utcnow,
-) -> list:
-    """Send the slots that fell inside a pause (`campaign resume --catch-up`); returns (slot, report) pairs."""
-    from campaign.delivery.sender import Sender  # here: timeline imports this module
-    from campaign.timing.slots import owed_count, slots_for, subscriber_zones
-
-    zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
-    done = []
-    for slot in slots_for(project.schedule, zones):
-        if not since <= slot.at <= until or owed_count(store, slot, zones) == 0:
-            continue
-        if stop is not None and stop.is_set():
-            break
-        sender = Sender(project, store, provider, clock=clock, stop=stop)
-        done.append((slot, sender.send_day(slot.day, audience=slot.audience(zones))))
-    return done
+SHIFT_KEY = "catch_up_shift"  # [[first day held, calendar days later], …]: what each --catch-up moved
 
 
-def mark_skipped(project, store: Store, since: datetime, until: datetime) -> list:
-    """Record the slots that fell inside a pause (resumed without --catch-up) as skipped."""
-    from campaign.timing.slots import owed_count, slots_for, subscriber_zones  # here: timeline imports this module
+def schedule_shift(store: Store) -> tuple[tuple[date, int], ...]:
+    """Every catch-up's move of the series, oldest first (see catchup.postpone_after_pause)."""
+    return tuple((date.fromisoformat(start), int(days)) for start, days in store.get_state(SHIFT_KEY) or [])
 
-    zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
-    skipped = []
-    for slot in slots_for(project.schedule, zones):
-        if since <= slot.at <= until and owed_count(store, slot, zones):
-            store.set_issue_state(
-                slot.day,
-                "skipped",
-                "paused during its send time",
-                number=slot.number,
-                subject=project.schedule.days[slot.day].subject,
-            )
-            skipped.append(slot)
-    return skipped
+
+def record_shift(store: Store, start: date, days: int) -> None:
+    history = [[d.isoformat(), n] for d, n in schedule_shift(store)]
+    store.set_state(SHIFT_KEY, [*history, [start.isoformat(), days]])

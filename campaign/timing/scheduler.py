@@ -1,16 +1,18 @@
 """`campaign run`: APScheduler 3 sends each scheduled day at its time — exactly once, across restarts and edits.
 
 How it holds together
-- One APScheduler date job per *slot* (a day's send time for a group of subscribers, see timeline.py), in a
+- One APScheduler date job per *slot* (a day's send time for a group of subscribers, see slots.py), in a
   memory job store rebuilt at every start from the ledger: a slot nobody is owed is done; every other slot
   is added at its send time. APScheduler's `misfire_grace_time` (schedule.yaml: misfire_grace_minutes,
   default 120) and `coalesce` decide what a late start does: a slot less than the grace overdue runs at
   once, one beyond it fires EVENT_JOB_MISSED — logged, and recorded for `campaign status` as missed, for
   the operator to send with `campaign send DAY`. Nothing is ever sent twice: the ledger decides who is owed.
 - One worker thread: sends never overlap, and welcome emails for late joiners go through the same worker.
-- The main thread watches the inputs (schedule.yaml, content/, templates/) and re-syncs within a second:
-  moved days move, removed days are cancelled, added days are scheduled. An invalid edit is logged with its
-  line numbers and the last valid schedule stays in force.
+- The main thread watches the inputs (watch.py) and re-syncs within a second: moved days move, removed
+  days are cancelled, added days are scheduled. An edit that cannot be loaded — for whatever reason — is
+  logged with its location and the last good schedule stays in force.
+- A send that fails unexpectedly is logged and tried again at the next tick, then after 1, 2, 4 … minutes,
+  never later than the end of its grace window: only a slot still unsent then is missed.
 - The series-wide pause (pause.py) holds every send; slots that fall inside it are recorded as skipped.
 - `store.lock("scheduler")`: one scheduler per database; a second one refuses to start and names the first.
 - Time comes from a `Clock` (clock.py): the wall clock, or a simulated one for tests and the rehearsal.
@@ -18,48 +20,36 @@ How it holds together
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from campaign.clock import Clock, humanize
+from campaign.clock import Clock
 from campaign.config import Settings
-from campaign.delivery.sender import Sender
-from campaign.delivery.welcome import send_welcomes
-from campaign.errors import CampaignError, InvalidInput, LockHeld, PausedError
+from campaign.delivery.as_sent import frozen_days
+from campaign.delivery.reminders import REMINDER_EVERY
 from campaign.ledger.store import Store
-from campaign.providers import make_provider, provider_name
 from campaign.providers.base import Provider
-from campaign.providers.outbox import OutboxProvider
 from campaign.series.project import Project
-from campaign.timing.pause import current_pause, pause_windows, skipped_by_pause
-from campaign.timing.slots import Slot, owed_count, slots_for, subscriber_zones
-from campaign.timing.watch import describe_changes, inputs_signature, load_checked_project
+from campaign.timing.catchup import record_missed, record_skipped
+from campaign.timing.dispatch import RunSummary, retry_after_error, send_slot
+from campaign.timing.logs import log, log_problems, log_started, next_line
+from campaign.timing.outlet import ProviderOutlet
+from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
+from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones
+from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
+from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
 
-log = logging.getLogger("campaign.scheduler")
-RETRY_AFTER = timedelta(minutes=5)  # a send that failed as a whole (provider down) is tried again...
-LOCKED_RETRY = timedelta(minutes=1)  # ...or one another process is sending right now
 ZONE_REFRESH_SECONDS = 10.0  # local-time delivery: how often new subscriber zones are looked for
 WELCOME_EVERY_SECONDS = 30.0  # late joiners: how often new ones are looked for
-
-
-@dataclass
-class RunSummary:
-    sent_slots: int = 0
-    messages: int = 0
-    missed: list[Slot] = field(default_factory=list)
-    skipped: list[Slot] = field(default_factory=list)
-    welcomed: int = 0
-    stopped: bool = False
 
 
 class SeriesScheduler:
@@ -82,62 +72,47 @@ class SeriesScheduler:
         self.rehearse = rehearse
         self.announce = announce
         self.poll_seconds = poll_seconds if poll_seconds is not None else (0.05 if rehearse else 1.0)
-        self.project = load_checked_project(settings)
-        self._signature = inputs_signature(settings)
-        self._provider_factory = provider_factory or self._default_provider
-        self._provider: Provider | None = None
-        self._provider_key: str | None = None
+        self.project = load_checked_project(settings, frozen_days(store))
+        self.watcher = InputWatcher(settings, lambda: frozen_days(store))
+        self.outlet = ProviderOutlet(settings, rehearse=rehearse, factory=provider_factory)
         self._lock = threading.RLock()
         self.zones = self._zones()
-        self.outstanding: dict[str, Slot | None] = {}  # added to APScheduler, not finished yet
+        self.outstanding: dict[str, Slot] = {}  # added to APScheduler, not finished yet
+        self.welcome_job = WelcomeJob(lambda: self._send_welcomes(self.project, self.clock.now), self.clock, self.stop)
         self.finished: set[str] = set()  # sent, missed or skipped in this process
         self.attempted: set[str] = set()
         self.retry_after: dict[str, datetime | None] = {}  # None: after the next valid edit
+        self.failures: dict[str, int] = {}  # unexpected errors in a row, per slot (for the back-off)
         self.running: str | None = None
         self.summary = RunSummary()
         self._aps: BackgroundScheduler | None = None
         self._last_announced: str | None = None
         self._job = threading.local()  # the clock of the send in progress on this thread (for log times)
-        self._slots_for: tuple | None = None  # (project, zones, slots by key)
+        self._slots_for: tuple | None = None  # (project, zones, shift, slots by key)
+        self.shift: Shift = schedule_shift(store)  # what `campaign resume --catch-up` moved (read at every sync)
 
     # -- plumbing -----------------------------------------------------------------------------------------
     @property
-    def tz(self):
+    def tz(self) -> ZoneInfo:
         return self.project.schedule.campaign.tz
 
     @property
     def grace(self) -> timedelta:
         return timedelta(minutes=self.project.schedule.campaign.misfire_grace_minutes)
 
-    def _default_provider(self, project: Project) -> Provider:
-        if self.rehearse:
-            return OutboxProvider(self.settings.outbox_dir)
-        c = project.schedule.campaign
-        return make_provider(provider_name(self.settings, c.provider), self.settings, c)
-
-    def _provider_for(self, project: Project) -> Provider:
-        """The provider for the current schedule (re-made when an edit changes it); worker thread only."""
-        c = project.schedule.campaign
-        key = f"{provider_name(self.settings, c.provider)}:{c.rate_limit}:{c.concurrency}"
-        if self._provider is None or key != self._provider_key:
-            if self._provider is not None:
-                self._provider.close()
-            self._provider, self._provider_key = self._provider_factory(project), key
-        return self._provider
-
     def _zones(self) -> frozenset[str]:
-        if self.project.schedule.campaign.delivery != "local_time":
-            return frozenset()
-        return subscriber_zones(self.store)
+        local = self.project.schedule.campaign.delivery == "local_time"
+        return subscriber_zones(self.store) if local else frozenset()
+
+    def _owed(self, slot: Slot) -> int:
+        return owed_count(self.store, slot, self.zones)
 
     def log_time(self) -> datetime:
         """Campaign time for log lines: inside a send, that send's clock (in a rehearsal, its scheduled time)."""
         return getattr(self._job, "clock", self.clock.now)()
 
-    def _misfire_grace_seconds(self) -> int | None:
-        if self.clock.speed != 1.0:
-            return None  # a rehearsal never misses a day because the machine was busy for a moment
-        return max(1, int(self.grace.total_seconds()))
+    def _misfire_grace_seconds(self) -> int | None:  # None: a rehearsal never misses a day to a busy moment
+        return None if self.clock.speed != 1.0 else max(1, int(self.grace.total_seconds()))
 
     # -- the run loop -------------------------------------------------------------------------------------
     def run(self, until: str = "stopped") -> RunSummary:
@@ -146,7 +121,7 @@ class SeriesScheduler:
         if until not in ("stopped", "due", "all"):
             raise ValueError(until)
         with self.store.lock("scheduler"):
-            self._provider_for(self.project)  # credentials are checked before anything is scheduled
+            self.outlet.get(self.project)  # credentials are checked before anything is scheduled
             if self.rehearse:
                 self.clock.restart()
             aps = BackgroundScheduler(
@@ -160,7 +135,7 @@ class SeriesScheduler:
             aps.start()
             try:
                 self._started()
-                next_zones = next_welcome = time.monotonic()
+                next_zones = next_welcome = next_reminder = time.monotonic()
                 while not self.stop.is_set():
                     if until == "all" and self._idle():
                         break
@@ -172,9 +147,12 @@ class SeriesScheduler:
                     if time.monotonic() >= next_zones:
                         next_zones = time.monotonic() + ZONE_REFRESH_SECONDS
                         self.refresh_zones()
-                    if time.monotonic() >= next_welcome and self._welcomes_on():
+                    if time.monotonic() >= next_welcome and welcomes_on(self.project):
                         next_welcome = time.monotonic() + WELCOME_EVERY_SECONDS
-                        self._add_welcome_job()
+                        self.welcome_job.add(self._aps)
+                    if not self.rehearse and time.monotonic() >= next_reminder:
+                        next_reminder = time.monotonic() + REMINDER_EVERY.total_seconds()
+                        remind_signups_logged(self.settings, self.project, self.store, now=self.clock.now())
                     self.sync()
                     self._announce_next()
             finally:
@@ -183,51 +161,31 @@ class SeriesScheduler:
                     log.info("stopping: the batch in flight finishes, then the scheduler exits")
                 aps.shutdown(wait=True)
                 self._aps = None
-                if self._provider is not None:
-                    self._provider.close()
+                self.outlet.close()
         return self.summary
 
     def _started(self) -> None:
-        c = self.project.schedule.campaign
-        how = "each subscriber's local time" if c.delivery == "local_time" else "campaign time"
-        log.info(
-            "scheduler started (pid %d): %d days at %s %s (%s), grace %d min, provider %s%s",
-            os.getpid(),
-            len(self.project.schedule.dates),
-            c.send_time,
-            c.timezone,
-            how,
-            c.misfire_grace_minutes,
-            "outbox (rehearsal)" if self.rehearse else provider_name(self.settings, c.provider),
-            f", late joiners: {c.late_joiners}",
-        )
-        pause = current_pause(self.store)
-        if pause is not None:
-            log.warning(
-                "the series is paused since %s (%s): send times are skipped until `campaign resume`",
-                f"{pause.since.astimezone(self.tz):%Y-%m-%d %H:%M %Z}",
-                pause.reason,
-            )
-        if self._welcomes_on():
-            self._add_welcome_job()
+        log_started(self.project, os.getpid(), self.outlet.name(self.project), current_pause(self.store))
+        if welcomes_on(self.project):
+            self.welcome_job.add(self._aps)
         self.sync()
         with self._lock:
             done = len(self.finished)
-            waiting = len(self.outstanding) - ("welcomes" in self.outstanding)
+            waiting = len(self.outstanding)
         log.info("%d send time(s) already handled (sent, missed or skipped), %d to run", done, waiting)
         self._announce_next(force=True)
 
     def _idle(self) -> bool:
         with self._lock:
             retrying = any(v is not None for k, v in self.retry_after.items() if k not in self.finished)
-            return not self.outstanding and self.running is None and not retrying
+            return not self.outstanding and not self.welcome_job.pending and self.running is None and not retrying
 
     def _nothing_due(self) -> bool:
         now = self.clock.now()
         with self._lock:
-            if self.running is not None:
+            if self.running is not None or self.welcome_job.pending:
                 return False
-            if any(slot is None or slot.at <= now for slot in self.outstanding.values()):
+            if any(slot.at <= now for slot in self.outstanding.values()):
                 return False
             return not any(v is not None and v <= now for k, v in self.retry_after.items() if k not in self.finished)
 
@@ -236,11 +194,13 @@ class SeriesScheduler:
         aps = self._aps
         if aps is None:
             return
+        shift = schedule_shift(self.store)
         with self._lock:
             project = self.project
             now = self.clock.now()
+            self.shift = shift
             desired = self._desired_slots(project)
-            for key in [k for k, s in self.outstanding.items() if s is not None and k not in desired]:
+            for key in [k for k in self.outstanding if k not in desired]:
                 if key == self.running:
                     continue  # being sent right now: it finishes; the edit applies from the next send
                 self._remove_job(key)
@@ -248,11 +208,12 @@ class SeriesScheduler:
             for key, slot in desired.items():
                 if key in self.outstanding or key in self.finished or key == self.running:
                     continue
-                retry = self.retry_after.get(key, False)
-                if retry is None or (retry and retry > now):
-                    continue
+                if key in self.retry_after:
+                    retry = self.retry_after[key]
+                    if retry is None or retry > now:
+                        continue
                 if slot.at <= now or self.rehearse:
-                    if owed_count(self.store, slot, self.zones) == 0:
+                    if self._owed(slot) == 0:
                         self.finished.add(key)
                         continue
                 if slot.at <= now:
@@ -265,9 +226,10 @@ class SeriesScheduler:
                         self._missed(slot)  # decided in campaign time; APScheduler's own misfire check
                         continue  # (below) covers a send held up while the process runs
                 run_at = slot.at if key not in self.attempted else max(slot.at, now)
-                if slot.at > now:
+                if slot.at > now:  # a missed or skipped day an edit moved into the future: scheduled again
                     recorded = recorded if recorded is not None else self.store.issue_states()
-                    self._clear_recorded_miss(slot, recorded.get(slot.day))
+                    if (row := recorded.get(slot.day)) is not None and row.state in ("missed", "skipped"):
+                        self.store.set_issue_state(slot.day, None)
                 aps.add_job(
                     self._slot_job,
                     "date",
@@ -284,47 +246,39 @@ class SeriesScheduler:
 
     def _desired_slots(self, project: Project) -> dict[str, Slot]:
         """Every slot of the schedule in force, recomputed only when the schedule or the zones change."""
-        cached = self._slots_for
-        if cached is None or cached[0] is not project or cached[1] != self.zones:
-            self._slots_for = (project, self.zones, {s.key: s for s in slots_for(project.schedule, self.zones)})
-        return self._slots_for[2]
+        cached, key = self._slots_for, (project, self.zones, self.shift)
+        if cached is None or cached[0] is not project or cached[1:3] != key[1:]:
+            cached = (*key, {s.key: s for s in slots_for(project.schedule, self.zones, self.shift)})
+            self._slots_for = cached
+        return cached[3]
 
     def _remove_job(self, key: str) -> None:
         try:
-            self._aps.remove_job(key)
+            if self._aps is not None:
+                self._aps.remove_job(key)
         except JobLookupError:
             pass  # already handed to the worker: it sees the slot is gone and sends nothing
         self.outstanding.pop(key, None)
         self.attempted.discard(key)
 
-    def _clear_recorded_miss(self, slot: Slot, row) -> None:
-        """A missed or skipped day that an edit moved into the future is simply scheduled again."""
-        if row is not None and row.state in ("missed", "skipped"):
-            self.store.set_issue_state(slot.day, None)
-
     # -- reacting to the world: edits, new zones ---------------------------------------------------------
     def check_inputs(self) -> bool:
-        """Reload when an input file changed; True when a new valid project is in force."""
-        signature = inputs_signature(self.settings)
-        if signature == self._signature:
+        """Reload when an input file changed; True when a new valid project is in force. Never raises: an
+        edit that cannot be loaded is logged with its location and the last good project stays in force."""
+        changed = self.watcher.changed()
+        if not changed:
             return False
-        changed = sorted(p for p in set(signature) | set(self._signature) if signature.get(p) != self._signature.get(p))
-        self._signature = signature
-        try:
-            project = load_checked_project(self.settings)
-        except InvalidInput as err:
-            log.error(
-                "%s changed, but the edit is invalid — the last valid schedule stays in force:", ", ".join(changed)
-            )
-            for line in err.lines():
-                log.error("  %s", line)
+        project, problems = self.watcher.reload(changed)
+        if project is None:
+            header = f"{', '.join(changed)} changed, but the edit is invalid — the last valid schedule stays in force:"
+            log_problems(header, problems)
             return False
         with self._lock:
-            old = slots_for(self.project.schedule, self.zones)
+            old = slots_for(self.project.schedule, self.zones, self.shift)
             self.project = project
             self.zones = self._zones()
             self.retry_after = {k: v for k, v in self.retry_after.items() if v is not None}
-            for line in describe_changes(old, slots_for(project.schedule, self.zones), self.tz):
+            for line in describe_changes(old, slots_for(project.schedule, self.zones, self.shift), self.tz):
                 log.info("%s changed: %s", ", ".join(changed), line)
             self.sync()
         return True
@@ -351,9 +305,13 @@ class SeriesScheduler:
         try:
             self._job.clock = self.clock.send_clock(slot.at)
             self._send_slot(project, slot)
-        except Exception:  # a bug must not kill the scheduler: log it, try again later
-            log.exception("%s: unexpected error; trying again in %s", slot.describe(self.tz), RETRY_AFTER)
-            self._retry(key, RETRY_AFTER)
+        except Exception:  # a bug must not kill the scheduler: log it, try again soon, within the grace
+            retry_at = self._retry_unexpected(slot)
+            log.exception(
+                "%s: unexpected error; trying again %s (within the grace window)",
+                slot.describe(self.tz),
+                f"at {retry_at.astimezone(self.tz):%H:%M:%S %Z}" if retry_at > self.clock.now() else "now",
+            )
         finally:
             del self._job.clock
             with self._lock:
@@ -361,214 +319,83 @@ class SeriesScheduler:
                 self.outstanding.pop(key, None)
 
     def _send_slot(self, project: Project, slot: Slot) -> None:
-        key, label = slot.key, slot.describe(self.tz)
-        pause = current_pause(self.store)
-        if pause is not None:
-            self._skipped(slot, pause.reason)
-            return
-        try:
-            provider = self._provider_for(project)
-            if self._welcomes_on(project):
-                self._send_welcomes(project, self._job.clock)  # late joiners: their welcome comes first
-            sender = Sender(project, self.store, provider, clock=self._job.clock, stop=self.stop)
-            report = sender.send_day(slot.day, audience=slot.audience(self.zones))
-        except PausedError:
-            pause = current_pause(self.store)
-            self._skipped(slot, pause.reason if pause else "paused")
-            return
-        except LockHeld as err:
-            log.warning("%s: %s — another process is sending it; checking again in %s", label, err, LOCKED_RETRY)
-            self._retry(key, LOCKED_RETRY)
-            return
-        except InvalidInput as err:
-            log.error(
-                "%s: not sent — the inputs are invalid (fix them; the send is tried again after the "
-                "next valid edit, or send it with `campaign send %d`):",
-                label,
-                slot.number,
-            )
-            for line in err.lines():
-                log.error("  %s", line)
-            self._retry(key, None)
-            return
-        except CampaignError as err:
-            log.error("%s: not sent — %s; trying again in %s (within the grace window)", label, err, RETRY_AFTER)
-            self._retry(key, RETRY_AFTER)
-            return
-        text = f"{label}: sent {report.sent}, failed {report.failed}, rejected {report.rejected} in {report.batches} batch(es)"
-        if report.unknown:
-            text += f"; {report.unknown} unknown (may or may not have gone out: see `campaign status`)"
-        if report.failed:
-            text += f" — retry the failed with `campaign send {slot.number} --retry-failed`"
-        (log.warning if report.failed or report.unknown else log.info)(text)
-        self.summary.messages += report.sent
-        if report.stopped:
-            if self.stop.is_set():
-                log.info("%s: stopped (%s); the rest is sent when the scheduler runs again", label, report.stopped)
-            else:  # the sender gave up (e.g. failed batches in a row): try again later, within the grace window
-                log.error("%s: the send stopped (%s); trying again in %s", label, report.stopped, RETRY_AFTER)
-                self._retry(key, RETRY_AFTER)
-            return
-        self.summary.sent_slots += 1
-        with self._lock:
-            self.finished.add(key)
-            self.retry_after.pop(key, None)
-        self._settle(project, slot)
+        outcome = send_slot(
+            project,
+            self.store,
+            slot,
+            self.zones,
+            provider=lambda: self.outlet.get(project),
+            welcome=(lambda: self._send_welcomes(project, self._job.clock)) if welcomes_on(project) else None,
+            clock=self._job.clock,
+            stop=self.stop,
+        )
+        self.summary.messages += outcome.report.sent if outcome.report else 0
+        if outcome.kind == "skipped":
+            self._skipped(slot, outcome.reason)
+        elif outcome.kind == "retry":
+            self._retry(slot.key, outcome.retry_after)
+        elif outcome.kind == "sent":
+            self.summary.sent_slots += 1
+            with self._lock:
+                self.finished.add(slot.key)
+                self.retry_after.pop(slot.key, None)
+                self.failures.pop(slot.key, None)
+            self._settle(project, slot)
 
     def _retry(self, key: str, after: timedelta | None) -> None:
         """Try the slot again after `after` (None: after the next valid edit of the inputs)."""
         with self._lock:
             self.retry_after[key] = None if after is None else self.clock.now() + after
 
+    def _retry_unexpected(self, slot: Slot) -> datetime:
+        with self._lock:
+            failures = self.failures[slot.key] = self.failures.get(slot.key, 0) + 1
+            retry_at = self.retry_after[slot.key] = retry_after_error(failures, self.clock.now(), slot.at + self.grace)
+        return retry_at
+
     def _settle(self, project: Project, slot: Slot) -> None:
         """Mark the day sent once every one of its slots is done (local time: the last zone)."""
-        day_slots = [s for s in slots_for(project.schedule, self.zones) if s.day == slot.day]
-        if all(owed_count(self.store, s, self.zones) == 0 for s in day_slots):
+        day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day]
+        if all(self._owed(s) == 0 for s in day_slots):
             self.store.set_issue_state(slot.day, "sent")
 
-    def _welcomes_on(self, project: Project | None = None) -> bool:
-        return (project or self.project).schedule.campaign.late_joiners == "welcome"
-
-    def _add_welcome_job(self) -> None:
-        with self._lock:
-            if self._aps is None or "welcomes" in self.outstanding:
-                return
-            self.outstanding["welcomes"] = None
-            self._aps.add_job(
-                self._welcome_job,
-                "date",
-                run_date=self.clock.to_wall(self.clock.now()),
-                id="welcomes",
-                name="welcome late joiners",
-                misfire_grace_time=None,
-                replace_existing=True,
-            )
-
-    def _welcome_job(self) -> None:
-        try:
-            if not self.stop.is_set():
-                self._send_welcomes(self.project, self.clock.now)
-        finally:
-            with self._lock:
-                self.outstanding.pop("welcomes", None)
-
     def _send_welcomes(self, project: Project, clock: Callable[[], datetime]) -> None:
-        """Never lets a broken welcome hold up an issue: problems are logged and tried again later."""
-        try:
-            self.summary.welcomed += send_welcomes(
-                project, self.store, self._provider_for(project), clock=clock, stop=self.stop
-            )
-        except InvalidInput as err:
-            log.error("welcome emails not sent — the welcome template is invalid:")
-            for line in err.lines():
-                log.error("  %s", line)
-        except Exception:
-            log.exception("welcome emails: unexpected error (tried again later)")
+        provider = self.outlet.get(project)
+        self.summary.welcomed += send_welcomes_logged(project, self.store, provider, clock=clock, stop=self.stop)
 
     # -- missed, skipped ---------------------------------------------------------------------------------
-    def _on_missed(self, event) -> None:
+    def _on_missed(self, event: JobExecutionEvent) -> None:
         with self._lock:
             slot = self.outstanding.pop(event.job_id, None)
         if slot is not None:
             self._missed(slot)
 
-    def _on_error(self, event) -> None:
+    def _on_error(self, event: JobExecutionEvent) -> None:
         with self._lock:
             self.outstanding.pop(event.job_id, None)
 
     def _missed(self, slot: Slot) -> None:
         with self._lock:
             self.finished.add(slot.key)
-        owed = owed_count(self.store, slot, self.zones)
-        if owed == 0:
-            return
-        minutes = self.project.schedule.campaign.misfire_grace_minutes
-        log.warning(
-            "%s MISSED: not sent within %d min of its send time (the scheduler was not running); %d "
-            "subscriber(s) still owed it — send it with `campaign send %d`",
-            slot.describe(self.tz),
-            minutes,
-            owed,
-            slot.number,
-        )
-        self.store.set_issue_state(
-            slot.day,
-            "missed",
-            f"{owed} owed — not sent within {minutes} min of its send time; send with `campaign send {slot.number}`",
-            number=slot.number,
-            subject=self.project.schedule.days[slot.day].subject,
-        )
-        self.summary.missed.append(slot)
+        if record_missed(self.project, self.store, slot, self._owed(slot)):
+            self.summary.missed.append(slot)
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:
             self.finished.add(slot.key)
-        log.warning(
-            "%s SKIPPED: the series is paused (%s); `campaign resume --catch-up` would send it",
-            slot.describe(self.tz),
-            reason,
-        )
-        self.store.set_issue_state(
-            slot.day,
-            "skipped",
-            f"paused: {reason}",
-            number=slot.number,
-            subject=self.project.schedule.days[slot.day].subject,
-        )
+        record_skipped(self.project, self.store, slot, reason)
         self.summary.skipped.append(slot)
 
     # -- "next: day 1, 2027-09-01 09:00 EDT, in 277 days" ------------------------------------------------
     def next_slot(self) -> Slot | None:
         with self._lock:
-            slots = [s for k, s in self.outstanding.items() if s is not None and k != self.running]
+            slots = [s for k, s in self.outstanding.items() if k != self.running]
         return min(slots, key=lambda s: s.at) if slots else None
 
     def _announce_next(self, force: bool = False) -> None:
         if self.rehearse and not force:
             return
-        slot = self.next_slot()
-        if slot is None:
-            text = "next: nothing left to send — every scheduled day is sent, missed or skipped (see `campaign status`)"
-        else:
-            now = self.clock.now()
-            text = f"next: {slot.describe(self.tz)}, " + (f"in {humanize(slot.at - now)}" if slot.at > now else "now")
+        text = next_line(self.next_slot(), self.clock.now(), self.tz)
         if force or text.split(", in ")[0] != (self._last_announced or "").split(", in ")[0]:
             self._last_announced = text
             self.announce(text)
-
-
-class CampaignTimeFormatter(logging.Formatter):
-    """Log lines stamped with campaign time (simulated in a rehearsal) in the campaign's zone."""
-
-    def __init__(self, now: Callable[[], datetime], tz):
-        super().__init__("%(asctime)s %(message)s")
-        self.now, self.tz = now, tz
-
-    def formatTime(self, record, datefmt=None):  # noqa: N802 (logging's name)
-        return f"{self.now().astimezone(self.tz):%Y-%m-%d %H:%M:%S %Z}"
-
-
-def attach_log_handler(now: Callable[[], datetime], tz, stream=None) -> logging.Handler:
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(CampaignTimeFormatter(now, tz))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    # APScheduler's own lines ("Run time of job … was missed by …") would only repeat ours.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    return handler
-
-
-REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send: the scheduler's start-up
-
-
-def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | None:
-    """A clock that plays the remaining slots in about `seconds` (after a short lead-in, so the first send
-    is still ahead once the scheduler is up); None when nobody is owed anything (a second `make run`)."""
-    zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
-    pending = [s for s in slots_for(project.schedule, zones) if owed_count(store, s, zones)]
-    if not pending:
-        return None
-    span = max((pending[-1].at - pending[0].at).total_seconds(), 60.0)
-    speed = max(1.0, span / max(seconds - REHEARSAL_LEAD_IN, 1.0))
-    return Clock(pending[0].at - timedelta(seconds=REHEARSAL_LEAD_IN * speed), speed=speed)

@@ -2,7 +2,9 @@
 confirmed sign-up, provider webhooks — and, with `--preview`, the organiser's live preview.
 
 One module per job: app.py builds the app; unsubscribe.py, archive.py, signup.py, preview.py and webhooks/
-hold the routes; security.py, csrf.py, ratelimit.py and error_pages.py the hardening.
+(one protocol, protocol.py, that each provider module implements) hold the routes; security.py, csrf.py,
+ratelimit.py and error_pages.py the hardening; reminders.py the one reminder for an unconfirmed sign-up.
+May import: delivery, providers, ledger, series, errors, config, clock (never timing or cli).
 """
 
 from campaign.web.app import create_app, server_options

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlparse
@@ -29,10 +30,12 @@ from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.store import Store
 from campaign.series.render import first_number, how_html
 from campaign.web import error_pages, security
-from campaign.web.context import WebContext, current
-from campaign.web.csrf import Csrf
+from campaign.web.context import SiteContext, WebContext, site
+from campaign.web.csrf import Csrf, FormScopedSession
 from campaign.web.pages import render_page
 from campaign.web.ratelimit import RateLimiter
+
+log = logging.getLogger("campaign.web")
 
 MAX_BODY = 1024 * 1024  # webhooks batch events; SendGrid posts at most ~768 KB at a time
 MAX_FORM_MEMORY = 64 * 1024  # our forms hold a few short fields
@@ -70,6 +73,7 @@ def create_app(
     )
     # Separate keys per purpose, derived from CAMPAIGN_SECRET_KEY.
     app.secret_key = _derive(settings.secret_key, "campaign.web.session")
+    app.session_interface = FormScopedSession()
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
     # templates/web first; templates/ for the partials shared with the emails (the crisis list)
@@ -79,7 +83,7 @@ def create_app(
 
     proxies = _trusted_proxies(settings)
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     security.install(app, preview=preview)
     error_pages.install(app)
@@ -96,29 +100,29 @@ def create_app(
     if preview:
         from campaign.web.preview import bp as preview_bp
 
-        app.extensions["campaign"] = WebContext(settings, None, tokens, clock)
+        app.extensions["campaign"] = WebContext(settings, tokens, clock)
         app.register_blueprint(preview_bp)
         return app
 
     if store is None:
         raise ValueError("create_app needs a store unless preview=True")
+    from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
-    from campaign.series.project import load_project
     from campaign.web.archive import bp as archive_bp
     from campaign.web.signup import bp as signup_bp
     from campaign.web.unsubscribe import bp as unsubscribe_bp
     from campaign.web.webhooks import bp as webhooks_bp
     from campaign.web.webhooks import load_webhooks
 
-    project = project or load_project(settings)
+    project = project or load_project_as_sent(settings, store)
     if mailer is None:
         mailer = ConfirmationMailer(settings, project, store, tokens, clock=clock)
         mailer.check()
-    app.extensions["campaign"] = WebContext(
+    app.extensions["campaign"] = SiteContext(
         settings,
-        store,
         tokens,
         clock,
+        store=store,
         project=project,
         mailer=mailer,
         signup_limiter=RateLimiter(*signups_per_client),
@@ -134,7 +138,11 @@ def create_app(
 
     @app.get("/healthz")
     def health():
-        current().store.count_subscribers()  # the database answers
+        try:
+            site().store.count_subscribers()  # the database answers
+        except Exception:  # a health check reports, it does not fail: 503 tells the proxy to wait
+            log.exception("health check: the database does not answer")
+            return {"ok": False}, 503
         return {"ok": True}
 
     return app
@@ -155,7 +163,7 @@ def _derive(secret: str, purpose: str) -> str:
 
 
 def _trusted_proxies(settings: Settings) -> int:
-    raw = settings.get(PROXY_ENV, "0")
+    raw = settings.get(PROXY_ENV) or "0"
     if not raw.isdigit() or int(raw) > 5:
         raise ConfigurationError(
             Problem(

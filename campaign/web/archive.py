@@ -13,8 +13,8 @@ from datetime import date
 
 from flask import Blueprint, make_response
 
-from campaign.series.render import DEFAULT_NAME, NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL
-from campaign.web.context import current
+from campaign.series.merge import DEFAULT_NAME, Fill, substitute
+from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
 from campaign.web.security import email_document
@@ -27,7 +27,7 @@ CACHE = "public, max-age=300"  # short: a re-archived issue (a corrected send) s
 
 @bp.get("/archive/")
 def index():
-    issues = current().store.archived_issues()
+    issues = site().store.archived_issues()
     response = render_page("archive_index.html.j2", issues=issues)
     response.headers["Cache-Control"] = CACHE
     return response
@@ -41,7 +41,7 @@ def issue(day: str):
         when = date.fromisoformat(day)
     except ValueError:
         return error_response(404)
-    row = current().store.archived_issue(when)
+    row = site().store.archived_issue(when)
     if row is None:
         return error_response(
             404,
@@ -57,7 +57,5 @@ def issue(day: str):
 def _without_personal_fields(web_html: str) -> str:
     """The web version is rendered without merge fields; a customised template could still carry one, and an
     archive page must never show a placeholder (or anybody's link)."""
-    subscribe = f"{current().settings.public_url}/subscribe"
-    return (
-        web_html.replace(UNSUBSCRIBE_URL, subscribe).replace(NAME_HTML, DEFAULT_NAME).replace(NAME_TEXT, DEFAULT_NAME)
-    )
+    subscribe = f"{site().settings.public_url}/subscribe"
+    return substitute(web_html, "", Fill(subscribe, DEFAULT_NAME, subscribe, DEFAULT_NAME))[0]

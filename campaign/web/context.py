@@ -1,4 +1,5 @@
-"""What every route needs (settings, store, tokens, clock, ...), built once by `create_app`."""
+"""What every route needs, built once by `create_app`: `WebContext` for both apps (settings, tokens, clock),
+`SiteContext` for the subscriber app (store, project, mailer, CSRF, rate limit, webhooks — all present)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,38 @@ from campaign.delivery.tokens import Tokens
 from campaign.ledger.store import Store
 
 if TYPE_CHECKING:
-    from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.series.project import Project
     from campaign.web.csrf import Csrf
     from campaign.web.ratelimit import RateLimiter
+    from campaign.web.webhooks.protocol import WebhookProvider
 
 
 @dataclass
 class WebContext:
     settings: Settings
-    store: Store | None  # None only in preview mode
     tokens: Tokens
     clock: Callable[[], datetime]
-    project: Project | None = None  # loaded once at start-up (preview mode reloads per request)
-    mailer: ConfirmationMailer | None = None
-    signup_limiter: RateLimiter | None = None
-    csrf: Csrf | None = None
-    webhooks: dict[str, Any] = field(default_factory=dict)  # provider name -> configured verifier
+    project: Project | None = None  # None in the preview, which loads the project afresh per request
+
+
+@dataclass
+class SiteContext(WebContext):
+    """The subscriber app's context: loaded and validated at start-up, nothing missing."""
+
+    store: Store = field(kw_only=True)
+    project: Project = field(kw_only=True)  # never None here
+    mailer: Any = field(kw_only=True)  # ConfirmationMailer (or a test's stand-in with submit/flush/close)
+    signup_limiter: RateLimiter = field(kw_only=True)
+    csrf: Csrf = field(kw_only=True)
+    webhooks: dict[str, WebhookProvider] = field(kw_only=True, default_factory=dict)
 
 
 def current() -> WebContext:
     return current_app.extensions["campaign"]
+
+
+def site() -> SiteContext:
+    """The context of the subscriber app; only its routes call this."""
+    ctx = current_app.extensions["campaign"]
+    assert isinstance(ctx, SiteContext), "a subscriber route in the preview app"
+    return ctx

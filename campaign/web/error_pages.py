@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from campaign.web.pages import render_page
 
@@ -49,7 +49,7 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         headers = {}
-        if error.code == 405 and getattr(error, "valid_methods", None):
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
         if error.code == 401:
             headers.update(dict(error.get_headers()))  # WWW-Authenticate, when the route set one

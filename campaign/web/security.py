@@ -1,7 +1,8 @@
 """Security headers on every response, and the per-request CSP nonce the page templates use.
 
-Pages get a strict policy: no scripts at all, styles only from the page's own nonce'd <style>, forms only to
-this site, never framed. Archived and previewed emails carry inline `style=""` attributes (email HTML has no
+Pages get a strict policy: styles only from the page's own nonce'd <style>, forms only to this site, never
+framed, and no scripts — except a page that asks for its one nonce'd script (`allow_page_script()`: the
+sign-up form fills in the browser's time zone). Archived and previewed emails carry inline `style=""` attributes (email HTML has no
 other way), so those responses loosen style-src to 'unsafe-inline' — still no scripts.
 """
 
@@ -25,6 +26,8 @@ PREVIEW_PAGE_CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
+SCRIPT_SRC = "; script-src 'nonce-{nonce}'"
+
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -32,6 +35,11 @@ def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
+
+
+def allow_page_script() -> None:
+    """Let this response's page run its own nonce'd <script> (and nothing else)."""
+    g.page_script = True
 
 
 def email_document(response: Response, *, framable_by_self: bool = False) -> Response:
@@ -42,13 +50,22 @@ def email_document(response: Response, *, framable_by_self: bool = False) -> Res
     return response
 
 
+def framable_by_self(response: Response) -> Response:
+    """A preview page that opens inside the preview's own frames (where the email's links lead)."""
+    policy = PREVIEW_PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    response.headers["Content-Security-Policy"] = policy.format(nonce=csp_nonce())
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 def install(app: Flask, *, preview: bool) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def _headers(response: Response) -> Response:
         h = response.headers
-        h.setdefault("Content-Security-Policy", (PREVIEW_PAGE_CSP if preview else PAGE_CSP).format(nonce=csp_nonce()))
+        policy = (PREVIEW_PAGE_CSP if preview else PAGE_CSP) + (SCRIPT_SRC if g.get("page_script") else "")
+        h.setdefault("Content-Security-Policy", policy.format(nonce=csp_nonce()))
         h.setdefault("X-Frame-Options", "DENY")
         h["X-Content-Type-Options"] = "nosniff"
         # Unsubscribe and confirmation URLs carry tokens: never leak them to another site in a Referer.

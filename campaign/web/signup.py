@@ -1,9 +1,13 @@
-"""Confirmed sign-up (double opt-in).
+"""Confirmed sign-up (double opt-in) that only a person completes.
 
-`GET /subscribe` shows the form; `POST /subscribe` (CSRF-checked, rate-limited per client address) records a
-pending subscriber and queues the confirmation email; `GET /confirm/<token>` activates. Pending subscribers
-are sent nothing else; an activated one has joined at the moment of confirmation, so they are owed the issues
-sent from then on.
+- `GET /subscribe` shows the form; `POST /subscribe` (CSRF-checked, rate-limited per client address) records
+  a pending subscriber and queues the confirmation email. The form carries the reader's country and time
+  zone (detected in the browser, editable, checked against the IANA list), so local-time delivery applies
+  to web sign-ups; a sign-up from an address that is pending or has left updates both.
+- `GET /confirm/<token>` only shows a page with a button — mail-security scanners fetch every link in an
+  email, and a GET must not subscribe anybody. Its `POST` (CSRF-checked like the form, with a cookie scoped
+  to /confirm) activates: an activated subscriber has joined at that moment, so they are owed the issues
+  sent from then on.
 
 The answer to a sign-up is the same page whether the address is new, pending, active or unsubscribed, and
 the email goes out on a background thread so the timing does not tell either. An unsubscribed (or bounced,
@@ -13,31 +17,65 @@ does nothing.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import timedelta
+from functools import lru_cache
+from zoneinfo import available_timezones
 
 from flask import Blueprint, request
 
 from campaign.ledger.csv_import import normalise_email
 from campaign.ledger.store import ACTIVE
-from campaign.web.context import current
+from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
+from campaign.web.security import allow_page_script
 
 bp = Blueprint("signup", __name__)
 
 RESEND_AFTER = timedelta(minutes=10)  # at most one confirmation email per address per 10 minutes
 MAX_NAME = 200
+MAX_FIELD = 400  # any field longer than this is not a person typing
 OTHER_COUNTRY = "ZZ"  # ISO 3166 user-assigned "unknown": gets the international resources
+FIELDS = ("email", "name", "country", "timezone")
+
+BAD_LINK = (
+    "This confirmation link is not valid",
+    "Confirmation links work for 7 days and must be opened exactly as sent. You can sign up again to get a new one.",
+)
+STALE_LINK = (
+    "This confirmation link is no longer valid",
+    "There is no sign-up waiting for it. If you want to receive the series, please sign up again.",
+)
+EXPIRED_FORM = (
+    "Please try again",
+    "The form expired or was not sent from this site. Reload the page and press the button again.",
+)
+
+
+@lru_cache(maxsize=1)
+def iana_zones() -> frozenset[str]:
+    """Every IANA zone name this system knows (tzdata), e.g. Europe/London — no file paths, no POSIX rules."""
+    return frozenset(available_timezones())
+
+
+def clean_name(raw: str) -> str | None:
+    """A display name safe for a header: control, format and separator characters (CR, LF, NUL, U+2028,
+    zero-width, bidi controls …) become spaces, runs of spaces one; at most MAX_NAME characters."""
+    kept = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in raw)
+    return re.sub(r"\s+", " ", kept).strip()[:MAX_NAME] or None
 
 
 def _countries():
-    project = current().project
+    project = site().project
     return sorted(((code, c.name) for code, c in project.crisis.countries.items()), key=lambda item: item[1])
 
 
 def _form(*, status: int = 200, error: str | None = None, values: dict | None = None):
-    ctx = current()
+    ctx = site()
+    allow_page_script()  # the one script: fill in the browser's time zone
     return render_page(
         "subscribe.html.j2",
         status=status,
@@ -57,29 +95,36 @@ def form():
 
 @bp.post("/subscribe")
 def subscribe():
-    ctx = current()
+    ctx = site()
     if not ctx.csrf.valid(request.form.get(CSRF_FIELD)):
-        return error_response(
-            400,
-            title="Please try again",
-            message="The sign-up form expired or was not sent from this site. Reload the form and submit it again.",
-        )
+        return error_response(400, title=EXPIRED_FORM[0], message=EXPIRED_FORM[1])
     retry_after = ctx.signup_limiter.hit(request.remote_addr or "unknown")
     if retry_after is not None:
         return error_response(429, headers={"Retry-After": str(int(retry_after))})
-    values = {k: (request.form.get(k) or "").strip() for k in ("email", "name", "country")}
+    values = {k: (request.form.get(k) or "").strip()[:MAX_FIELD] for k in FIELDS}
     try:
         email = normalise_email(values["email"])
     except ValueError:
         return _form(
             status=400, values=values, error="Please enter a valid email address, for example name@example.org."
         )
-    name = values["name"][:MAX_NAME] or None
     country = values["country"].upper() or None
     if country and country != OTHER_COUNTRY and country not in ctx.project.crisis.countries:
         return _form(status=400, values=values, error="Please choose a country from the list.")
+    timezone = values["timezone"] or None
+    if timezone and timezone not in iana_zones():
+        return _form(
+            status=400,
+            values=values,
+            error="Please enter a time zone such as Europe/London or America/Chicago, or leave it empty.",
+        )
     subscriber, send = ctx.store.request_signup(
-        email, name=name, country=country, at=ctx.clock(), min_interval=RESEND_AFTER
+        email,
+        name=clean_name(values["name"]),
+        country=country,
+        timezone=timezone,
+        at=ctx.clock(),
+        min_interval=RESEND_AFTER,
     )
     if send:
         ctx.mailer.submit(subscriber)
@@ -87,32 +132,46 @@ def subscribe():
 
 
 @bp.get("/confirm/<token>")
-def confirm(token: str):
-    ctx = current()
+def confirm_page(token: str):
+    """Asks; changes nothing (a link scanner that fetches it subscribes nobody)."""
+    ctx = site()
     subscriber_id = ctx.tokens.read_confirm(token)
     if subscriber_id is None:
-        return error_response(
-            400,
-            title="This confirmation link is not valid",
-            message="Confirmation links work for 7 days and must be opened exactly as sent. "
-            "You can sign up again to get a new one.",
-        )
+        return error_response(400, title=BAD_LINK[0], message=BAD_LINK[1])
+    subscriber = ctx.store.subscriber_by_id(subscriber_id)
+    if subscriber is None:
+        return error_response(410, title=STALE_LINK[0], message=STALE_LINK[1])
+    if subscriber.status == ACTIVE:
+        return render_page("confirmed.html.j2", already=True, country=subscriber.country)
+    return render_page(
+        "confirm.html.j2",
+        token=token,
+        country=subscriber.country,
+        csrf_field=CSRF_FIELD,
+        csrf_token=ctx.csrf.token(),
+    )
+
+
+@bp.post("/confirm/<token>")
+def confirm(token: str):
+    ctx = site()
+    subscriber_id = ctx.tokens.read_confirm(token)
+    if subscriber_id is None:
+        return error_response(400, title=BAD_LINK[0], message=BAD_LINK[1])
+    if not ctx.csrf.valid(request.form.get(CSRF_FIELD)):
+        return error_response(400, title=EXPIRED_FORM[0], message=EXPIRED_FORM[1])
     now = ctx.clock()
     outcome = ctx.store.confirm_signup(subscriber_id, at=now)
     subscriber = ctx.store.subscriber_by_id(subscriber_id)
     if outcome == "stale" or subscriber is None:
-        return error_response(
-            410,
-            title="This confirmation link is no longer valid",
-            message="There is no sign-up waiting for it. If you want to receive the series, please sign up again.",
-        )
+        return error_response(410, title=STALE_LINK[0], message=STALE_LINK[1])
     if outcome == "activated":
         ctx.store.add_event(
             provider="web",
             kind="confirmed",
             email=subscriber.email,
             subscriber_id=subscriber.id,
-            payload={"joined_at": now.isoformat()},
+            payload={"joined_at": now.isoformat(), "timezone": subscriber.timezone, "country": subscriber.country},
             at=now,
         )
     return render_page(

@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask import Blueprint, request
 
 from campaign.ledger.store import PENDING, SUPPRESSED, UNSUBSCRIBED
-from campaign.web.context import current
+from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
 
@@ -34,7 +34,7 @@ BAD_LINK = (
 
 
 def _subscriber_id(token: str) -> int | None:
-    return current().tokens.read_unsubscribe(token)
+    return site().tokens.read_unsubscribe(token)
 
 
 def _bad_link():
@@ -53,7 +53,7 @@ def confirm_page(token: str):
     subscriber_id = _subscriber_id(token)
     if subscriber_id is None:
         return _bad_link()
-    subscriber = current().store.subscriber_by_id(subscriber_id)
+    subscriber = site().store.subscriber_by_id(subscriber_id)
     already = subscriber is None or subscriber.status in SUPPRESSED
     return render_page(
         "unsubscribe.html.j2",
@@ -77,7 +77,7 @@ def unsubscribe(token: str):
             title="Use the button to unsubscribe",
             message="This address expects the unsubscribe form. Open the link from the email and press the button.",
         )
-    ctx = current()
+    ctx = site()
     subscriber = ctx.store.subscriber_by_id(subscriber_id)
     if subscriber is not None:
         now = ctx.clock()
@@ -104,7 +104,7 @@ def pause(token: str):
     subscriber_id = _subscriber_id(token)
     if subscriber_id is None:
         return _bad_link()
-    ctx = current()
+    ctx = site()
     subscriber = ctx.store.subscriber_by_id(subscriber_id)
     if subscriber is None or subscriber.status in SUPPRESSED or subscriber.status == PENDING:
         return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)

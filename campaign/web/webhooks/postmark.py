@@ -12,29 +12,35 @@ One JSON object per request, `RecordType` naming the event:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 
 from campaign.config import Settings
-from campaign.errors import ConfigurationError, Problem
+from campaign.errors import ConfigurationError, Malformed, Problem, Unauthorized
 from campaign.web.webhooks.common import (
     COMPLAINT,
     HARD_BOUNCE,
     UNSUBSCRIBE,
-    Malformed,
-    Unauthorized,
     WebhookEvent,
     address,
     parse_json,
+    printable,
     text,
 )
+from campaign.web.webhooks.protocol import Verified, WebhookProvider, WebhookRequest
 
 HARD_BOUNCE_TYPES = {"HardBounce", "BadEmailAddress", "ManuallyDeactivated"}
 SUPPRESSION_REASONS = {"HardBounce": HARD_BOUNCE, "SpamComplaint": COMPLAINT, "ManualSuppression": UNSUBSCRIBE}
 
 
-class PostmarkWebhook:
+MAX_AUTHORIZATION = 1024
+
+
+class PostmarkWebhook(WebhookProvider):
     name = "postmark"
     realm = "campaign webhooks"
+    max_body = 256 * 1024  # one event per request
 
     def __init__(self, user: str, password: str):
         self._user = user.encode()
@@ -59,17 +65,20 @@ class PostmarkWebhook:
             )
         return cls(user, password)
 
-    def authenticate(self, request, body: bytes, **_) -> None:
-        auth = request.authorization
-        if auth is None or auth.type != "basic" or auth.username is None or auth.password is None:
-            raise Unauthorized("basic auth required")
+    def authenticate(self, request: WebhookRequest) -> Verified:
+        user, password = _basic_credentials(request.headers.get("authorization"))
         # Compare both parts in full either way (no early exit that would time the user name).
-        user_ok = hmac.compare_digest(auth.username.encode(), self._user)
-        password_ok = hmac.compare_digest(auth.password.encode(), self._password)
+        user_ok = hmac.compare_digest(user, self._user)
+        password_ok = hmac.compare_digest(password, self._password)
         if not (user_ok and password_ok):
             raise Unauthorized("wrong basic-auth credentials")
+        return Verified()  # Postmark signs nothing: no one-time value to remember
 
-    def parse(self, request, body: bytes) -> list[WebhookEvent]:
+    @classmethod
+    def refusal_headers(cls) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Basic realm="{cls.realm}"'}
+
+    def parse(self, body: bytes) -> list[WebhookEvent]:
         event = parse_json(body)
         if not isinstance(event, dict):
             raise Malformed("a Postmark webhook body is one JSON object")
@@ -87,7 +96,11 @@ class PostmarkWebhook:
                 kind = UNSUBSCRIBE
             else:
                 kind = "soft_bounce"
-            return [WebhookEvent(kind, email, f"{kind_name}: {event.get('Description') or ''}".strip(": "), event)]
+            return [
+                WebhookEvent(
+                    kind, email, printable(f"{kind_name}: {event.get('Description') or ''}").strip(": "), event
+                )
+            ]
         if record == "SpamComplaint":
             return [WebhookEvent(COMPLAINT, address(event.get("Email"), field="Email"), "spam complaint", event)]
         if record == "SubscriptionChange":
@@ -101,3 +114,20 @@ class PostmarkWebhook:
             return [WebhookEvent("subscription_change", email, str(reason or ""), event)]
         email = event.get("Recipient", event.get("Email"))
         return [WebhookEvent(record.lower(), address(email, field="Recipient", required=False), "", event)]
+
+
+def _basic_credentials(header: str | None) -> tuple[bytes, bytes]:
+    """(user, password) from an `Authorization: Basic …` header, as bytes; anything else is Unauthorized."""
+    if not header or len(header) > MAX_AUTHORIZATION:
+        raise Unauthorized("basic auth required")
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized("basic auth required")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthorized("basic auth required") from None
+    user, colon, password = decoded.partition(b":")
+    if not colon:
+        raise Unauthorized("basic auth required")
+    return user, password

@@ -1,0 +1,47 @@
+"""Test copies: one issue, marked [Test], to an address the operator names; the ledger is not touched."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Protocol
+
+from campaign.ledger.addresses import clean_name
+from campaign.ledger.store import Store
+from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
+from campaign.series.project import Project
+
+
+class Sending(Protocol):
+    """What a test copy needs of the sender (a Protocol: this module must not import sender.py)."""
+
+    project: Project
+    store: Store
+    provider: Provider
+    identity: Identity
+    clock: Callable[[], datetime]
+
+    def unsubscribe_link(self, subscriber_id: int) -> str: ...
+
+
+def send_test_copy(sender: Sending, day: date, email: str, *, country: str | None = None) -> Result:
+    """One copy of `day` to `email` through the sender's provider, with the subscriber's name and crisis
+    variant when the address is a subscriber (else the default variant, or `country`'s)."""
+    existing = sender.store.subscriber_by_email(email)
+    subscriber_id = existing.id if existing else 0
+    name = clean_name(existing.name) if existing else None
+    variant = sender.project.variant_for(country or (existing.country if existing else None))
+    issue = sender.project.render(day, variant)
+    recipient = Recipient(subscriber_id, email, name, sender.unsubscribe_link(subscriber_id))
+    if why := sender.provider.refusal(recipient):
+        return Result(subscriber_id, False, error=f"not sent: {why}", permanent=True)
+    batch = Batch(
+        f"test-{uuid.uuid4().hex[:12]}",
+        issue,
+        (recipient,),
+        sender.identity,
+        sent_at=sender.clock(),
+        subject_prefix="[Test] ",
+    )
+    return sender.provider.send_batch(batch)[0]

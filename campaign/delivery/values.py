@@ -1,0 +1,69 @@
+"""The sender's value types: the report of one day's send, and one claimed batch on its way to a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from campaign.series.render import RenderedIssue
+
+
+@dataclass
+class SendReport:
+    day: date
+    number: int
+    owed: int = 0  # owed when the send started
+    sent: int = 0
+    failed: int = 0
+    rejected: int = 0
+    unknown: int = 0  # deliveries whose outcome is unknown (interrupted runs, ambiguous answers)
+    batches: int = 0
+    retries: int = 0  # requests repeated after a 429, a 5xx or a connection failure
+    by_variant: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+    stopped: str | None = None  # why the send stopped early, if it did
+
+    def summary(self) -> str:
+        if self.dry_run:
+            variants = ", ".join(f"{v}: {n}" for v, n in sorted(self.by_variant.items())) or "none"
+            return (
+                f"dry run: day {self.number} ({self.day}) would go to {self.owed} subscriber(s) "
+                f"[{variants}]; nothing was written"
+            )
+        text = (
+            f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}"
+            f" in {self.batches} batch(es)"
+        )
+        if self.retries:
+            text += f" ({self.retries} request(s) retried)"
+        if self.unknown:
+            text += (
+                f"; {self.unknown} delivery(ies) unknown (may or may not have gone out) — see `campaign status`,"
+                f" resend with `campaign send {self.day} --resend-unknown`"
+            )
+        if self.stopped:
+            text += f"; stopped: {self.stopped}"
+        return text
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Subscribers to send as one batch: fresh (restore_to None) or reclaimed from a ledger state."""
+
+    variant: str
+    rows: list
+    batch_id: str | None  # set when an unknown batch is resent whole under its own id
+    restore_to: str | None  # where released rows go: None = deleted (owed again), or their former state
+
+
+@dataclass
+class Job:
+    """One claimed batch on its way through a worker."""
+
+    batch_id: str
+    issue: RenderedIssue  # the rendered variant (rendered in the main thread, once per variant)
+    rows: list
+    restore_to: str | None
+    maybe_sent: bool = False  # an earlier attempt may have been accepted: never release, record unknown
