@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED
+from campaign.preflight.screenshots import CHROMIUM_ARGS
 from tests.conftest import people
 from tests.conftest import wait_until as wait_for
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml
@@ -20,14 +21,6 @@ from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
 
 

@@ -11,15 +11,10 @@ import shutil
 
 import pytest
 
+from campaign.preflight.screenshots import CHROMIUM_ARGS
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+LAUNCH_ARGS = CHROMIUM_ARGS  # the flags the product itself launches Chromium with
 
 
 @pytest.fixture(scope="module")

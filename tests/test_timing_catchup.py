@@ -41,6 +41,8 @@ def test_pause_over_days_4_to_6_then_catch_up_sends_them_on_three_successive_day
     store.close()
     status = _status_text(campaign_dir, at_ny("2027-09-06 12:00"))
     assert "07 Sep 09:00" in status and "03 Oct 09:00" in status and "skipped" not in status
+    plan = campaign_dir.run("plan", env={"COLUMNS": "250"}, check=True).stdout
+    assert "Tue 07 Sep (was 04 Sep)" in plan and "Sun 03 Oct (was 30 Sep)" in plan and "Fri 03 Sep" in plan
     # The rest of the series, played on a fast clock by the real scheduler.
     schedule = campaign_dir.project().schedule
     with running(campaign_dir, Clock(at_ny("2027-09-07 08:59"), speed=300_000), until="all"):

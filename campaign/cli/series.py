@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from campaign.cli.app import DAY_HELP, app, err, out, print_findings, project
+from campaign.cli.app import DAY_HELP, app, err, out, print_findings, project, store
 from campaign.clock import utcnow
 
 
@@ -63,6 +64,18 @@ def print_schedule_warnings(p) -> None:
         err.print(f"warning: {warning}", markup=False)
 
 
+def _catch_up_shift(s):
+    """How far `campaign resume --catch-up` moved the series (from the ledger, when there is one)."""
+    from campaign.ledger.migrate import ledger_exists
+
+    if not ledger_exists(s.database_url):
+        return ()
+    from campaign.timing.pause import schedule_shift
+
+    with closing(store(s)) as st:
+        return schedule_shift(st)
+
+
 @app.command()
 def plan() -> None:
     """Show how the article is split across the scheduled days: each day's subject beside its first heading
@@ -72,9 +85,12 @@ def plan() -> None:
     """
     from rich.table import Table
 
+    from campaign.timing.slots import sent_on
+
     p = project()
     print_schedule_warnings(p)
     frozen = p.frozen
+    shift = _catch_up_shift(p.settings)
     table = Table(title=f"{p.schedule.campaign.name}: {len(p.plan.parts)} parts")
     for col in ("Day", "Date", "Words", "Subject", "Starts with", "Note"):
         table.add_column(col, justify="right" if col in ("Day", "Words") else "left")
@@ -82,9 +98,10 @@ def plan() -> None:
         entry = frozen.get(part.day) or p.schedule.days[part.day]
         pins = p.schedule.days[part.day].pin if part.day in p.schedule.days else []
         notes = (["sent"] if part.day in frozen else []) + (["pinned: " + ", ".join(pins)] if pins else [])
+        on = sent_on(part.day, shift)
         table.add_row(
             str(part.number),
-            f"{part.day:%a %d %b}",
+            f"{on:%a %d %b}" + (f" (was {part.day:%d %b})" if on != part.day else ""),
             str(part.words),
             clip_words(entry.subject, 60),
             clip_words(opening(part), 60),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -51,6 +52,17 @@ def mime_bytes(message: OutgoingMessage, from_: str) -> bytes:
     return build_mime(message, from_).as_bytes(policy=UTF8_POLICY if utf8 else POLICY)
 
 
+def mime_each(batch: Batch) -> Iterator[tuple[OutgoingMessage, bytes | Result]]:
+    """Each message of the batch as MIME bytes — or, when this one message cannot be built, its rejection (one
+    bad recipient fails alone; the rest of the batch goes on)."""
+    for message in batch.messages():
+        try:
+            yield message, mime_bytes(message, batch.identity.from_)
+        except (ValueError, TypeError, UnicodeError) as err:
+            error = f"not sent: cannot build the message: {err}"
+            yield message, Result(message.recipient.subscriber_id, False, error=error, permanent=True)
+
+
 class OutboxProvider(Provider):
     name = "outbox"
     max_batch = 500
@@ -68,12 +80,10 @@ class OutboxProvider(Provider):
             day_folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise LocalSendError(f"outbox: cannot create {day_folder}: {err.strerror or err}") from err
-        for message in batch.messages():
+        for message, data in mime_each(batch):
             rid = message.recipient.subscriber_id
-            try:
-                data = mime_bytes(message, batch.identity.from_)
-            except (ValueError, TypeError, UnicodeError) as err:  # this one message cannot be built
-                results.append(Result(rid, False, error=f"not sent: cannot build the message: {err}", permanent=True))
+            if isinstance(data, Result):
+                results.append(data)
                 continue
             safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", message.recipient.email)
             stem = f"{rid:07d}-{safe}"

@@ -28,7 +28,7 @@ from campaign.errors import AuthenticationFailed, ConfigurationError, Problem, T
 from campaign.ledger.addresses import has_utf8_local, wire_address
 from campaign.providers.base import Batch, Provider, Result
 from campaign.providers.checks import is_loopback
-from campaign.providers.outbox import mime_bytes
+from campaign.providers.outbox import mime_each
 
 SECURITY_MODES = {"starttls": 587, "ssl": 465, "none": 25}
 DISCONNECTED = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)
@@ -173,12 +173,10 @@ class SMTPProvider(Provider):
     def send_batch(self, batch: Batch) -> list[Result]:
         envelope_from = wire_address(parseaddr(batch.identity.from_)[1])
         results: list[Result] = []
-        for message in batch.messages():
+        for message, data in mime_each(batch):
             rid = message.recipient.subscriber_id
-            try:
-                data = mime_bytes(message, batch.identity.from_)
-            except (ValueError, TypeError, UnicodeError) as err:  # this one message cannot be built
-                results.append(Result(rid, False, error=f"not sent: cannot build the message: {err}", permanent=True))
+            if isinstance(data, Result):
+                results.append(data)
                 continue
             try:
                 results.append(

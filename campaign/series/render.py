@@ -145,15 +145,7 @@ class Renderer:
                 Problem(f"templates/{name}", None, "", "template not found", "restore it: every issue needs it")
             ) from None
         except jinja2.TemplateSyntaxError as err:
-            raise RenderError(
-                Problem(
-                    f"templates/{err.name or name}",
-                    err.lineno,
-                    "",
-                    f"template syntax error: {err.message}",
-                    "fix the Jinja tag on that line",
-                )
-            ) from None
+            raise RenderError(_syntax_problem(err, name)) from None
 
     def _render_template(self, name: str, context: dict) -> str:
         template = self._template(name)
@@ -182,15 +174,7 @@ class Renderer:
                 )
             ) from None
         except jinja2.TemplateSyntaxError as err:  # an included template that does not compile
-            raise RenderError(
-                Problem(
-                    f"templates/{err.name or name}",
-                    err.lineno,
-                    "",
-                    f"template syntax error: {err.message}",
-                    "fix the Jinja tag on that line",
-                )
-            ) from None
+            raise RenderError(_syntax_problem(err, name)) from None
         except jinja2.TemplateError as err:
             file, line = _template_location(err, name, self.templates_dir)
             raise RenderError(Problem(file, line, "", f"template error: {err}", "fix the template")) from None
@@ -320,3 +304,13 @@ def _tidy_text(text: str) -> str:
             continue
         out.append(line)
     return "\n".join(out).strip() + "\n"
+
+
+def _syntax_problem(err: jinja2.TemplateSyntaxError, name: str) -> Problem:
+    return Problem(
+        f"templates/{err.name or name}",
+        err.lineno,
+        "",
+        f"template syntax error: {err.message}",
+        "fix the Jinja tag on that line",
+    )
