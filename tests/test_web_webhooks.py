@@ -15,7 +15,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import select, text
 from svix.webhooks import Webhook as SvixWebhook
 
 from campaign.errors import ConfigurationError
@@ -226,6 +226,24 @@ def test_mailgun_hmac_replay_and_stale_timestamps(three):
         # Unsigned garbage is refused as unauthenticated: nothing reads an unsigned body.
         assert requests.post(url, data=b"\x00garbage", timeout=10).status_code == 401
         assert [e.kind for e in _stored_events(web.store)] == ["bounce", "complaint", "unsubscribe", "soft_bounce"]
+
+
+def test_an_event_our_database_cannot_apply_is_503_and_the_providers_retry_is_applied(three):
+    """The replay guard must not eat an event we failed to apply: the token is forgotten, the retry counts."""
+    key = "key-" + secrets.token_hex(16)
+    with live_web(three, env={"MAILGUN_WEBHOOK_SIGNING_KEY": key}) as web:
+        url = f"{web.url}/webhooks/mailgun"
+        body = _mailgun_body(key, {"event": "failed", "severity": "permanent", "recipient": ALICE})
+        with web.store.begin() as conn:  # a real failure: the events table is gone for a moment
+            conn.execute(text("ALTER TABLE events RENAME TO events_away"))
+        try:
+            assert requests.post(url, data=body, timeout=10).status_code == 503
+        finally:
+            with web.store.begin() as conn:
+                conn.execute(text("ALTER TABLE events_away RENAME TO events"))
+        assert requests.post(url, data=body, timeout=10).status_code == 200  # the provider's retry
+        assert _statuses(web.store)[ALICE] == BOUNCED
+        assert requests.post(url, data=body, timeout=10).status_code == 401  # and now it is a replay
 
 
 # -- Postmark -----------------------------------------------------------------------------------------------

@@ -33,6 +33,14 @@ class EventLog(Tables):
                 )
             )
 
+    def forget_webhook_token(self, provider: str, token: str) -> None:
+        """Undo `remember_webhook_token` when the request could not be applied, so the provider's retry of the
+        same signed request is accepted (an event is never lost to our own failure)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                webhook_tokens.delete().where(webhook_tokens.c.provider == provider, webhook_tokens.c.token == token)
+            )
+
     def remember_webhook_token(self, provider: str, token: str, *, at: datetime, forget_before: datetime) -> bool:
         """True the first time a provider's webhook token is seen, False on a replay. Tokens seen before
         `forget_before` are dropped: their signed timestamps are too old to be accepted anyway."""

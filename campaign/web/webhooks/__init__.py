@@ -9,6 +9,7 @@ every event was stored and the affected subscribers suppressed, or that a re-del
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from flask import Blueprint, jsonify, request
@@ -72,7 +73,14 @@ def receive(provider: str):
     except Malformed as err:
         log.warning("%s webhook with a malformed body: %s", provider, err)
         return error_response(400, title=f"Malformed payload: {err}")
-    changed = apply_events(ctx.store, provider, events, at=now)
+    try:
+        changed = apply_events(ctx.store, provider, events, at=now)
+    except Exception:  # the database failed us: let the provider retry the same request (503, not 500)
+        log.exception("%s webhook: could not apply %d event(s); the provider will retry", provider, len(events))
+        if verified.once is not None:
+            with contextlib.suppress(Exception):
+                ctx.store.forget_webhook_token(provider, verified.once)
+        return error_response(503, title="Temporarily unavailable: please retry")
     return jsonify({"ok": True, "events": len(events), "suppressed": changed})
 
 
