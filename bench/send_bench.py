@@ -151,7 +151,7 @@ def run_one(provider: str, n: int, seeded: Path, work: Path) -> dict:
             {
                 "CAMPAIGN_DATABASE_URL": f"sqlite:///{folder / 'campaign.db'}",
                 "CAMPAIGN_PUBLIC_URL": "https://news.example.org",
-                "CAMPAIGN_SECRET_KEY": "bench-secret-key",
+                "CAMPAIGN_SECRET_KEY": "bench-secret-key-long-enough-for-real-providers",
                 "POSTMARK_SERVER_TOKEN": KEY,
                 "POSTMARK_API_URL": f"http://127.0.0.1:{port}",
                 "SENDGRID_API_KEY": KEY,
