@@ -20,7 +20,9 @@ from datetime import datetime
 from urllib.parse import urlparse
 
 from flask import Flask, abort, request
-from jinja2 import FileSystemLoader, StrictUndefined
+from flask.templating import Environment as FlaskEnvironment
+from jinja2 import ChoiceLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from campaign.clock import utcnow
@@ -29,6 +31,7 @@ from campaign.delivery.tokens import Tokens
 from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.store import Store
 from campaign.series.render import first_number, how_html
+from campaign.series.templating import SafeLoader
 from campaign.web import error_pages, security
 from campaign.web.context import SiteContext, WebContext, site
 from campaign.web.csrf import Csrf, FormScopedSession
@@ -41,6 +44,15 @@ MAX_BODY = 1024 * 1024  # webhooks batch events; SendGrid posts at most ~768 KB 
 MAX_FORM_MEMORY = 64 * 1024  # our forms hold a few short fields
 SIGNUPS_PER_CLIENT = (5, 600)  # 5 sign-ups per client address per 10 minutes
 PROXY_ENV = "CAMPAIGN_TRUSTED_PROXIES"
+
+
+class SandboxedFlaskEnvironment(ImmutableSandboxedEnvironment, FlaskEnvironment):
+    """Flask's template environment inside Jinja2's immutable sandbox: the web pages' templates, like the
+    emails', cannot reach Python internals (`cycler.__init__.__globals__`) or change what they are given."""
+
+
+class CampaignFlask(Flask):
+    jinja_environment = SandboxedFlaskEnvironment
 
 
 def create_app(
@@ -56,7 +68,7 @@ def create_app(
     """The web app. `preview=True` serves only the organiser's preview (no database needed); otherwise
     `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
     webhook secret stops `campaign serve` before it listens."""
-    app = Flask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
+    app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
     # Our templates are *.html.j2, which Flask would not autoescape by default.
     app.jinja_options = {"autoescape": True, "undefined": StrictUndefined}
     app.config.update(
@@ -77,7 +89,8 @@ def create_app(
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
     # templates/web first; templates/ for the partials shared with the emails (the crisis list)
-    app.jinja_loader = FileSystemLoader([str(settings.templates_dir / "web"), str(settings.templates_dir)])
+    # (read like the email templates: regular files inside templates/ only, never a symlink)
+    app.jinja_loader = ChoiceLoader([SafeLoader(settings.templates_dir / "web"), SafeLoader(settings.templates_dir)])
     app.jinja_env.filters["how_html"] = how_html
     app.jinja_env.filters["first_number"] = first_number
 
