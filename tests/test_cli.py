@@ -124,3 +124,18 @@ def test_check_renders_every_variant_and_names_a_missing_credential(campaign_dir
         },
     )
     assert result.returncode == 2 and "CAMPAIGN_PUBLIC_URL" in result.stderr and "https" in result.stderr
+
+
+def test_validate_also_finds_what_send_would_refuse_in_the_provider_settings(campaign_dir):
+    """A token pasted with a line break and a short signing key: `validate` says so, before any send."""
+    result = campaign_dir.run(
+        "validate",
+        env={
+            "CAMPAIGN_PROVIDER": "postmark",
+            "POSTMARK_SERVER_TOKEN": "abc\ndef",
+            "CAMPAIGN_SECRET_KEY": "short",
+        },
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "POSTMARK_SERVER_TOKEN" in result.stderr and "line break" in result.stderr
+    assert "CAMPAIGN_SECRET_KEY" in result.stderr and "32" in result.stderr

@@ -14,12 +14,19 @@ from campaign.clock import utcnow
 
 @app.command()
 def validate() -> None:
-    """Check schedule.yaml, content/ and templates/; print every problem at once.
+    """Check schedule.yaml, content/ and templates/ — and the provider settings a send will need (URL and
+    credential syntax, a writable outbox, the signing key); print every problem at once.
 
     Example: campaign validate
     """
+    from campaign.errors import ConfigurationError
+    from campaign.providers import preflight_problems
+
     p = project()
     print_schedule_warnings(p)
+    settings_problems = preflight_problems(p.settings, p.schedule.campaign)
+    if settings_problems:  # what `send` would refuse, found before it is run
+        raise ConfigurationError(settings_problems)
     p.check_templates()  # sandbox, symlinks, recursion, unverified numbers: before any template runs
     p.check_safe_messaging()
     p.render(p.schedule.dates[0])  # templates compile and carry the crisis block and disclaimer
