@@ -55,7 +55,10 @@ def serve(
     if preview:
         if not local:
             warn(f"the preview on {host} shows unsent issues to anyone who can reach it; keep it on 127.0.0.1")
-        application = create_app(s, preview=True)
+        from campaign.ledger.migrate import ledger_exists
+
+        st = store(s) if ledger_exists(s.database_url) else None  # sent days are previewed as sent
+        application = create_app(s, st, preview=True)
     else:
         if not local:
             s.require_real_secret(f"`campaign serve` on {host} signs unsubscribe and confirmation links")

@@ -65,7 +65,8 @@ def create_app(
     mailer=None,
     signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
 ) -> Flask:
-    """The web app. `preview=True` serves only the organiser's preview (no database needed); otherwise
+    """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
+    days already sent are shown as they went out); otherwise
     `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
     webhook secret stops `campaign serve` before it listens."""
     app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
@@ -113,7 +114,7 @@ def create_app(
     if preview:
         from campaign.web.preview import bp as preview_bp
 
-        app.extensions["campaign"] = WebContext(settings, tokens, clock)
+        app.extensions["campaign"] = WebContext(settings, tokens, clock, ledger=store)
         app.register_blueprint(preview_bp)
         return app
 

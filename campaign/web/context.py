@@ -27,6 +27,7 @@ class WebContext:
     tokens: Tokens
     clock: Callable[[], datetime]
     project: Project | None = None  # None in the preview, which loads the project afresh per request
+    ledger: Store | None = None  # the preview's read of the days already sent (frozen), when there is a ledger
 
 
 @dataclass

@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, make_response, request
 
+from campaign.delivery.as_sent import load_project_as_sent
 from campaign.errors import InvalidInput
-from campaign.series.project import Project, load_project
+from campaign.series.project import Project
 from campaign.web.context import current
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
@@ -36,7 +37,9 @@ _DARK_MEDIA = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", 
 
 
 def _fresh() -> Project:
-    return load_project(current().settings)
+    """The files as they are now — with the days already sent as they went out, when there is a ledger."""
+    ctx = current()
+    return load_project_as_sent(ctx.settings, ctx.ledger)
 
 
 def _problems(err: InvalidInput):
