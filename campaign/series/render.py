@@ -151,25 +151,19 @@ class Renderer:
         template = self._template(name)
         try:
             return template.render(context)
-        except jinja2.UndefinedError as err:
+        except (jinja2.UndefinedError, SecurityError) as err:  # both: the template reached for what it may not
             file, line = _template_location(err, name, self.templates_dir)
+            what = (
+                f"refused by the template sandbox: {err}"
+                if isinstance(err, SecurityError)
+                else (f"undefined value: {err.message}")
+            )
             raise RenderError(
                 Problem(
                     file,
                     line,
                     "",
-                    f"undefined value: {err.message}",
-                    "use only the documented context variables (see the comment at the top of the template)",
-                )
-            ) from None
-        except SecurityError as err:
-            file, line = _template_location(err, name, self.templates_dir)
-            raise RenderError(
-                Problem(
-                    file,
-                    line,
-                    "",
-                    f"refused by the template sandbox: {err}",
+                    what,
                     "use only the documented context variables (see the comment at the top of the template)",
                 )
             ) from None
