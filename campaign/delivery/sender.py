@@ -38,7 +38,7 @@ from datetime import date, datetime
 
 from campaign.clock import utcnow
 from campaign.delivery.archive import archive_issue
-from campaign.delivery.as_sent import load_project_as_sent
+from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.batches import IDEMPOTENCY_WINDOW, PAGE_SIZE, BatchSource
 from campaign.delivery.identity import identity_for
 from campaign.delivery.memory import keep_freed_memory
@@ -153,10 +153,11 @@ class Sender:
         with self.store.lock(f"send:{day}"):
             # Anything still in flight for this day belongs to a sender that died (we hold the lock now).
             self.store.mark_inflight_unknown(day)
-            if set(self.store.frozen_days()) - set(project.frozen):
-                # days went out since this project was loaded: plan on what the ledger recorded, so no day
-                # is ever sent from a re-split of files edited since (series/frozen.py)
-                project = self.project = load_project_as_sent(project.settings, self.store)
+            recorded = frozen_days(self.store)
+            if set(recorded) - set(project.frozen):
+                # days went out since this project was loaded: plan its inputs around what the ledger recorded,
+                # so no day is ever sent from a re-split (series/frozen.py)
+                project = self.project = project.with_frozen(recorded)
             project.render(day, project.default_variant)  # fail before the first batch on a broken template
             archive_issue(project, self.store, day, number=report.number, at=self.clock())
             report.owed = self.count_owed(day)

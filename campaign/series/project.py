@@ -80,6 +80,21 @@ class Project:
             continued=part.continued,
         )
 
+    def with_frozen(self, frozen: Mapping[date, FrozenDay]) -> Project:
+        """The same inputs, planned around the days already started (no file is read again: a scheduler keeps
+        its last good inputs even while the files on disk hold an invalid edit)."""
+        fixed = plan_with_frozen(self.loaded, self.article, frozen)
+        return Project(
+            self.settings,
+            self.loaded,
+            self.article,
+            self.disclaimer,
+            self.crisis,
+            fixed.plan,
+            fixed.frozen,
+            fixed.warnings,
+        )
+
     def variant_for(self, country: str | None) -> str:
         return self.crisis.variant_for(country, self.schedule.campaign.default_country)
 
@@ -208,7 +223,5 @@ def load_project(settings: Settings, frozen: Mapping[date, FrozenDay] | None = N
                 f"use one of {', '.join(crisis.countries)}",
             )
         )
-    if frozen:
-        fixed = plan_with_frozen(loaded, article, frozen)
-        return Project(settings, loaded, article, disclaimer, crisis, fixed.plan, fixed.frozen, fixed.warnings)
-    return Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))
+    project = Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))
+    return project.with_frozen(frozen) if frozen else project
