@@ -5,40 +5,19 @@ Without Chromium these tests skip locally but fail in CI (the CI script installs
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED
-from campaign.preflight.screenshots import CHROMIUM_ARGS
 from tests.conftest import people
 from tests.conftest import wait_until as wait_for
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 DAY1, DAY2 = date(2027, 9, 1), date(2027, 9, 2)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " — the CI script must install it")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -6,29 +6,7 @@ checked on computed styles in a real browser, not by reading the CSS.
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-
-from campaign.preflight.screenshots import CHROMIUM_ARGS
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = CHROMIUM_ARGS  # the flags the product itself launches Chromium with
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run must install Debian's chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
