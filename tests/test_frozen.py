@@ -70,6 +70,15 @@ def test_sent_days_keep_their_blocks_and_labels_after_a_day_is_removed_and_text_
     assert re.search(r"Day 6\b(?! of)", after.render(parts[5].day).text)
 
 
+def test_starting_a_send_never_re_splits_the_days_after_it_when_nothing_was_edited(campaign_dir):
+    from campaign.series.project import load_project
+
+    before = campaign_dir.project()
+    for n in (1, 5, 29):
+        after = load_project(campaign_dir.settings, _freeze_first(before, n))
+        assert after.plan == before.plan and after.plan_warnings == ()
+
+
 def test_an_edit_to_text_already_sent_is_a_warning_and_is_not_sent_again(campaign_dir):
     from campaign.series.project import load_project
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from campaign.errors import ContentError, Problem, ScheduleError
 from campaign.series.content import Article, Block
-from campaign.series.plan import Part, Plan, _continued, _units, slug, split_units
+from campaign.series.plan import Part, Plan, _continued, _units, make_plan, slug, split_units
 from campaign.series.schedule import LoadedSchedule
 
 
@@ -131,8 +131,14 @@ class FrozenPlan:
 
 
 def plan_with_frozen(loaded: LoadedSchedule, article: Article, frozen: Mapping[date, FrozenDay]) -> FrozenPlan:
-    """The series: the recorded days as they were, then the unsent blocks split over the days to come."""
+    """The series: the recorded days as they were, then the unsent blocks split over the days to come.
+
+    When the recorded days are exactly what the files plan today (nothing was edited since), that plan is
+    kept as it is: starting a send never re-splits the days after it."""
     schedule = loaded.schedule
+    untouched = _plan_if_untouched(loaded, article, frozen)
+    if untouched is not None:
+        return FrozenPlan(untouched, dict(frozen))
     recorded = [frozen[d] for d in sorted(frozen)]
     last_frozen = recorded[-1].day
     sent = [(block_id(b), f.number) for f in recorded for b in f.blocks]
@@ -179,6 +185,17 @@ def plan_with_frozen(loaded: LoadedSchedule, article: Article, frozen: Mapping[d
             )
         )
     return FrozenPlan(Plan(tuple(parts)), dict(frozen), tuple(warnings))
+
+
+def _plan_if_untouched(loaded: LoadedSchedule, article: Article, frozen: Mapping[date, FrozenDay]) -> Plan | None:
+    try:
+        plan = make_plan(loaded, article)
+    except (ContentError, ScheduleError):
+        return None  # the files alone cannot be planned any more: only the re-split can say what is left
+    by_day = {part.day: part for part in plan.parts}
+    if all(day in by_day and by_day[day] == recorded.part() for day, recorded in frozen.items()):
+        return plan
+    return None
 
 
 def _match(sent: list[tuple[str, int]], current: list[str], article: Article):

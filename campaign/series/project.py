@@ -82,8 +82,12 @@ class Project:
 
     def with_frozen(self, frozen: Mapping[date, FrozenDay]) -> Project:
         """The same inputs, planned around the days already started (no file is read again: a scheduler keeps
-        its last good inputs even while the files on disk hold an invalid edit)."""
+        its last good inputs even while the files on disk hold an invalid edit). When the plan comes out the
+        same, the issues already rendered are kept."""
         fixed = plan_with_frozen(self.loaded, self.article, frozen)
+        rendered = {}
+        if fixed.plan == self.plan:  # a newly frozen day may print its recorded subject: render that one again
+            rendered = {k: v for k, v in self._rendered.items() if k[0] not in frozen or k[0] in self.frozen}
         return Project(
             self.settings,
             self.loaded,
@@ -93,6 +97,7 @@ class Project:
             fixed.plan,
             fixed.frozen,
             fixed.warnings,
+            rendered,
         )
 
     def variant_for(self, country: str | None) -> str:
