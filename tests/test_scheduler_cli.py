@@ -36,7 +36,10 @@ def test_rehearsal_sends_all_thirty_days_in_order_once_each_dated_at_its_time(ca
     for day in schedule.dates:
         got = recipients(campaign_dir, day.isoformat())  # also asserts nobody got the day twice
         assert set(got) == addresses, day
-        assert set(got.values()) == {schedule.send_at(day)}, day  # dated at its scheduled time
+        # dated at its scheduled time: a send runs at normal speed from that instant, so a busy machine may
+        # write the last messages a second or two after it (never before, never near the next day)
+        offsets = {(sent - schedule.send_at(day)).total_seconds() for sent in got.values()}
+        assert min(offsets) == 0 and max(offsets) < 5, (day, sorted(offsets))
         writes = [p.stat().st_mtime_ns for p in emls(campaign_dir, day.isoformat())]
         assert min(writes) >= previous_last_write, f"{day} was sent before the day before it finished"
         previous_last_write = max(writes)
