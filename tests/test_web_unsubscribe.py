@@ -68,10 +68,11 @@ def test_one_click_unsubscribe_from_a_sent_email_stops_the_next_day(campaign_dir
     campaign_dir.run("send", "2", "--yes", check=True)
     store = campaign_dir.store()
     try:
-        got_day2 = {row.email for row in store.deliveries_for(DAY2)}
+        day2 = {row.email: row.status for row in store.deliveries_for(DAY2)}
     finally:
         store.close()
-    assert got_day2 == {"reader00001@example.org"}
+    # reader 2 left; reader 3's day 2 waits for the end of their pause (personal_pause: postpone)
+    assert day2 == {"reader00001@example.org": "sent", "reader00003@example.org": "postponed"}
     files = sorted(p.name for p in (campaign_dir.outbox / DAY2.isoformat()).glob("*.eml"))
     assert len(files) == 1 and "reader00001" in files[0]
 
@@ -164,7 +165,10 @@ def test_pause_lasts_seven_days(campaign_dir):
         subscriber = web.store.subscriber_by_email("reader00001@example.org")
         token = Tokens(TEST_SECRET).unsubscribe(subscriber.id)
         before = utcnow()
-        assert requests.post(f"{web.url}/unsubscribe/{token}/pause", timeout=10).status_code == 200
+        page = requests.get(f"{web.url}/unsubscribe/{token}", timeout=10).text
+        assert "the series then continues where you left off, one part a day" in page
+        paused = requests.post(f"{web.url}/unsubscribe/{token}/pause", timeout=10)
+        assert paused.status_code == 200 and "the series continues where you left off" in paused.text
         with web.store.engine.connect() as conn:
             from campaign.ledger.store import subscribers
 

@@ -103,6 +103,11 @@ def send(
                 progress.update(task, total=sender.count_owed(d))
             report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
         out.print(report.summary())
+        if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
+            out.print(
+                f"{ready} reader(s) back from their own pause get a postponed part instead of this day: "
+                "`campaign run` sends it at the next send time (one part a day)"
+            )
         exit_for_signal(received, f"campaign send {d}")
         if report.failed:
             err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")

@@ -46,6 +46,12 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
     lines: list = [table]
     subs = store.count_subscribers()
     lines.append("subscribers: " + (", ".join(f"{k} {v}" for k, v in sorted(subs.items())) or "none"))
+    readers, parts = store.behind_summary(schedule.dates)
+    if parts:
+        lines.append(
+            f"postponed by readers' own pauses: {parts} part(s) for {readers} reader(s) — each resumes where they "
+            "left off, one part a day at the send time (after the last day, too)"
+        )
     pause = store.get_state("pause")
     if pause:
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")

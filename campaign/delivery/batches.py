@@ -64,9 +64,12 @@ class BatchSource:
     def owed(self, day: date, audience: Audience | None = None) -> Iterator[Chunk]:
         return self.chunked(self.owed_pages(day, audience), None)
 
-    def in_state(self, day: date, state: str) -> Iterator[Chunk]:
+    def in_state(self, day: date, state: str, audience: Audience | None = None) -> Iterator[Chunk]:
         return self.chunked(
-            pages(lambda after: self.store.rows_in_state(day, state, after_id=after, limit=PAGE_SIZE)), state
+            pages(
+                lambda after: self.store.rows_in_state(day, state, after_id=after, limit=PAGE_SIZE, audience=audience)
+            ),
+            state,
         )
 
     def unknown_batches(self, day: date) -> Iterator[Chunk]:

@@ -56,7 +56,7 @@ from campaign.errors import (
     ProviderError,
 )
 from campaign.ledger.addresses import clean_name
-from campaign.ledger.store import FAILED, REJECTED, SENT, UNKNOWN, DeliveryOutcome, Store
+from campaign.ledger.store import FAILED, READY, REJECTED, SENT, UNKNOWN, DeliveryOutcome, Store
 from campaign.providers.base import AllAccepted, Batch, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
@@ -119,6 +119,11 @@ class Sender:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
         return self.sources.cutoff(day)
 
+    @property
+    def series_days(self) -> list[date]:
+        """Every day of the series: the schedule's and any already sent (postponed parts are among them)."""
+        return sorted(set(self.project.schedule.dates) | set(self.project.frozen))
+
     def check_not_paused(self) -> None:
         pause = self.store.get_state("pause")
         if pause:
@@ -151,15 +156,10 @@ class Sender:
         self.check_not_paused()
         keep_freed_memory()
         with self.store.lock(f"send:{day}"):
-            # Anything still in flight for this day belongs to a sender that died (we hold the lock now).
-            self.store.mark_inflight_unknown(day)
-            recorded = frozen_days(self.store)
-            if set(recorded) - set(project.frozen):
-                # days went out since this project was loaded: plan its inputs around what the ledger recorded,
-                # so no day is ever sent from a re-split (series/frozen.py)
-                project = self.project = project.with_frozen(recorded)
-            project.render(day, project.default_variant)  # fail before the first batch on a broken template
-            archive_issue(project, self.store, day, number=report.number, at=self.clock())
+            self._prepare(day, report)
+            if self.project.schedule.campaign.personal_pause == "postpone":
+                # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
+                self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
             report.owed = self.count_owed(day)
             sources: list[Iterator[Chunk]] = []
             if retry_failed:
@@ -176,6 +176,41 @@ class Sender:
         if not report.stopped and self.count_owed(day) == 0:
             self.store.set_issue_state(day, "sent")
         return report
+
+    def send_postponed(self, audience=None) -> list[SendReport]:
+        """The parts made READY for subscribers back from their own pause (ledger/postponed.py): each day's
+        READY rows, earliest day first, sent like a retry. One report per day."""
+        reports: list[SendReport] = []
+        for day in self.store.ready_days(self.series_days, audience):
+            if day not in self.project.schedule.days:
+                continue  # not a day of the series in force: left READY for `campaign status` to show
+            self.check_not_paused()
+            report = SendReport(day, self.project.schedule.day_number(day))
+            with self.store.lock(f"send:{day}"):
+                self._prepare(day, report)
+                report.owed = self.store.count_in_state(day, READY)
+                try:
+                    self._run(day, report, self.sources.in_state(day, READY, audience))
+                finally:
+                    report.unknown = self.store.count_in_state(day, UNKNOWN)
+            reports.append(report)
+            if report.stopped:
+                break
+        return reports
+
+    def _prepare(self, day: date, report: SendReport) -> None:
+        """Under the day's send lock: settle what a dead sender left, freeze and archive the day, and render
+        it once so a broken template fails before the first batch."""
+        # Anything still in flight for this day belongs to a sender that died (we hold the lock now).
+        self.store.mark_inflight_unknown(day)
+        recorded = frozen_days(self.store)
+        if set(recorded) - set(self.project.frozen):
+            # days went out since this project was loaded: plan its inputs around what the ledger recorded,
+            # so no day is ever sent from a re-split (series/frozen.py)
+            self.project = self.project.with_frozen(recorded)
+        project = self.project
+        project.render(day, project.default_variant)
+        archive_issue(project, self.store, day, number=report.number, at=self.clock())
 
     # -- the pipeline -------------------------------------------------------------------------------
     def _run(self, day: date, report: SendReport, chunks: Iterator[Chunk]) -> None:

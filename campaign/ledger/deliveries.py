@@ -17,6 +17,7 @@ is still owed an issue. Every transition below is one method, and its WHERE name
 - reclaim: only rows of this day in `from_states` whose subscriber is still active.
 - release: only this batch's INFLIGHT rows of this day.
 - mark_inflight_unknown: only INFLIGHT rows (of one day, when given).
+A subscriber's own pause adds POSTPONED → READY before `reclaim(from_states=READY)`: see postponed.py.
 """
 
 from __future__ import annotations
@@ -45,8 +46,17 @@ class DeliveryLedger(Tables):
     _claim_statements: dict[str, Any] = {}
 
     # -- who is owed ----------------------------------------------------------------------------------
-    def owed_query(self, day: date, cutoff: datetime, *, at: datetime | None = None, audience: Audience | None = None):
-        """Active subscribers owed `day`: joined before its send time, not paused, no ledger row yet."""
+    def owed_query(
+        self,
+        day: date,
+        cutoff: datetime,
+        *,
+        at: datetime | None = None,
+        audience: Audience | None = None,
+        with_paused: bool = False,
+    ):
+        """Active subscribers owed `day`: joined before its send time, not paused (unless `with_paused`: the
+        send then records their part as postponed), no ledger row yet."""
         at = at or cutoff
         query = (
             select(
@@ -54,9 +64,10 @@ class DeliveryLedger(Tables):
             )
             .where(subscribers.c.status == ACTIVE)
             .where(subscribers.c.joined_at <= cutoff)
-            .where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
             .where(not_(exists().where(and_(deliveries.c.day == day, deliveries.c.subscriber_id == subscribers.c.id))))
         )
+        if not with_paused:
+            query = query.where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
         return query if audience is None else query.where(audience_where(audience))
 
     def owed_page(
@@ -78,9 +89,16 @@ class DeliveryLedger(Tables):
             return list(conn.execute(query))
 
     def count_owed(
-        self, day: date, cutoff: datetime, *, at: datetime | None = None, audience: Audience | None = None
+        self,
+        day: date,
+        cutoff: datetime,
+        *,
+        at: datetime | None = None,
+        audience: Audience | None = None,
+        with_paused: bool = False,
     ) -> int:
-        query = select(func.count()).select_from(self.owed_query(day, cutoff, at=at, audience=audience).subquery())
+        owed = self.owed_query(day, cutoff, at=at, audience=audience, with_paused=with_paused)
+        query = select(func.count()).select_from(owed.subquery())
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
@@ -254,7 +272,9 @@ class DeliveryLedger(Tables):
             return conn.execute(stmt.values(status=UNKNOWN, error="in flight when the sender stopped")).rowcount
 
     # -- reading the ledger ---------------------------------------------------------------------------
-    def rows_in_state(self, day: date, status: str, *, after_id: int, limit: int) -> list:
+    def rows_in_state(
+        self, day: date, status: str, *, after_id: int, limit: int, audience: Audience | None = None
+    ) -> list:
         """Ledger rows of one state joined to their (still active) subscribers, for retries and resends."""
         query = (
             select(
@@ -272,6 +292,8 @@ class DeliveryLedger(Tables):
             .order_by(subscribers.c.id)
             .limit(limit)
         )
+        if audience is not None:
+            query = query.where(audience_where(audience))
         with self.engine.connect() as conn:
             return list(conn.execute(query))
 

@@ -48,6 +48,8 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # transient failure past the retry bound: retried by `send --retry-failed`
     REJECTED = "rejected"  # permanent failure for this recipient (bad address, inactive recipient)
     UNKNOWN = "unknown"  # was in flight when a sender died: may or may not have gone out
+    POSTPONED = "postponed"  # the subscriber was paused (or behind) at the day's send: owed later (postponed.py)
+    READY = "ready"  # a postponed part chosen for this send time: sent like a retry
 
 
 class IssueState(StrEnum):
@@ -73,6 +75,7 @@ SUPPRESSED = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 INFLIGHT, SENT, FAILED = DeliveryStatus.INFLIGHT, DeliveryStatus.SENT, DeliveryStatus.FAILED
 REJECTED, UNKNOWN = DeliveryStatus.REJECTED, DeliveryStatus.UNKNOWN
+POSTPONED, READY = DeliveryStatus.POSTPONED, DeliveryStatus.READY
 DELIVERY_STATES = tuple(DeliveryStatus)
 
 WELCOME_ATTEMPTS = 3  # a welcome that failed (transiently) is tried again, up to this many times in all

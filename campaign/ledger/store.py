@@ -1,7 +1,7 @@
 """`Store`: the one object the rest of the package talks to, composed of one mixin per table group.
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
-    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py)
+    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · PostponedLedger (postponed.py)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -21,6 +21,7 @@ from campaign.ledger.deliveries import DeliveryLedger, DeliveryOutcome
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
+from campaign.ledger.postponed import PostponedLedger
 from campaign.ledger.schema import (
     ACTIVE,
     BOUNCED,
@@ -29,6 +30,8 @@ from campaign.ledger.schema import (
     FAILED,
     INFLIGHT,
     PENDING,
+    POSTPONED,
+    READY,
     REJECTED,
     SENT,
     SUPPRESSED,
@@ -62,6 +65,8 @@ __all__ = [
     "FAILED",
     "INFLIGHT",
     "PENDING",
+    "POSTPONED",
+    "READY",
     "REJECTED",
     "SENT",
     "SUPPRESSED",
@@ -90,7 +95,7 @@ __all__ = [
 ]
 
 
-class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes):
+class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, PostponedLedger):
     def __init__(self, engine: Engine):
         self.engine = engine
 

@@ -47,6 +47,9 @@ class CampaignSettings(_Strict):
     concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
     message_stream: str = "broadcast"
     seed_list: list[str] = Field(default_factory=list, description="addresses `campaign send DAY --seeds` tests")
+    # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
+    # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
+    personal_pause: Literal["postpone", "skip"] = "postpone"
 
     @field_validator("name", "postal_address")
     @classmethod

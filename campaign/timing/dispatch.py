@@ -75,7 +75,14 @@ def send_slot(
         if welcome is not None:
             welcome()  # late joiners: their welcome comes first
         sender = Sender(project, store, sending_through, clock=clock, stop=stop)
-        report = sender.send_day(slot.day, audience=slot.audience(zones))
+        audience = slot.audience(zones)
+        if slot.tail:  # after the last day: only parts postponed by readers' own pauses
+            store.advance_tail(slot.key, days=sender.series_days, at=clock(), audience=audience)
+            report = SendReport(slot.day, slot.number)
+        else:
+            report = sender.send_day(slot.day, audience=audience)
+        # readers back from their own pause get the part they left off at instead (ledger/postponed.py)
+        parts = sender.send_postponed(audience) if slot.series and not report.stopped else []
     except PausedError:
         pause = current_pause(store)
         return Outcome("skipped", reason=pause.reason if pause else "paused")
@@ -92,7 +99,12 @@ def send_slot(
     except CampaignError as err:
         log.error("%s: not sent — %s; trying again in %s (within the grace window)", label, err, RETRY_AFTER)
         return Outcome("retry", RETRY_AFTER)
-    log_report(label, slot.number, report)
+    if not slot.tail:
+        log_report(label, slot.number, report)
+    for part in parts:
+        log_report(f"{label}: day {part.number}, postponed by readers' own pauses", part.number, part)
+        report.sent += part.sent
+        report.stopped = report.stopped or part.stopped
     if report.stopped:
         if stop.is_set():
             log.info("%s: stopped (%s); the rest is sent when the scheduler runs again", label, report.stopped)

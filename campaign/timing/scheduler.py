@@ -44,7 +44,7 @@ from campaign.timing.dispatch import RunSummary, retry_after_error, send_slot
 from campaign.timing.logs import log, log_problems, log_started, next_line
 from campaign.timing.outlet import ProviderOutlet
 from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
-from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones
+from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
 from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
 
@@ -90,6 +90,7 @@ class SeriesScheduler:
         self._job = threading.local()  # the clock of the send in progress on this thread (for log times)
         self._slots_for: tuple | None = None  # (project, zones, shift, slots by key)
         self.shift: Shift = schedule_shift(store)  # what `campaign resume --catch-up` moved (read at every sync)
+        self._tail: int | None = None  # send times after the last day for postponed parts (None: count again)
 
     # -- plumbing -----------------------------------------------------------------------------------------
     @property
@@ -245,12 +246,16 @@ class SeriesScheduler:
                 self.attempted.add(key)
 
     def _desired_slots(self, project: Project) -> dict[str, Slot]:
-        """Every slot of the schedule in force, recomputed only when the schedule or the zones change."""
-        cached, key = self._slots_for, (project, self.zones, self.shift)
-        if cached is None or cached[0] is not project or cached[1:3] != key[1:]:
-            cached = (*key, {s.key: s for s in slots_for(project.schedule, self.zones, self.shift)})
+        """Every slot of the schedule in force, recomputed only when the schedule, the zones or the tail change
+        (the tail — send times after the last day for postponed parts — is counted again after each send)."""
+        if self._tail is None:
+            self._tail = tail_needed(project.schedule, self.store, self.shift, self.clock.now())
+        cached, key = self._slots_for, (project, self.zones, self.shift, self._tail)
+        if cached is None or cached[0] is not project or cached[1:4] != key[1:]:
+            slots = slots_for(project.schedule, self.zones, self.shift, tail=self._tail)
+            cached = (*key, {s.key: s for s in slots})
             self._slots_for = cached
-        return cached[3]
+        return cached[4]
 
     def _remove_job(self, key: str) -> None:
         try:
@@ -277,6 +282,7 @@ class SeriesScheduler:
             old = slots_for(self.project.schedule, self.zones, self.shift)
             self.project = project
             self.zones = self._zones()
+            self._tail = None
             self.retry_after = {k: v for k, v in self.retry_after.items() if v is not None}
             for line in describe_changes(old, slots_for(project.schedule, self.zones, self.shift), self.tz):
                 log.info("%s changed: %s", ", ".join(changed), line)
@@ -289,6 +295,7 @@ class SeriesScheduler:
             if zones != self.zones:
                 added = sorted(zones - self.zones)
                 self.zones = zones
+                self._tail = None
                 if added:
                     log.info("new subscriber time zone(s): %s", ", ".join(added))
                 self.sync()
@@ -340,7 +347,12 @@ class SeriesScheduler:
                 self.finished.add(slot.key)
                 self.retry_after.pop(slot.key, None)
                 self.failures.pop(slot.key, None)
-            self._settle(project, slot)
+            if not slot.tail:
+                self._settle(project, slot)
+            if slot.series:
+                with self._lock:
+                    self._tail = None  # parts may have been postponed or sent: count the tail again...
+                self.sync()  # ...and schedule it now, so a rehearsal does not end before a tail it just made
 
     def _retry(self, key: str, after: timedelta | None) -> None:
         """Try the slot again after `after` (None: after the next valid edit of the inputs)."""
@@ -355,7 +367,7 @@ class SeriesScheduler:
 
     def _settle(self, project: Project, slot: Slot) -> None:
         """Mark the day sent once every one of its slots is done (local time: the last zone)."""
-        day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day]
+        day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day and not s.tail]
         if all(self._owed(s) == 0 for s in day_slots):
             self.store.set_issue_state(slot.day, "sent")
 
@@ -377,12 +389,19 @@ class SeriesScheduler:
     def _missed(self, slot: Slot) -> None:
         with self._lock:
             self.finished.add(slot.key)
-        if record_missed(self.project, self.store, slot, self._owed(slot)):
+        if slot.tail:  # nothing to record for a day: the parts stay postponed and the tail grows by one
+            log.warning("%s missed; the postponed parts go out from the next send time", slot.describe(self.tz))
+            self._tail = None
+        elif record_missed(self.project, self.store, slot, self._owed(slot)):
             self.summary.missed.append(slot)
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:
             self.finished.add(slot.key)
+        if slot.tail:
+            log.warning("%s skipped: the series is paused (%s)", slot.describe(self.tz), reason)
+            self._tail = None
+            return
         record_skipped(self.project, self.store, slot, reason)
         self.summary.skipped.append(slot)
 

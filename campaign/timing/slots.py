@@ -34,9 +34,13 @@ class Slot:
     campaign_at: datetime  # the day's send instant in the campaign's zone (the owed cutoff)
     zones: frozenset[str] | None = None  # None: everyone (campaign time); else these subscriber zones...
     default_group: bool = True  # ...plus subscribers without a usable zone
+    tail: int = 0  # n > 0: the n-th send time after the last day, only for parts a reader's own pause postponed
+    series: tuple[date, ...] = ()  # personal_pause: postpone — the series' days (empty: skip)
 
     @property
     def key(self) -> str:
+        if self.tail:
+            return f"after day {self.day.isoformat()} +{self.tail} at {self.at:%Y-%m-%dT%H:%MZ}"
         return f"day {self.day.isoformat()} at {self.at:%Y-%m-%dT%H:%MZ}"
 
     @property
@@ -46,6 +50,8 @@ class Slot:
     def describe(self, tz: ZoneInfo) -> str:
         """ "day 5, 2027-09-05 09:00 EDT" (+ "for Pacific/Auckland" with local-time delivery)."""
         text = f"day {self.number}, {self.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+        if self.tail:
+            text = f"postponed parts (+{self.tail} after the last day), {self.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
         if self.local:
             who = sorted(self.zones or ())
             if self.default_group:
@@ -83,32 +89,76 @@ def sent_on(day: date, shift: Shift = ()) -> date:
     return day + timedelta(days=sum(days for start, days in shift if day >= start))
 
 
-def slots_for(schedule: Schedule, zones: frozenset[str] = frozenset(), shift: Shift = ()) -> list[Slot]:
+def slots_for(
+    schedule: Schedule, zones: frozenset[str] = frozenset(), shift: Shift = (), *, tail: int = 0
+) -> list[Slot]:
     """Every slot of the series, earliest first (moved later from a caught-up pause on, see catchup.py; the
-    owed cutoff stays the day's own send time in schedule.yaml)."""
+    owed cutoff stays the day's own send time in schedule.yaml), then `tail` more send times after the last
+    day, one a day, for the parts readers' own pauses postponed (ledger/postponed.py)."""
     out: list[Slot] = []
     local = schedule.campaign.delivery == "local_time"
+    series = tuple(schedule.dates) if schedule.campaign.personal_pause == "postpone" else ()
     for day in schedule.dates:
-        number = schedule.day_number(day)
-        cutoff = schedule.send_at(day).astimezone(UTC)
         on = sent_on(day, shift)
-        campaign_at = cutoff if on == day else datetime.combine(on, day_clock(schedule, day), schedule.campaign.tz)
-        campaign_at = campaign_at.astimezone(UTC)
-        if not local:
-            out.append(Slot(day, number, campaign_at, cutoff))
-            continue
-        groups: dict[datetime, set[str]] = {campaign_at: set()}
-        for name in zones:
-            at = datetime.combine(on, day_clock(schedule, day), tzinfo=zone_of(name)).astimezone(UTC)
-            groups.setdefault(at, set()).add(name)
-        for at, names in groups.items():
-            out.append(Slot(day, number, at, cutoff, frozenset(names), default_group=at == campaign_at))
-    return sorted(out, key=lambda s: (s.at, s.day))
+        out += _day_slots(schedule, day, on, day_clock(schedule, day), zones if local else None, series)
+    if tail and series:
+        last = schedule.dates[-1]
+        last_on, clock = sent_on(last, shift), parse_hhmm(schedule.campaign.send_time)
+        for n in range(1, tail + 1):
+            out += _day_slots(schedule, last, last_on + timedelta(days=n), clock, zones if local else None, series, n)
+    return sorted(out, key=lambda s: (s.at, s.day, s.tail))
+
+
+def _day_slots(
+    schedule: Schedule,
+    day: date,
+    on: date,
+    clock: time,
+    zones: frozenset[str] | None,
+    series: tuple[date, ...],
+    tail: int = 0,
+) -> list[Slot]:
+    """One day's slots on the calendar date `on`: one for everyone, or one per distinct local instant."""
+    number = schedule.day_number(day)
+    cutoff = schedule.send_at(day).astimezone(UTC)
+    campaign_at = cutoff if on == day else datetime.combine(on, clock, schedule.campaign.tz).astimezone(UTC)
+    if zones is None:
+        return [Slot(day, number, campaign_at, cutoff, tail=tail, series=series)]
+    groups: dict[datetime, set[str]] = {campaign_at: set()}
+    for name in zones:
+        at = datetime.combine(on, clock, tzinfo=zone_of(name)).astimezone(UTC)
+        groups.setdefault(at, set()).add(name)
+    return [
+        Slot(day, number, at, cutoff, frozenset(names), default_group=at == campaign_at, tail=tail, series=series)
+        for at, names in groups.items()
+    ]
+
+
+def tail_needed(schedule: Schedule, store: Store, shift: Shift, now: datetime) -> int:
+    """How many send times after the last day the postponed parts need: those already passed, plus the most
+    parts any reader still has postponed (so a tail slot keeps its place as the parts go out), plus one for
+    the zones ahead of the campaign's (local time)."""
+    if schedule.campaign.personal_pause != "postpone" or not schedule.dates:
+        return 0
+    behind = store.most_behind(schedule.dates)
+    if not behind:
+        return 0
+    last = schedule.dates[-1]
+    first_tail = datetime.combine(sent_on(last, shift) + timedelta(days=1), parse_hhmm(schedule.campaign.send_time))
+    first_tail = first_tail.replace(tzinfo=schedule.campaign.tz)
+    passed = max(0, (now - first_tail).days + 1) if now >= first_tail else 0
+    return passed + behind + (1 if schedule.campaign.delivery == "local_time" else 0)
 
 
 def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
-    """Subscribers still owed this slot, as of its send time (someone paused then is not owed it)."""
-    return store.count_owed(slot.day, slot.campaign_at, at=slot.at, audience=slot.audience(known_zones))
+    """Subscribers still owed this slot, as of its send time. Someone paused then is not owed it — unless their
+    parts are postponed (personal_pause: postpone): the slot's send records theirs for later. A tail slot is
+    owed to readers still behind and not paused, until its send has run (then only to parts it left READY)."""
+    audience = slot.audience(known_zones)
+    if slot.tail:
+        ready_only = store.tail_done(slot.key)
+        return store.count_behind(slot.series, at=slot.at, audience=audience, ready_only=ready_only)
+    return store.count_owed(slot.day, slot.campaign_at, at=slot.at, audience=audience, with_paused=bool(slot.series))
 
 
 def sent_count(store: Store, day: date) -> int:

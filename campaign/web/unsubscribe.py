@@ -63,6 +63,7 @@ def confirm_page(token: str):
         one_click_field=ONE_CLICK_FIELD,
         one_click_value=ONE_CLICK_VALUE,
         pause_days=PAUSE.days,
+        postpones=_postpones(),
     )
 
 
@@ -99,6 +100,11 @@ def unsubscribe(token: str):
     return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)
 
 
+def _postpones() -> bool:
+    """personal_pause: postpone — the reader resumes where they left off (else the paused days are skipped)."""
+    return site().project.schedule.campaign.personal_pause == "postpone"
+
+
 @bp.post("/unsubscribe/<token>/pause")
 def pause(token: str):
     subscriber_id = _subscriber_id(token)
@@ -122,6 +128,7 @@ def pause(token: str):
     return render_page(
         "paused.html.j2",
         until=until,
+        postpones=_postpones(),
         country=subscriber.country,
         token=token,
         one_click_field=ONE_CLICK_FIELD,
