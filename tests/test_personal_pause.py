@@ -182,6 +182,9 @@ def test_postpone_is_idempotent_advances_one_part_per_send_time_and_never_sends_
         assert store.tail_done("tail-1") and not store.tail_done("tail-2")
         assert states(1)[1] == (2, READY)
         assert store.most_behind(days) == 4  # a: day 2 ready, days 3, 4, 5 postponed
+        assert store.behind_summary(days) == (1, 4)
+        store.forget_sends(())  # `campaign reset --rehearsal`: the tail's markers go with the deliveries
+        assert not store.tail_done("tail-1") and store.most_behind(days) == 0
     finally:
         store.close()
 

@@ -26,7 +26,7 @@ from sqlalchemy import Date, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from campaign.clock import utcnow
-from campaign.ledger.schema import ACTIVE, POSTPONED, READY, Tables, deliveries, state, subscribers
+from campaign.ledger.schema import ACTIVE, POSTPONED, READY, Tables, UTCDateTime, deliveries, state, subscribers
 from campaign.ledger.subscribers import Audience, audience_where
 
 BEHIND_STATES = (POSTPONED, READY)
@@ -68,7 +68,7 @@ class PostponedLedger(Tables):
                 subscribers.c.id.label("subscriber_id"),
                 literal(POSTPONED.value).label("status"),
                 literal(0).label("attempts"),
-                bindparam("at", at).label("updated_at"),
+                bindparam("at", at, type_=UTCDateTime).label("updated_at"),
             )
             .where(subscribers.c.status == ACTIVE, subscribers.c.joined_at <= cutoff)
             .where(or_(_paused(at), _behind(days)))

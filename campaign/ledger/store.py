@@ -123,7 +123,8 @@ class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndS
             gone = conn.execute(deliveries.delete()).rowcount or 0
             for table in (events, issues, welcomes):
                 conn.execute(table.delete())
-            conn.execute(state.delete().where(state.c.key.in_(state_keys)))
+            # and the markers of the send times after the last day (postponed.py): they belong to those sends
+            conn.execute(state.delete().where(state.c.key.in_(state_keys) | state.c.key.like("tail:%")))
         return gone
 
     @contextmanager
