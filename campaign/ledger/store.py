@@ -1,7 +1,8 @@
 """`Store`: the one object the rest of the package talks to, composed of one mixin per table group.
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
-    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py)
+    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
+    (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -21,6 +22,8 @@ from campaign.ledger.deliveries import DeliveryLedger, DeliveryOutcome
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
+from campaign.ledger.queue import Variants, new_worker_id
+from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import (
     ACTIVE,
     BOUNCED,
@@ -29,6 +32,7 @@ from campaign.ledger.schema import (
     FAILED,
     INFLIGHT,
     PENDING,
+    QUEUED,
     REJECTED,
     SENT,
     SUPPRESSED,
@@ -45,6 +49,7 @@ from campaign.ledger.schema import (
     issues,
     locks,
     metadata,
+    rate_limits,
     signups,
     state,
     subscribers,
@@ -62,6 +67,7 @@ __all__ = [
     "FAILED",
     "INFLIGHT",
     "PENDING",
+    "QUEUED",
     "REJECTED",
     "SENT",
     "SUPPRESSED",
@@ -74,6 +80,7 @@ __all__ = [
     "IssueState",
     "Store",
     "Subscriber",
+    "Variants",
     "SubscriberStatus",
     "UTCDateTime",
     "WelcomeStatus",
@@ -82,6 +89,8 @@ __all__ = [
     "issues",
     "locks",
     "metadata",
+    "new_worker_id",
+    "rate_limits",
     "signups",
     "state",
     "subscribers",
@@ -90,7 +99,7 @@ __all__ = [
 ]
 
 
-class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes):
+class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, RateLimits):
     def __init__(self, engine: Engine):
         self.engine = engine
 
