@@ -190,6 +190,13 @@ class Sender(Checkpoints):
             self.store.set_issue_state(day, "sent")
         return report
 
+    def start_day(self, day: date, audience=None) -> int:
+        """Only the start of a send (expire, archive, enqueue), for `send --workers`; returns how many were owed."""
+        self.check_not_paused()
+        report = SendReport(day, self.project.schedule.day_number(day))
+        self._start(day, report, audience)
+        return report.owed
+
     def _planned(self) -> Project:
         recorded = frozen_days(self.store)
         if set(recorded) - set(self.project.frozen):
