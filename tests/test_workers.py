@@ -170,3 +170,5 @@ def test_a_resend_worker_killed_mid_send_has_its_batches_resent_under_the_same_k
         assert ledger(campaign_dir.store(), day) == {"sent": 100_000}
         counts = server.counts()
         assert len(counts) == 100_000 and set(counts.values()) == {1}  # everyone exactly once
+        resent = [r for r in campaign_dir.store().deliveries_for(day) if r.attempts > 1]
+        assert 0 < len(resent) <= 4 * 100  # the dead worker's batches, resent whole under their own batch ids

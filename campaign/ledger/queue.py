@@ -159,10 +159,10 @@ class DeliveryQueue(Tables):
             else:  # SQLite's RETURNING cannot name another table: one follow-up read by batch
                 if not conn.execute(claim.returning(deliveries.c.id)).all():
                     return []
-                rows = conn.execute(
+                rows = conn.execute(  # by batch id alone: with the day too, SQLite scans the whole day
                     select(*CLAIMED)
                     .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-                    .where(deliveries.c.batch_id == batch_id, deliveries.c.day == day)
+                    .where(deliveries.c.batch_id == batch_id)
                 ).all()
         return sorted(rows, key=lambda r: r.id)
 
@@ -219,17 +219,17 @@ class DeliveryQueue(Tables):
         """INFLIGHT → outcome for one batch in ONE statement; returns how many rows it changed. Only rows of
         this day, this batch, in flight, and held by `worker_id` (when given) change: a worker whose rows were
         expired (fenced) changes nothing, and sees it in the count. `groups` maps (status, provider message id,
-        error) to subscriber ids; one group is a plain UPDATE, several a join against a JSON document."""
+        error) to subscriber ids; one group is a plain UPDATE of the whole batch (`groups` then covers every row
+        of it), several a join against a JSON document of the outcomes."""
         at = at or utcnow()
         mine = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
         if worker_id is not None:
             mine = and_(mine, deliveries.c.worker_id == worker_id)
         with self.engine.begin() as conn:
-            if len(groups) == 1:
-                ((status_, message_id, error), ids) = next(iter(groups.items()))
-                where = and_(mine, deliveries.c.subscriber_id.in_(list(ids)))
+            if len(groups) == 1:  # one outcome for the whole batch (SendGrid, a failed request): no id list
+                ((status_, message_id, error),) = groups
                 values = {"status": status_, "provider_message_id": message_id, "error": error, "updated_at": at}
-                return conn.execute(update(deliveries).where(where).values(**values)).rowcount
+                return conn.execute(update(deliveries).where(mine).values(**values)).rowcount
             document = json.dumps({str(i): [s, m, e] for (s, m, e), ids in groups.items() for i in ids})
             return conn.execute(
                 self._record_statement(worker_id is not None),
@@ -243,14 +243,21 @@ class DeliveryQueue(Tables):
             ).rowcount
 
     def _record_statement(self, fenced: bool):
+        """PostgreSQL joins the outcomes as a set (jsonb_each, hashed); SQLite would scan json_each once per row
+        (it puts the table-valued function inside the loop), so it looks each row's outcome up by path in the
+        document, which it parses once per statement."""
         if self.engine.dialect.name == "postgresql":
-            source, field = "jsonb_each(CAST(:doc AS jsonb)) AS v", "v.value ->> {}"
+            source, key = (
+                " FROM jsonb_each(CAST(:doc AS jsonb)) AS v",
+                "deliveries.subscriber_id = CAST(v.key AS INTEGER) AND ",
+            )
+            field = "v.value ->> {}"
         else:
-            source, field = "json_each(:doc) AS v", "json_extract(v.value, '$[{}]')"
+            source, key = "", ""
+            field = "json_extract(:doc, '$.\"' || deliveries.subscriber_id || '\"[{}]')"
         sql = (
             f"UPDATE deliveries SET status = {field.format(0)}, provider_message_id = {field.format(1)}, "
-            f"error = {field.format(2)}, updated_at = :at FROM {source} "
-            "WHERE deliveries.subscriber_id = CAST(v.key AS INTEGER) AND deliveries.day = :day "
+            f"error = {field.format(2)}, updated_at = :at{source} WHERE {key}deliveries.day = :day "
             f"AND deliveries.batch_id = :batch AND deliveries.status = '{INFLIGHT.value}'"
             + (" AND deliveries.worker_id = :worker" if fenced else "")
         )
