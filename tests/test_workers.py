@@ -92,6 +92,36 @@ def test_the_rate_limit_is_shared_through_the_database(db_url):
         store.close()
 
 
+def test_a_long_running_worker_sends_a_queued_day_and_stops_cleanly_on_sigterm(campaign_dir):
+    go_live(campaign_dir)
+    campaign_dir.edit_schedule("  default_country: US", RATE)
+    with FakePostmark(lean=True, delay=0.2) as server:
+        rig = make_rig(campaign_dir, server, "postmark", postmark_env(server))
+        seed_subscribers(rig.store, 4_000)
+        assert rig.sender().start_day(rig.day) == 4_000  # what `campaign send 1 --workers N` does first
+        process = subprocess.Popen(
+            [str(CAMPAIGN_BIN), "worker", "--poll", "0.2"],
+            cwd=campaign_dir.root,
+            env=campaign_dir.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while server.accepted < 500 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert "worker stopped by signal" in err
+        after = rig.ledger()
+        assert set(after) == {"sent"} and after["sent"] == server.accepted < 4_000  # consistent, nothing in flight
+        assert rig.sender().count_owed(rig.day) == 4_000 - server.accepted  # the rest is still queued
+        done = campaign_dir.run("worker", "--once", check=True)
+        assert "sent" in done.stdout and rig.ledger() == {"sent": 4_000}
+        assert set(server.counts().values()) == {1}
+
+
 def _send_with_workers(campaign_dir, env: dict, *, workers: int = 4) -> subprocess.Popen:
     return subprocess.Popen(
         [str(CAMPAIGN_BIN), "send", "1", "--yes", "--workers", str(workers)],

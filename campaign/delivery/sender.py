@@ -51,7 +51,7 @@ from campaign.delivery.batches import IDEMPOTENCY_WINDOW, PAGE_SIZE, BatchSource
 from campaign.delivery.checkpoint import Checkpoints
 from campaign.delivery.identity import identity_for
 from campaign.delivery.lease import Lease
-from campaign.delivery.memory import keep_freed_memory
+from campaign.delivery.memory import keep_freed_memory, prompt_thread_switches
 from campaign.delivery.proof import send_test_copy
 from campaign.delivery.ratelimit import TokenBucket
 from campaign.delivery.retry import Retrier, RetryPolicy
@@ -238,7 +238,11 @@ class Sender(Checkpoints):
         failed_in_row = 0
         failure: BaseException | None = None
         chunks = iter(chunks)
-        with self.lease.heartbeat(self._abort.set), ThreadPoolExecutor(self.concurrency, "campaign-send") as pool:
+        with (
+            prompt_thread_switches(),
+            self.lease.heartbeat(self._abort.set),
+            ThreadPoolExecutor(self.concurrency, "campaign-send") as pool,
+        ):
             try:
                 while True:  # a batch is claimed only when a thread is free to send it
                     while len(inflight) >= self.concurrency:
