@@ -19,6 +19,7 @@ DEFAULT_PUBLIC_URL = "https://campaign.example.org"
 # Used only when CAMPAIGN_SECRET_KEY is unset, so `make run` works on a fresh machine. Real providers and a
 # non-loopback `campaign serve` refuse to run with it (see `Settings.require_real_secret`).
 _DEV_SIGNING_KEY = "dev-only-" + "unsafe-signing-key"
+DEFAULT_LEASE_SECONDS = 60.0  # CAMPAIGN_LEASE_SECONDS: a dead worker's batch is unknown this long after
 MIN_SECRET_LENGTH = 32  # characters of CAMPAIGN_SECRET_KEY for real mail (secrets.token_urlsafe(32) gives 43)
 
 
@@ -32,6 +33,7 @@ class Settings:
     secret_key: str = field(repr=False)
     secret_key_is_dev: bool
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
+    lease_seconds: float = DEFAULT_LEASE_SECONDS  # how long a worker's claim lasts unless renewed
 
     @property
     def schedule_path(self) -> Path:
@@ -116,6 +118,7 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
             )
         )
     secret = env.get("CAMPAIGN_SECRET_KEY") or ""
+    lease = _lease_seconds(env.get("CAMPAIGN_LEASE_SECONDS") or "")
     outbox = Path(env.get("CAMPAIGN_OUTBOX") or "outbox")
     return Settings(
         root=root,
@@ -126,7 +129,28 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         secret_key=secret or _DEV_SIGNING_KEY,
         secret_key_is_dev=not secret,
         environ=env,
+        lease_seconds=lease,
     )
+
+
+def _lease_seconds(raw: str) -> float:
+    if not raw:
+        return DEFAULT_LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.5 <= value <= 3600:
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                "CAMPAIGN_LEASE_SECONDS",
+                f"must be a number of seconds from 0.5 to 3600 (got {raw!r})",
+                "export CAMPAIGN_LEASE_SECONDS=60 (or unset it)",
+            )
+        )
+    return value
 
 
 def warn(message: str) -> None:

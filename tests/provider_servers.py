@@ -667,8 +667,9 @@ def seed_subscribers(
 
 
 def ledger(store, day) -> Counter:
-    """status -> count of the day's deliveries."""
-    return Counter(row.status for row in store.deliveries_for(day))
+    """status -> count of the day's deliveries. Queued rows are left out: they are owed, as if there were
+    no row (a batch released after bad credentials goes back to the queue)."""
+    return Counter(row.status for row in store.deliveries_for(day) if row.status != "queued")
 
 
 @dataclass
@@ -731,3 +732,25 @@ def go_live(campaign_dir):
             campaign_dir.edit_schedule(old, new)
     campaign_dir.env["CAMPAIGN_PUBLIC_URL"] = LIVE_PUBLIC_URL
     return campaign_dir
+
+
+def claim_as_dead_sender(sender: Sender, day, *, limit: int, batch_id: str) -> list:
+    """What a sender killed mid-request leaves behind: the day enqueued and one batch claimed, in flight, by a
+    worker id of this host whose process is gone. Returns the claimed rows."""
+    import subprocess
+    from datetime import timedelta
+
+    from campaign.clock import utcnow
+
+    process = subprocess.Popen(["true"])
+    process.wait()
+    sender.sources.enqueue(day)
+    return sender.store.claim_batch(
+        day,
+        sender.project.default_variant,
+        limit=limit,
+        worker_id=f"{socket.gethostname()}:{process.pid}:dead",
+        batch_id=batch_id,
+        provider=sender.provider.name,
+        lease_until=utcnow() + timedelta(hours=1),
+    )

@@ -51,12 +51,14 @@ def set_joined_at(cdir, email_: str, when: datetime) -> None:
 
 
 def ledger(cdir, day: date | None = None) -> list:
-    """(day, email, status) rows of the ledger."""
+    """(day, email, status) rows of the ledger. Queued rows are left out: they are owed, as if there were no
+    row (a send stopped by a signal leaves the rest of its day in the queue)."""
     store = cdir.store()
     try:
         query = (
             select(deliveries.c.day, subscribers.c.email, deliveries.c.status)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.status != "queued")
             .order_by(deliveries.c.day, subscribers.c.email)
         )
         if day is not None:

@@ -3,6 +3,9 @@ replay guards, claims and their transitions, sticky suppression, upserts, and wr
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -10,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
+from campaign.clock import utcnow
 from campaign.errors import LockHeld
 from campaign.ledger.store import (
     ACTIVE,
@@ -17,6 +21,7 @@ from campaign.ledger.store import (
     FAILED,
     INFLIGHT,
     PENDING,
+    QUEUED,
     SENT,
     UNKNOWN,
     UNSUBSCRIBED,
@@ -24,6 +29,7 @@ from campaign.ledger.store import (
     DeliveryStatus,
     Store,
     SubscriberStatus,
+    Variants,
     deliveries,
     issues,
     subscribers,
@@ -122,31 +128,94 @@ def test_a_welcome_is_claimed_once_and_retried_only_after_a_failure(store):
     assert store.claim_welcome(other, at=T0) is False and store.welcome_status(other) == "sent"
 
 
-def test_claim_record_release_and_reclaim(store):
+VARIANTS = Variants({"US": "US", "NZ": "NZ"}, "US", "INTL")
+CUTOFF = T0 + timedelta(days=30)
+
+
+def claim(store: Store, batch: str, *, limit: int = 100, worker: str = "here:1:w1", variant: str = "US") -> list[int]:
+    rows = store.claim_batch(
+        DAY,
+        variant,
+        limit=limit,
+        worker_id=worker,
+        batch_id=batch,
+        provider="outbox",
+        lease_until=utcnow() + timedelta(hours=1),
+        at=T0,
+    )
+    return [r.id for r in rows]
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_enqueue_claim_record_release_and_reclaim(store):
     ids = add(store, 6)
-    store.suppress(ids[5], UNSUBSCRIBED, "clicked the link after the page was read")
-    assert store.claim(DAY, ids[:3], batch_id="b1", provider="outbox", at=T0) == ids[:3]
-    # The row exists: a second sender claiming the same people gets only those nobody has claimed.
-    assert store.claim(DAY, ids, batch_id="b2", provider="outbox", at=T0) == ids[3:5]
-    assert ledger(store) == {i: INFLIGHT for i in ids[:5]}
+    store.suppress(ids[5], UNSUBSCRIBED, "left before the send")
+    store.enqueue(DAY, CUTOFF, VARIANTS, at=T0)
+    store.enqueue(DAY, CUTOFF, VARIANTS, at=T0)  # a second start queues nothing twice
+    assert ledger(store) == {i: QUEUED for i in ids[:5]}
+    assert store.count_owed(DAY, CUTOFF) == 5  # queued is still owed
+    assert claim(store, "b1", limit=3) == ids[:3]
+    # Two workers never get the same rows: the second gets only what nobody has claimed.
+    assert claim(store, "b2", worker="here:2:w2") == ids[3:5]
+    assert claim(store, "b3") == [] and store.count_owed(DAY, CUTOFF) == 0
 
-    store.record_batch(DAY, "b1", {(SENT, "msg-1", None): ids[:2], (FAILED, None, "503"): ids[2:3]}, at=T0)
+    groups = {(SENT, "msg-1", None): ids[:1], (SENT, "msg-2", None): ids[1:2], (FAILED, None, "503"): ids[2:3]}
+    assert store.record_batch(DAY, "b1", groups, worker_id="here:1:w1", at=T0) == 3  # one statement, per-row ids
     assert ledger(store) == {ids[0]: SENT, ids[1]: SENT, ids[2]: FAILED, ids[3]: INFLIGHT, ids[4]: INFLIGHT}
-    # Recording a batch touches only its own rows in flight: b1's recorded rows stay as they are.
-    store.record_batch(DAY, "b1", {(UNKNOWN, None, "late answer"): ids[:3]}, at=T0)
-    assert ledger(store)[ids[0]] == SENT and ledger(store)[ids[2]] == FAILED
+    assert {r.provider_message_id for r in store.deliveries_for(DAY) if r.status == SENT} == {"msg-1", "msg-2"}
+    # Recording touches only rows of its own batch still in flight, and only the worker's own (fencing).
+    assert store.record_batch(DAY, "b1", {(UNKNOWN, None, "late answer"): ids[:3]}, worker_id="here:1:w1") == 0
+    assert store.record_batch(DAY, "b2", {(SENT, "m", None): ids[3:5]}, worker_id="here:1:w1") == 0
+    assert ledger(store)[ids[0]] == SENT and ledger(store)[ids[2]] == FAILED and ledger(store)[ids[3]] == INFLIGHT
+    assert store.renew_leases("here:2:w2", ["b2"], utcnow() + timedelta(hours=1)) == 2
+    assert store.renew_leases("here:1:w1", ["b2"], utcnow() + timedelta(hours=1)) == 0
 
-    assert store.release(DAY, "b2") == 2  # a fresh claim never sent: deleted, so owed again
-    owed = store.owed_page(DAY, T0 + timedelta(days=30), after_id=0, limit=100)
-    assert [r.id for r in owed] == ids[3:5]
+    assert store.release(DAY, "b2", worker_id="here:2:w2") == 2  # claimed, never sent: queued again, owed
+    assert ledger(store)[ids[3]] == QUEUED and store.count_owed(DAY, CUTOFF) == 2
 
-    assert store.reclaim(DAY, ids, batch_id="b3", provider="outbox", from_states=[FAILED], at=T0) == [ids[2]]
-    assert store.release(DAY, "b3", restore_to=FAILED) == 1 and ledger(store)[ids[2]] == FAILED
+    assert store.reclaim(DAY, ids, batch_id="b4", provider="outbox", from_states=[FAILED], at=T0) == [ids[2]]
+    assert store.release(DAY, "b4", restore_to=FAILED) == 1 and ledger(store)[ids[2]] == FAILED
 
-    store.claim(DAY, ids[3:5], batch_id="b4", provider="outbox", at=T0)
-    assert store.mark_inflight_unknown(DAY) == 2
+    # Leases: a live worker's rows are never expired; a lapsed lease or a dead local process's are.
+    assert claim(store, "b5", worker="elsewhere:1:w3") == ids[3:5]
+    assert store.expire_leases(DAY) == 0
+    assert store.expire_leases(DAY, now=utcnow() + timedelta(hours=2)) == 2
     assert store.count_in_state(DAY, UNKNOWN) == 2 and store.count_in_state(DAY, SENT) == 2
-    assert store.count_owed(DAY, T0 + timedelta(days=30)) == 0
+    assert store.count_owed(DAY, CUTOFF) == 0
+
+
+def test_a_dead_local_workers_rows_expire_at_once_and_unsubscribed_queued_rows_are_dropped(store):
+    ids = add(store, 4)
+    store.enqueue(DAY, CUTOFF, VARIANTS, at=T0)
+    here = socket.gethostname()
+    assert claim(store, "b1", limit=2, worker=f"{here}:{dead_pid()}:x") == ids[:2]
+    assert claim(store, "b2", limit=1, worker=f"{here}:{os.getpid()}:y") == ids[2:3]
+    assert store.expire_leases(DAY) == 2  # the dead one's, at once, not after its lease
+    assert ledger(store)[ids[2]] == INFLIGHT
+    store.suppress(ids[3], UNSUBSCRIBED, "clicked the link after the enqueue")
+    assert claim(store, "b3") == []  # the claim re-checks the subscriber
+    assert store.drop_inactive(DAY) == 1 and ids[3] not in ledger(store)
+
+
+def test_the_queue_carries_each_subscribers_crisis_variant(store):
+    with store.begin() as conn:
+        conn.execute(
+            subscribers.insert(),
+            [
+                {"email": f"r{i}@example.org", "country": c, "status": ACTIVE, "joined_at": T0, "source": "import"}
+                for i, c in enumerate(["US", "nz", None, "", "FR"])
+            ],
+        )
+    store.enqueue(DAY, CUTOFF, VARIANTS, at=T0)
+    assert sorted(r.variant for r in store.deliveries_for(DAY)) == ["INTL", "NZ", "US", "US", "US"]
+    assert store.count_owed_by_variant(DAY, CUTOFF, VARIANTS) == {"INTL": 1, "NZ": 1, "US": 3}
+    assert store.queued_variants(DAY) == ["INTL", "NZ", "US"]
+    assert [len(claim(store, f"b{v}", variant=v)) for v in ("NZ", "INTL", "US")] == [1, 1, 3]
 
 
 def test_an_audience_narrows_the_owed_set_by_time_zone(store):
@@ -156,8 +225,12 @@ def test_an_audience_narrows_the_owed_set_by_time_zone(store):
     cutoff = T0 + timedelta(days=30)
     nz = Audience(zones=frozenset({"Pacific/Auckland"}))
     rest = Audience(others=True, known_zones=frozenset({"Pacific/Auckland"}))
-    assert [r.id for r in store.owed_page(DAY, cutoff, after_id=0, limit=10, audience=nz)] == auckland
-    assert [r.id for r in store.owed_page(DAY, cutoff, after_id=0, limit=10, audience=rest)] == none + odd
+    with store.engine.connect() as conn:
+        for audience, expected in ((nz, auckland), (rest, none + odd)):
+            owed = conn.execute(store.owed_query(DAY, cutoff, audience=audience).order_by(subscribers.c.id))
+            assert [r.id for r in owed] == expected
+    store.enqueue(DAY, cutoff, VARIANTS, at=T0, audience=nz)  # a time-zone slot queues its zone only
+    assert sorted(ledger(store)) == auckland
     assert (
         store.count_owed(DAY, cutoff, audience=Audience(zones=frozenset({"Pacific/Auckland"}), joined_by=LONG_AGO)) == 0
     )
@@ -175,7 +248,8 @@ def test_suppression_is_sticky_and_set_status_never_suppresses(store):
         store.set_status(sid, UNSUBSCRIBED, "no")
     with pytest.raises(ValueError):
         store.suppress(sid, ACTIVE, "no")
-    assert store.claim(DAY, [sid], batch_id="b", provider="outbox", at=T0) == []
+    store.enqueue(DAY, CUTOFF, VARIANTS, at=T0)
+    assert ledger(store) == {}
 
 
 def test_state_is_an_upsert_and_survives_concurrent_writers(store):

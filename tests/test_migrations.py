@@ -62,6 +62,8 @@ def _make_0_1_database(url: str) -> None:
     try:
         old = MetaData()
         for table in metadata.sorted_tables:  # today's tables, cut back to the columns 0.1 had
+            if table.name not in SCHEMA_0_1:
+                continue  # added by a later migration
             columns = [c._copy() for c in table.columns if c.name in SCHEMA_0_1[table.name]]
             Table(table.name, old, *columns)
         old.create_all(engine)

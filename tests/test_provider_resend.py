@@ -12,7 +12,7 @@ from campaign.providers.base import Batch
 from campaign.providers.resend import idempotency_key
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import FakeResend, Fault, make_rig, once, seed_subscribers
+from tests.provider_servers import FakeResend, Fault, claim_as_dead_sender, make_rig, once, seed_subscribers
 
 
 def resend_env(server, key="re_test"):
@@ -81,8 +81,7 @@ def test_a_batch_left_in_flight_by_a_crash_is_resent_automatically_with_the_same
         seed_subscribers(rig.store, 150)
         sender = rig.sender()
         # What a sender killed mid-request leaves behind: a claimed batch the provider did receive.
-        rows = rig.store.owed_page(rig.day, sender.cutoff(rig.day), after_id=0, limit=100)
-        claimed = rig.store.claim(rig.day, [r.id for r in rows], batch_id="20270901-crashed", provider="resend")
+        rows = claimed = claim_as_dead_sender(sender, rig.day, limit=100, batch_id="20270901-crashed")
         batch = Batch(
             "20270901-crashed",
             rig.project.render(rig.day),
@@ -106,7 +105,7 @@ def test_an_unknown_batch_whose_member_unsubscribed_is_left_for_the_operator(cam
     with FakeResend(key="re_test") as server:
         rig = make_rig(campaign_dir, server, "resend", resend_env(server))
         ids = seed_subscribers(rig.store, 10)
-        rig.store.claim(rig.day, ids, batch_id="20270901-crashed", provider="resend")
+        assert len(claim_as_dead_sender(rig.sender(), rig.day, limit=100, batch_id="20270901-crashed")) == 10
         rig.store.suppress(ids[3], "unsubscribed", "clicked the link")
         report = rig.sender().send_day(rig.day)
         # The batch can no longer be rebuilt byte for byte: a new key could deliver twice, so it stays unknown.

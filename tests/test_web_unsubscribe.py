@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from campaign.clock import utcnow
 from campaign.delivery.tokens import Tokens
-from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, events
+from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, Variants, events
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, path_of, read_eml
 
@@ -145,10 +145,19 @@ def test_unsubscribe_is_seen_by_a_send_already_in_progress(campaign_dir):
     add_subscribers(campaign_dir, people(2))
     with live_web(campaign_dir) as web:
         first, second = (web.store.subscriber_by_email(f"reader0000{i}@example.org") for i in (1, 2))
+        web.store.enqueue(DAY3, utcnow() + timedelta(days=3650), Variants({}, "X", "X"))  # both queued
         token = Tokens(TEST_SECRET).unsubscribe(second.id)
         assert requests.post(f"{web.url}/unsubscribe/{token}", data=ONE_CLICK, timeout=10).status_code == 200
-        claimed = web.store.claim(DAY3, [first.id, second.id], batch_id="b-test", provider="outbox")
-        assert claimed == [first.id]
+        claimed = web.store.claim_batch(
+            DAY3,
+            "X",
+            limit=10,
+            worker_id="here:1:w",
+            batch_id="b-test",
+            provider="outbox",
+            lease_until=utcnow() + timedelta(hours=1),
+        )
+        assert [r.id for r in claimed] == [first.id]
 
 
 def test_links_for_unknown_ids_and_test_copies_answer_calmly(campaign_dir):

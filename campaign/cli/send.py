@@ -47,11 +47,15 @@ def send(
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Send without asking, even before the day's send time or out of order."
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Sender processes on this host, sharing the day's queue."
+    ),
 ) -> None:
     """Send DAY's issue to every active subscriber still owed it (a second run sends nothing).
 
     A day whose send time is still ahead, or whose earlier days are not sent yet, is sent only after you
     confirm (without a terminal: only with --yes). Test copies (--to, --seeds) never touch the ledger.
+    --workers N enqueues the day, then N processes send it (`campaign worker` does the same on other hosts).
 
     Example: campaign send 2027-09-05 --dry-run
     """
@@ -101,7 +105,14 @@ def send(
             sender.progress = lambda n: progress.advance(task, n)
             if not dry_run:
                 progress.update(task, total=sender.count_owed(d))
-            report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
+            if workers > 1 and not dry_run:
+                from campaign.cli.workers import send_with_workers
+
+                report = send_with_workers(
+                    sender, st, d, workers, stop=stop, retry_failed=retry_failed, resend_unknown=resend_unknown
+                )
+            else:
+                report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
         out.print(report.summary())
         if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
             out.print(

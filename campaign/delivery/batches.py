@@ -1,7 +1,10 @@
-"""Where a send's batches come from: owed subscribers, ledger rows to retry, unknown batches to resend.
+"""Where a send's batches come from: the day's queue, ledger rows to retry, unknown batches to resend.
 
-Every source reads keyset pages (by subscriber id) and yields `Chunk`s of one crisis variant, at most the
-provider's batch cap each. Reading only: claiming is the sender's job.
+- `enqueue` queues the owed subscribers of a day with their crisis variant, in one statement;
+- `queued` claims batches from that queue (one variant each, at most the provider's cap) as the sender
+  asks for them, and drops the queued rows of subscribers who left once the queue is drained;
+- `in_state` / `unknown_batches` read keyset pages (by subscriber id) of ledger rows and yield `Chunk`s
+  that the sender claims (`reclaim`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 
 from campaign.delivery.values import Chunk
-from campaign.ledger.store import UNKNOWN, Store
+from campaign.ledger.store import UNKNOWN, Store, Variants
 from campaign.ledger.subscribers import Audience
 from campaign.series.project import Project
 
@@ -37,13 +40,27 @@ class BatchSource:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
         return self.project.schedule.send_at(day)
 
-    def owed_pages(self, day: date, audience: Audience | None = None) -> Iterator[list]:
-        cutoff = self.cutoff(day)
-        return pages(
-            lambda after: self.store.owed_page(
-                day, cutoff, after_id=after, limit=PAGE_SIZE, at=self.clock(), extra_where=audience
-            )
+    def variants(self) -> Variants:
+        """The project's country → variant mapping, for the SQL CASE of the enqueue."""
+        project = self.project
+        countries = project.crisis.countries
+        return Variants(
+            {code: project.variant_for(code) for code in countries},
+            project.variant_for(None),
+            project.variant_for("ZZ"),  # a code with no row: the international block
         )
+
+    def enqueue(self, day: date, audience: Audience | None = None) -> None:
+        self.store.enqueue(day, self.cutoff(day), self.variants(), at=self.clock(), audience=audience)
+
+    def queued(self, day: date, claim: Callable[[str], Chunk | None]) -> Iterator[Chunk]:
+        """Batches claimed from the day's queue as they are asked for (`claim(variant)` claims one), one
+        variant after another; variants the project no longer knows are drained last."""
+        known = sorted({self.project.variant_for(c) for c in self.project.crisis.countries} | {self.variants().other})
+        for variant in known + [v for v in self.store.queued_variants(day) if v not in known]:
+            while (chunk := claim(variant)) is not None:
+                yield chunk
+        self.store.drop_inactive(day)
 
     def chunked(self, rows_pages: Iterator[list], restore_to: str | None) -> Iterator[Chunk]:
         """Fill each variant's batch across pages, so a small country still gets full batches."""
@@ -60,9 +77,6 @@ class BatchSource:
                     yield Chunk(variant, pending.pop(variant), None, restore_to)
         for variant in sorted(pending):
             yield Chunk(variant, pending[variant], None, restore_to)
-
-    def owed(self, day: date, audience: Audience | None = None) -> Iterator[Chunk]:
-        return self.chunked(self.owed_pages(day, audience), None)
 
     def in_state(self, day: date, state: str, audience: Audience | None = None) -> Iterator[Chunk]:
         return self.chunked(
@@ -93,9 +107,6 @@ class BatchSource:
 
     def count_by_variant(self, day: date, audience: Audience | None = None) -> dict[str, int]:
         """What a dry run reports: owed subscribers per crisis variant."""
-        counts: dict[str, int] = {}
-        for rows in self.owed_pages(day, audience):
-            for row in rows:
-                variant = self.project.variant_for(row.country)
-                counts[variant] = counts.get(variant, 0) + 1
-        return counts
+        return self.store.count_owed_by_variant(
+            day, self.cutoff(day), self.variants(), at=self.clock(), audience=audience
+        )

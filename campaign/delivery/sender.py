@@ -1,20 +1,28 @@
 """Send one day's issue to everyone still owed it: the ledger decides, every batch is a checkpoint.
 
-Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, subscriber) ledger):
-  page of owed subscribers (keyset, by id) → group by crisis variant → chunk to the provider's cap →
-  claim in the ledger (in flight) → a worker sends it → the main thread records sent / failed / rejected.
+Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, subscriber) ledger and a queue):
+  at the start, under the day's lock: expire dead workers' rows, enqueue the owed subscribers (one statement,
+  with their crisis variant); then, with no lock (any number of senders, on any host): claim a batch of one
+  variant from the queue (in flight, under this worker's lease) → a thread sends it → the main thread
+  records sent / failed / rejected, matching (batch, worker, in flight) and checking the count.
+
+- **Leases and fencing.** A heartbeat thread renews the lease of this worker's in-flight rows (lease.py);
+  only rows whose lease expired (or whose worker's process on this host is dead) become unknown, so no
+  sender touches another live one's rows. A worker whose rows were taken is fenced: it stops at once.
 
 - **Bounded concurrency.** At most `concurrency` batches are claimed and not yet recorded; worker threads only
   build payloads and talk to the provider, the main thread does every database write.
 - **Rate limit.** A token bucket in messages per second (`campaign.rate_limit`, else the provider's default),
-  shared by the workers. A 429 waits as told (Retry-After, X-RateLimit-Reset) or backs off, and lowers the rate.
+  shared by the threads; in the database (shared_rate.py), shared by every worker, on PostgreSQL and for
+  `campaign worker`. A 429 waits as told (Retry-After, X-RateLimit-Reset) or backs off, and lowers the rate.
 - **Retries.** 5xx, connection failures and 429 are retried with exponential back-off and jitter (tenacity),
   bounded; past the bound the batch is recorded failed with the reason (`--retry-failed` sends it again) and the
   send moves on; after `MAX_FAILED_BATCHES` failed batches in a row it stops and says why.
-- **Bad credentials** stop the whole send at once: the claimed batches are released (deleted from the ledger,
+- **Bad credentials** stop the whole send at once: the claimed batches are released (back to the queue,
   so they stay owed), nothing is marked sent, and `AuthenticationFailed` names the provider and the variable.
 - **Exactly once.** An answer that may or may not mean "accepted" (read timeout, dropped connection, 502/504)
-  is recorded *unknown*, never resent blindly. After a crash, rows left in flight become unknown; `campaign
+  is recorded *unknown*, never resent blindly. After a crash, rows left in flight become unknown (once
+  their lease expired; at once when the dead sender was on this host); `campaign
   status` lists them and `--resend-unknown` resends them — except with an idempotent provider (Resend), whose
   unknown batches are resent automatically, whole, under the same batch id and so the same idempotency key.
 - **One bad recipient fails alone.** A recipient the provider cannot take (a non-ASCII local part without
@@ -30,34 +38,37 @@ Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, su
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 
 from campaign.clock import utcnow
 from campaign.delivery.archive import archive_issue
 from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.batches import IDEMPOTENCY_WINDOW, PAGE_SIZE, BatchSource
+from campaign.delivery.checkpoint import Checkpoints
 from campaign.delivery.identity import identity_for
-from campaign.delivery.memory import keep_freed_memory
+from campaign.delivery.lease import Lease
+from campaign.delivery.memory import keep_freed_memory, prompt_thread_switches
 from campaign.delivery.proof import send_test_copy
 from campaign.delivery.ratelimit import TokenBucket
 from campaign.delivery.retry import Retrier, RetryPolicy
+from campaign.delivery.shared_rate import SharedBucket
 from campaign.delivery.tokens import Tokens
 from campaign.delivery.values import Chunk, Job, SendReport
 from campaign.errors import (
     AuthenticationFailed,
     BatchCancelled,
     LocalSendError,
+    LockHeld,
     OutcomeUnknown,
     PausedError,
-    ProviderError,
 )
 from campaign.ledger.addresses import clean_name
-from campaign.ledger.store import FAILED, READY, REJECTED, SENT, UNKNOWN, DeliveryOutcome, Store
-from campaign.providers.base import AllAccepted, Batch, Provider, Recipient, Result
+from campaign.ledger.store import FAILED, READY, UNKNOWN, Store
+from campaign.providers.base import Batch, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
 
@@ -66,9 +77,10 @@ __all__ = ["IDEMPOTENCY_WINDOW", "PAGE_SIZE", "RetryPolicy", "SendReport", "Send
 __all__ += ["keep_freed_memory"]
 
 MAX_FAILED_BATCHES = 5  # failed batches in a row before the send stops
+START_WAIT = 60.0  # seconds a sender waits for another one's start (expire + enqueue) before giving up
 
 
-class Sender:
+class Sender(Checkpoints):
     def __init__(
         self,
         project: Project,
@@ -81,6 +93,8 @@ class Sender:
         rate: float | None = None,
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        shared_rate: bool | None = None,
+        worker_id: str | None = None,
     ):
         self.project = project
         self.store = store
@@ -94,7 +108,10 @@ class Sender:
         self.rate = rate or campaign.rate_limit or provider.default_rate
         self.concurrency = max(1, concurrency or campaign.concurrency or provider.default_concurrency)
         self.retry = retry or RetryPolicy()
-        self.bucket = TokenBucket(self.rate)
+        if shared_rate is None:  # several hosts may send from one PostgreSQL: one rate for all of them
+            shared_rate = store.engine.dialect.name == "postgresql"
+        self.bucket = SharedBucket(store, f"send:{provider.name}", self.rate) if shared_rate else TokenBucket(self.rate)
+        self.lease = Lease(store, project.settings.lease_seconds, worker_id)
         self.sources = BatchSource(project, store, max_batch=provider.max_batch, clock=clock)
         self._abort = threading.Event()  # bad credentials or a local failure: no worker may start a request
         self._retrier = Retrier(
@@ -144,9 +161,10 @@ class Sender:
         retry_failed: bool = False,
         resend_unknown: bool = False,
         audience=None,
+        enqueue: bool = True,
     ) -> SendReport:
-        """Send `day` to every active subscriber still owed it. `audience` narrows the owed set (an extra
-        SQLAlchemy condition on subscribers, e.g. a time-zone group for local-time delivery)."""
+        """Send `day` to every active subscriber still owed it. `audience` narrows the owed set (a time-zone
+        group for local-time delivery). `enqueue=False`: a worker sending a day another process enqueued."""
         project = self.project
         report = SendReport(day, project.schedule.day_number(day), dry_run=dry_run)
         if dry_run:
@@ -155,31 +173,32 @@ class Sender:
             return report
         self.check_not_paused()
         keep_freed_memory()
-        with self.store.lock(f"send:{day}"):
-            self._prepare(day, report)
-            if self.project.schedule.campaign.personal_pause == "postpone":
-                # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
-                self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
+        if enqueue:
+            self._start(day, report, audience)
+        else:
+            self.store.expire_leases(day)
+            self._planned()
             report.owed = self.count_owed(day)
-            sources: list[Iterator[Chunk]] = []
-            if retry_failed:
-                sources.append(self.sources.in_state(day, FAILED))
-            if self.provider.idempotent_batches:
-                sources.append(self.sources.unknown_batches(day))
-            if resend_unknown:
-                sources.append(self.sources.in_state(day, UNKNOWN))
-            sources.append(self.sources.owed(day, audience))
-            try:
-                self._run(day, report, (chunk for source in sources for chunk in source))
-            finally:
-                report.unknown = self.store.count_in_state(day, UNKNOWN)
+        sources: list[Iterator[Chunk]] = []
+        if retry_failed:
+            sources.append(self.sources.in_state(day, FAILED))
+        if self.provider.idempotent_batches:
+            sources.append(self.sources.unknown_batches(day))
+        if resend_unknown:
+            sources.append(self.sources.in_state(day, UNKNOWN))
+        sources.append(self.sources.queued(day, lambda variant: self._claim_queued(day, variant)))
+        try:
+            self._run(day, report, (chunk for source in sources for chunk in source))
+        finally:
+            report.unknown = self.store.count_in_state(day, UNKNOWN)
         if not report.stopped and self.count_owed(day) == 0:
             self.store.set_issue_state(day, "sent")
         return report
 
     def send_postponed(self, audience=None) -> list[SendReport]:
         """The parts made READY for subscribers back from their own pause (ledger/postponed.py): each day's
-        READY rows, earliest day first, sent like a retry. One report per day."""
+        READY rows, earliest day first, sent like a retry (claimed by `reclaim`, so senders never share a row).
+        One report per day."""
         reports: list[SendReport] = []
         for day in self.store.ready_days(self.series_days, audience):
             if day not in self.project.schedule.days:
@@ -187,42 +206,77 @@ class Sender:
             self.check_not_paused()
             report = SendReport(day, self.project.schedule.day_number(day))
             with self.store.lock(f"send:{day}"):
-                self._prepare(day, report)
-                report.owed = self.store.count_in_state(day, READY)
-                try:
-                    self._run(day, report, self.sources.in_state(day, READY, audience))
-                finally:
-                    report.unknown = self.store.count_in_state(day, UNKNOWN)
+                self.store.expire_leases(day)
+                project = self._planned()
+                project.render(day, project.default_variant)  # fail before the first batch on a broken template
+            report.owed = self.store.count_in_state(day, READY)
+            try:
+                self._run(day, report, self.sources.in_state(day, READY, audience))
+            finally:
+                report.unknown = self.store.count_in_state(day, UNKNOWN)
             reports.append(report)
             if report.stopped:
                 break
         return reports
 
-    def _prepare(self, day: date, report: SendReport) -> None:
-        """Under the day's send lock: settle what a dead sender left, freeze and archive the day, and render
-        it once so a broken template fails before the first batch."""
-        # Anything still in flight for this day belongs to a sender that died (we hold the lock now).
-        self.store.mark_inflight_unknown(day)
+    def start_day(self, day: date, audience=None) -> int:
+        """Only the start of a send (expire, archive, enqueue), for `send --workers`; returns how many were owed."""
+        self.check_not_paused()
+        report = SendReport(day, self.project.schedule.day_number(day))
+        self._start(day, report, audience)
+        return report.owed
+
+    def _planned(self) -> Project:
         recorded = frozen_days(self.store)
         if set(recorded) - set(self.project.frozen):
             # days went out since this project was loaded: plan its inputs around what the ledger recorded,
             # so no day is ever sent from a re-split (series/frozen.py)
             self.project = self.project.with_frozen(recorded)
-        project = self.project
-        project.render(day, project.default_variant)
+            self.sources.project = self.project
+        return self.project
+
+    def _start(self, day: date, report: SendReport, audience) -> None:
+        """Under the day's lock, which serialises only this start (a second sender waits a moment for it,
+        then shares the queue): expire what dead senders left in flight, archive the day, enqueue it."""
+        waited = 0.0
+        while True:
+            try:
+                with self.store.lock(f"send:{day}"):
+                    return self._enqueue(day, report, audience)
+            except LockHeld:
+                if waited >= START_WAIT or self.stop.is_set():
+                    raise
+                time.sleep(0.1)
+                waited += 0.1
+
+    def _enqueue(self, day: date, report: SendReport, audience) -> None:
+        self.store.expire_leases(day)
+        project = self._planned()
+        project.render(day, project.default_variant)  # fail before the first batch on a broken template
         archive_issue(project, self.store, day, number=report.number, at=self.clock())
+        if project.schedule.campaign.personal_pause == "postpone":
+            # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
+            self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
+        report.owed = self.count_owed(day)
+        self.sources.enqueue(day, audience)
 
     # -- the pipeline -------------------------------------------------------------------------------
     def _run(self, day: date, report: SendReport, chunks: Iterator[Chunk]) -> None:
         self._abort.clear()
         self._retrier.retries = 0
         self._auth_error, self._local_error, self._last_error = None, None, None
+        self.lease.fenced = None
         inflight: dict[Future, Job] = {}
         failed_in_row = 0
         failure: BaseException | None = None
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="campaign-send") as pool:
+        chunks = iter(chunks)
+        with (
+            prompt_thread_switches(),
+            self.lease.heartbeat(self._abort.set),
+            ThreadPoolExecutor(self.concurrency, "campaign-send") as pool,
+        ):
             try:
-                for chunk in chunks:
+                while True:  # a batch is claimed only when a thread is free to send it
                     while len(inflight) >= self.concurrency:
                         failed_in_row = self._collect(day, report, inflight, failed_in_row, block=True)
                     failed_in_row = self._collect(day, report, inflight, failed_in_row, block=False)
@@ -230,6 +284,9 @@ class Sender:
                         report.stopped = why
                         break
                     self.check_not_paused()
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        break
                     job = self._claim(day, chunk)
                     if job is not None:
                         inflight[pool.submit(self._deliver, day, job)] = job
@@ -249,6 +306,8 @@ class Sender:
             report.stopped = why
 
     def _why_stop(self, failed_in_row: int, report: SendReport) -> str | None:
+        if self.lease.fenced is not None:
+            return f"fenced, this worker stopped: {self.lease.fenced}"
         if self._auth_error is not None:
             return str(self._auth_error)
         if self._local_error is not None:
@@ -262,120 +321,54 @@ class Sender:
             )
         return None
 
+    def _claim_queued(self, day: date, variant: str) -> Chunk | None:
+        """One batch of `variant` from the day's queue, in flight under this worker's lease."""
+        batch_id = f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
+        with self.lease.lock:
+            rows = self.store.claim_batch(
+                day,
+                variant,
+                limit=self.provider.max_batch,
+                worker_id=self.lease.worker_id,
+                batch_id=batch_id,
+                provider=self.provider.name,
+                lease_until=self.lease.until(),
+                at=self.clock(),
+            )
+            if rows:
+                self.lease.hold(batch_id, len(rows))
+        return Chunk(variant, rows, batch_id, None, claimed=True) if rows else None
+
     def _claim(self, day: date, chunk: Chunk) -> Job | None:
         rows = chunk.rows
-        ids = [r.id for r in rows]
-        at = self.clock()
-        if chunk.restore_to is None:
-            batch_id = f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
-            claimed = self.store.claim(day, ids, batch_id=batch_id, provider=self.provider.name, at=at)
-        else:
-            batch_id = chunk.batch_id or f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
-            claimed = self.store.reclaim(
-                day, ids, batch_id=batch_id, provider=self.provider.name, from_states=[chunk.restore_to], at=at
-            )
-        if len(claimed) != len(rows):
-            wanted = set(claimed)
-            rows = [r for r in rows if r.id in wanted]
+        batch_id = chunk.batch_id or f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
+        if not chunk.claimed:  # ledger rows of a state (failed, unknown, …): reclaim them under our lease
+            with self.lease.lock:
+                claimed = self.store.reclaim(
+                    day,
+                    [r.id for r in rows],
+                    batch_id=batch_id,
+                    provider=self.provider.name,
+                    from_states=[chunk.restore_to or UNKNOWN],
+                    at=self.clock(),
+                    worker_id=self.lease.worker_id,
+                    lease_until=self.lease.until(),
+                )
+                if claimed:
+                    self.lease.hold(batch_id, len(claimed))
+            if len(claimed) != len(rows):
+                wanted = set(claimed)
+                rows = [r for r in rows if r.id in wanted]
         if not rows:
             return None
-        return Job(batch_id, self.project.render(day, chunk.variant), rows, chunk.restore_to)
-
-    def _collect(self, day: date, report: SendReport, inflight: dict, failed_in_row: int, *, block: bool) -> int:
-        """Record every finished batch (main thread: all database writes happen here)."""
-        if not inflight:
-            return failed_in_row
-        done, _ = wait(list(inflight), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        for future in done:
-            job = inflight.pop(future)
-            ok = self._record(day, report, job, future)
-            failed_in_row = 0 if ok else failed_in_row + 1
-        return failed_in_row
-
-    def _record(self, day: date, report: SendReport, job: Job, future: Future) -> bool:
-        """Checkpoint one batch; True when at least one delivery was accepted or rejected for good."""
         try:
-            results = future.result()
-        except (BatchCancelled, AuthenticationFailed, LocalSendError) as err:
-            if isinstance(err, AuthenticationFailed) and self._auth_error is None:
-                self._auth_error = err
-            if isinstance(err, LocalSendError):
-                self._local_error = self._local_error or err
-                if err.done:  # written before the failure (the outbox): those went out, the rest is released
-                    self._record_done(day, report, err.done)
-            if job.maybe_sent:
-                self._record_all(day, report, job, UNKNOWN, "send stopped after an unanswered attempt")
-            else:
-                self.store.release(day, job.batch_id, restore_to=job.restore_to)
-            return True
-        except OutcomeUnknown as err:
-            self._last_error = str(err)
-            self._record_all(day, report, job, UNKNOWN, str(err))
-            return False
-        except ProviderError as err:
-            self._last_error = str(err)
-            self._record_all(day, report, job, FAILED, str(err))
-            return False
-        except BaseException as err:  # a bug: we cannot know whether it went out; stop the send
-            self._abort.set()
-            self._record_all(day, report, job, UNKNOWN, f"sender error: {err!r}")
+            issue = self.project.render(day, chunk.variant)
+        except BaseException:
+            with self.lease.lock:
+                self.store.release(day, batch_id, restore_to=chunk.restore_to, worker_id=self.lease.worker_id)
+                self.lease.drop(batch_id)
             raise
-        return self._record_results(day, report, job, results)
-
-    def _record_results(self, day: date, report: SendReport, job: Job, results) -> bool:
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        anything_went = False
-        if isinstance(results, AllAccepted):  # one answer for the whole request (SendGrid, Mailgun)
-            groups[(SENT, results.message_id, None)] = results.subscriber_ids
-            report.sent += len(results)
-            anything_went = True
-            results = ()
-        for r in results:
-            if r.unknown:
-                status = UNKNOWN
-            elif r.ok:
-                status = SENT
-                report.sent += 1
-                anything_went = True
-            elif r.permanent:
-                status = REJECTED
-                report.rejected += 1
-                anything_went = True
-            else:
-                status = FAILED
-                report.failed += 1
-                self._last_error = r.error
-            groups[(status, r.message_id, r.error)].append(r.subscriber_id)
-        answered = {i for ids in groups.values() for i in ids}
-        missing = [r.id for r in job.rows if r.id not in answered]
-        if missing:  # a provider bug: do not guess
-            groups[(UNKNOWN, None, f"{self.provider.name} returned no result for this delivery")].extend(missing)
-        self.store.record_batch(day, job.batch_id, groups, at=self.clock())
-        for r in results:
-            if r.suppress:
-                self.store.suppress(r.subscriber_id, "bounced", r.error or "suppressed by the provider")
-        report.batches += 1
-        self.progress(len(job.rows))
-        return anything_went
-
-    def _record_done(self, day: date, report: SendReport, done: list[Result]) -> None:
-        """Part of a batch completed before a local failure: record those rows only (one by one)."""
-        outcomes = [
-            DeliveryOutcome(r.subscriber_id, SENT if r.ok else REJECTED, r.message_id, r.error)
-            for r in done
-            if r.ok or r.permanent
-        ]
-        self.store.record(day, outcomes, at=self.clock())
-        report.sent += sum(1 for o in outcomes if o.status == SENT)
-        report.rejected += sum(1 for o in outcomes if o.status == REJECTED)
-        self.progress(len(outcomes))
-
-    def _record_all(self, day: date, report: SendReport, job: Job, status: str, error: str) -> None:
-        self.store.record_batch(day, job.batch_id, {(status, None, error): [r.id for r in job.rows]}, at=self.clock())
-        report.batches += 1
-        if status == FAILED:
-            report.failed += len(job.rows)
-        self.progress(len(job.rows))
+        return Job(batch_id, issue, rows, chunk.restore_to)
 
     # -- a worker thread: screening, rate limit, request, retries (no database access here) ----------
     def _cancelled(self) -> bool:

@@ -24,6 +24,7 @@ class SendReport:
     by_variant: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
     stopped: str | None = None  # why the send stopped early, if it did
+    workers: int = 1  # sender processes (`send --workers N`: this report is read back from the ledger)
 
     def summary(self) -> str:
         if self.dry_run:
@@ -32,9 +33,8 @@ class SendReport:
                 f"dry run: day {self.number} ({self.day}) would go to {self.owed} subscriber(s) "
                 f"[{variants}]; nothing was written"
             )
-        text = (
-            f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}"
-            f" in {self.batches} batch(es)"
+        text = f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}" + (
+            f" by {self.workers} workers" if self.workers > 1 else f" in {self.batches} batch(es)"
         )
         if self.retries:
             text += f" ({self.retries} request(s) retried)"
@@ -55,7 +55,8 @@ class Chunk:
     variant: str
     rows: list
     batch_id: str | None  # set when an unknown batch is resent whole under its own id
-    restore_to: str | None  # where released rows go: None = deleted (owed again), or their former state
+    restore_to: str | None  # where released rows go: None = back to the queue (owed again), or their former state
+    claimed: bool = False  # already claimed from the queue (BatchSource.queued): the sender only sends it
 
 
 @dataclass

@@ -1,36 +1,41 @@
 """The deliveries table is the ledger: one row per (issue day, subscriber), unique — it alone decides who
 is still owed an issue. Every transition below is one method, and its WHERE names the rows it may touch.
 
-                  claim()                            record_batch() / record()
-    (owed: no row) ──────────▶ INFLIGHT ──────────────────────────▶ SENT | FAILED | REJECTED | UNKNOWN
-          ▲                     │   │ ▲                                        │
-          │  release()          │   │ │  reclaim(from_states=FAILED/UNKNOWN)   │
-          └─────────────────────┘   │ └────────────────────────────────────────┘
-             (a fresh claim that    │
-              was never sent)       │ mark_inflight_unknown()  (its sender died: it may have gone out)
-                                    ▼
-                                 UNKNOWN
+               enqueue()            claim_batch()                   record_batch() / record()
+  (owed: no row) ──────▶ QUEUED ─────────────────▶ INFLIGHT ─────────────────────────▶ SENT | FAILED | REJECTED | UNKNOWN
+                          ▲  │ drop_inactive()     (worker_id,   │ ▲                                          │
+                          │  ▼ (unsubscribed        lease_until) │ │  reclaim(from_states=FAILED/UNKNOWN/…)   │
+                          │  (no row)  since)                    │ └──────────────────────────────────────────┘
+                          │  release() (claimed, never sent)     │
+                          └──────────────────────────────────────┤ expire_leases()  (lease passed, or its worker's
+                                                                 ▼  process on this host is dead: it may have gone out)
+                                                              UNKNOWN
     release(restore_to=S): INFLIGHT → S, for rows reclaimed from S whose batch was never sent.
 
-- claim: INSERT … SELECT of the subscribers still active, ON CONFLICT DO NOTHING, RETURNING what it claimed.
-- record_batch / record: only rows of this day that are INFLIGHT (record_batch: of this batch).
+Owed = no row or QUEUED (count_owed, dry runs). Leases: a worker stamps the rows it claims with its id
+(host:pid:random) and `lease_until`, renews them while it works (renew_leases), and records only rows it
+still holds; no worker touches rows of another whose lease is live.
+
+- enqueue: INSERT … SELECT of the owed subscribers, ON CONFLICT DO NOTHING (queue.py).
+- claim_batch: only QUEUED rows of this day and variant whose subscriber is still active (queue.py).
+- record_batch / record: only rows of this day that are INFLIGHT (of this batch, and of this worker).
 - reclaim: only rows of this day in `from_states` whose subscriber is still active.
-- release: only this batch's INFLIGHT rows of this day.
-- mark_inflight_unknown: only INFLIGHT rows (of one day, when given).
+- release: only this batch's INFLIGHT rows of this day (of this worker).
+- expire_leases: only INFLIGHT rows of one day whose holder is gone.
 A subscriber's own pause adds POSTPONED → READY before `reclaim(from_states=READY)`: see postponed.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
-from sqlalchemy import Date, String, and_, bindparam, exists, func, literal, not_, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, not_, select, update
 
 from campaign.clock import utcnow
-from campaign.ledger.schema import ACTIVE, INFLIGHT, UNKNOWN, Tables, UTCDateTime, deliveries, subscribers
+from campaign.ledger.queue import DeliveryQueue, Variants, owed_subscribers
+from campaign.ledger.schema import ACTIVE, INFLIGHT, QUEUED, Tables, deliveries, subscribers
 from campaign.ledger.subscribers import Audience, audience_where
 
 
@@ -42,9 +47,7 @@ class DeliveryOutcome:
     error: str | None = None
 
 
-class DeliveryLedger(Tables):
-    _claim_statements: dict[str, Any] = {}
-
+class DeliveryLedger(DeliveryQueue, Tables):
     # -- who is owed ----------------------------------------------------------------------------------
     def owed_query(
         self,
@@ -56,37 +59,18 @@ class DeliveryLedger(Tables):
         with_paused: bool = False,
     ):
         """Active subscribers owed `day`: joined before its send time, not paused (unless `with_paused`: the
-        send then records their part as postponed), no ledger row yet."""
-        at = at or cutoff
-        query = (
+        send then records their part as postponed, postponed.py), no ledger row yet or only a queued one. For
+        counts (status, dry runs): a send enqueues instead of reading this."""
+        taken = exists().where(
+            and_(deliveries.c.day == day, deliveries.c.subscriber_id == subscribers.c.id, deliveries.c.status != QUEUED)
+        )
+        return (
             select(
                 subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.country, subscribers.c.timezone
             )
-            .where(subscribers.c.status == ACTIVE)
-            .where(subscribers.c.joined_at <= cutoff)
-            .where(not_(exists().where(and_(deliveries.c.day == day, deliveries.c.subscriber_id == subscribers.c.id))))
+            .where(owed_subscribers(day, cutoff, at or cutoff, audience, with_paused=with_paused))
+            .where(not_(taken))
         )
-        if not with_paused:
-            query = query.where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
-        return query if audience is None else query.where(audience_where(audience))
-
-    def owed_page(
-        self,
-        day: date,
-        cutoff: datetime,
-        *,
-        after_id: int,
-        limit: int,
-        at: datetime | None = None,
-        audience: Audience | None = None,
-        extra_where: Audience | None = None,
-    ) -> list:
-        """The next page of owed subscribers, by id (keyset paging: memory stays flat on any list size).
-        `audience` narrows it (`extra_where` is its older name)."""
-        query = self.owed_query(day, cutoff, at=at, audience=audience or extra_where)
-        query = query.where(subscribers.c.id > after_id).order_by(subscribers.c.id).limit(limit)
-        with self.engine.connect() as conn:
-            return list(conn.execute(query))
 
     def count_owed(
         self,
@@ -102,52 +86,17 @@ class DeliveryLedger(Tables):
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
-    # -- transitions --------------------------------------------------------------------------------
-    def claim(
-        self, day: date, subscriber_ids: Sequence[int], *, batch_id: str, provider: str, at: datetime | None = None
-    ) -> list[int]:
-        """owed → INFLIGHT, *before* the request; returns the ids this call claimed.
+    def count_owed_by_variant(
+        self, day: date, cutoff: datetime, variants: Variants, *, at: datetime | None = None, audience=None
+    ) -> dict[str, int]:
+        """What a dry run reports: owed subscribers per crisis variant (the enqueue's CASE, grouped)."""
+        owed = self.owed_query(day, cutoff, at=at, audience=audience).add_columns(variants.expression().label("v"))
+        inner = owed.subquery()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(inner.c.v, func.count()).group_by(inner.c.v))
+            return {v: n for v, n in rows}
 
-        The insert re-reads each subscriber's status in the same statement, so someone who unsubscribed
-        after the page was read is not claimed; a row that already exists (another sender got there
-        first) is left alone and not returned.
-        """
-        if not subscriber_ids:
-            return []
-        at = at or utcnow()
-        with self.engine.begin() as conn:
-            # One prepared statement with an expanding IN: building the clause from 1000 literals each time
-            # cost as much as the insert itself (this runs once per batch of a large send).
-            claimed = conn.execute(
-                self._claim_statement(),
-                {"day": day, "ids": list(subscriber_ids), "batch_id": batch_id, "provider": provider, "at": at},
-            ).scalars()
-            return sorted(claimed)
-
-    def _claim_statement(self):
-        """INSERT … SELECT of in-flight rows for the given active subscribers, skipping rows that exist."""
-        statement = self._claim_statements.get(self.engine.dialect.name)
-        if statement is None:
-            source = select(
-                bindparam("day", type_=Date).label("day"),
-                subscribers.c.id.label("subscriber_id"),
-                literal(INFLIGHT.value).label("status"),
-                bindparam("batch_id", type_=String).label("batch_id"),
-                bindparam("provider", type_=String).label("provider"),
-                literal(1).label("attempts"),
-                bindparam("at", type_=UTCDateTime).label("updated_at"),
-            ).where(subscribers.c.id.in_(bindparam("ids", expanding=True)), subscribers.c.status == ACTIVE)
-            statement = (
-                self.insert(deliveries)
-                .from_select(
-                    ["day", "subscriber_id", "status", "batch_id", "provider", "attempts", "updated_at"], source
-                )
-                .on_conflict_do_nothing()
-                .returning(deliveries.c.subscriber_id)
-            )
-            self._claim_statements[self.engine.dialect.name] = statement
-        return statement
-
+    # -- transitions (the queue's are in queue.py) --------------------------------------------------
     def reclaim(
         self,
         day: date,
@@ -157,8 +106,11 @@ class DeliveryLedger(Tables):
         provider: str,
         from_states: Iterable[str],
         at: datetime | None = None,
+        worker_id: str | None = None,
+        lease_until: datetime | None = None,
     ) -> list[int]:
-        """FAILED (or UNKNOWN on an explicit resend) → INFLIGHT under a new batch, for still-active subscribers."""
+        """FAILED (or UNKNOWN on an explicit resend) → INFLIGHT under a new batch, for still-active subscribers,
+        held by `worker_id` until `lease_until` (without a worker the rows expire at the next expire_leases)."""
         if not subscriber_ids:
             return []
         at = at or utcnow()
@@ -176,20 +128,30 @@ class DeliveryLedger(Tables):
                     error=None,
                     attempts=deliveries.c.attempts + 1,
                     updated_at=at,
+                    worker_id=worker_id,
+                    lease_until=lease_until,
                 )
                 .returning(deliveries.c.subscriber_id)
             ).scalars()
             return sorted(claimed)
 
-    def record(self, day: date, results: Iterable[DeliveryOutcome], *, at: datetime | None = None) -> None:
-        """INFLIGHT → the outcome, one row per result, in one transaction (the checkpoint)."""
+    def record(
+        self,
+        day: date,
+        results: Iterable[DeliveryOutcome],
+        *,
+        at: datetime | None = None,
+        worker_id: str | None = None,
+    ) -> int:
+        """INFLIGHT → the outcome, one row per result, in one transaction; only this worker's rows (when
+        given). Returns how many rows changed."""
         at = at or utcnow()
         params = [
             {"d": day, "sid": r.subscriber_id, "st": r.status, "mid": r.message_id, "err": r.error, "at": at}
             for r in results
         ]
         if not params:
-            return
+            return 0
         stmt = (
             update(deliveries)
             .where(
@@ -204,72 +166,10 @@ class DeliveryLedger(Tables):
                 updated_at=bindparam("at"),
             )
         )
+        if worker_id is not None:
+            stmt = stmt.where(deliveries.c.worker_id == worker_id)
         with self.engine.begin() as conn:
-            conn.execute(stmt.execution_options(synchronize_session=False), params)
-
-    def record_batch(
-        self,
-        day: date,
-        batch_id: str,
-        groups: Mapping[tuple[str, str | None, str | None], Sequence[int]],
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        """INFLIGHT → outcome for one batch, in one transaction. `groups` maps (status, provider message id,
-        error) to the subscriber ids with that outcome: a request accepted under one id (or failed for one
-        reason) is a single UPDATE; per-message ids (Postmark) an executemany."""
-        at = at or utcnow()
-        by_state: dict[tuple, dict[str | None, list[int]]] = {}
-        for (status_, message_id, error), ids in groups.items():
-            by_state.setdefault((status_, error), {}).setdefault(message_id, []).extend(ids)
-        mine = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
-        with self.engine.begin() as conn:
-            for (status_, error), by_message in by_state.items():
-                ids = [i for members in by_message.values() for i in members]
-                where = (
-                    mine
-                    if len(by_state) == 1
-                    else and_(mine, deliveries.c.subscriber_id.in_(bindparam("ids", ids, expanding=True)))
-                )
-                values = {"status": status_, "error": error, "updated_at": at}
-                if len(by_message) == 1:
-                    values["provider_message_id"] = next(iter(by_message))
-                conn.execute(update(deliveries).where(where).values(**values))
-                if len(by_message) > 1:  # one id per message (Postmark, Resend): a second, narrow pass
-                    conn.execute(
-                        update(deliveries)
-                        .where(
-                            deliveries.c.day == day,
-                            deliveries.c.batch_id == batch_id,
-                            deliveries.c.subscriber_id == bindparam("sid"),
-                        )
-                        .values(provider_message_id=bindparam("mid")),
-                        [{"sid": i, "mid": m} for m, members in by_message.items() for i in members],
-                    )
-
-    def release(self, day: date, batch_id: str, *, restore_to: str | None = None) -> int:
-        """Give back a claimed batch that was never sent (bad credentials, a stop during a back-off). Fresh
-        claims are deleted, so those subscribers are owed again; rows reclaimed from failed or unknown go
-        back to that state."""
-        where = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
-        with self.engine.begin() as conn:
-            if restore_to is None:
-                return conn.execute(deliveries.delete().where(where)).rowcount
-            return conn.execute(
-                update(deliveries)
-                .where(where)
-                .values(status=restore_to, error="not sent: the send stopped before this batch", updated_at=utcnow())
-            ).rowcount
-
-    def mark_inflight_unknown(self, day: date | None = None) -> int:
-        """INFLIGHT → UNKNOWN: rows left by a sender that died; we cannot know whether the provider took them."""
-        stmt = update(deliveries).where(deliveries.c.status == INFLIGHT)
-        if day is not None:
-            stmt = stmt.where(deliveries.c.day == day)
-        # updated_at is left at the claim time: it says when the request may have gone out (an idempotency key
-        # is only remembered for a while, see sender.IDEMPOTENCY_WINDOW).
-        with self.engine.begin() as conn:
-            return conn.execute(stmt.values(status=UNKNOWN, error="in flight when the sender stopped")).rowcount
+            return sum(conn.execute(stmt, p).rowcount for p in params)
 
     # -- reading the ledger ---------------------------------------------------------------------------
     def rows_in_state(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -43,11 +44,12 @@ class SubscriberStatus(StrEnum):
 class DeliveryStatus(StrEnum):
     """One ledger row per (issue day, subscriber); the transitions are drawn in `deliveries.py`."""
 
-    INFLIGHT = "inflight"  # claimed by a sender, request under way
+    QUEUED = "queued"  # owed, enqueued when the day's send started, waiting for a worker to claim it
+    INFLIGHT = "inflight"  # claimed by a worker (worker_id, lease_until), request under way
     SENT = "sent"  # accepted by the provider
     FAILED = "failed"  # transient failure past the retry bound: retried by `send --retry-failed`
     REJECTED = "rejected"  # permanent failure for this recipient (bad address, inactive recipient)
-    UNKNOWN = "unknown"  # was in flight when a sender died: may or may not have gone out
+    UNKNOWN = "unknown"  # in flight when its worker died (lease expired): may or may not have gone out
     POSTPONED = "postponed"  # the subscriber was paused (or behind) at the day's send: owed later (postponed.py)
     READY = "ready"  # a postponed part chosen for this send time: sent like a retry
 
@@ -73,6 +75,7 @@ PENDING, ACTIVE = SubscriberStatus.PENDING, SubscriberStatus.ACTIVE
 UNSUBSCRIBED, BOUNCED, COMPLAINED = SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED
 SUPPRESSED = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
+QUEUED = DeliveryStatus.QUEUED
 INFLIGHT, SENT, FAILED = DeliveryStatus.INFLIGHT, DeliveryStatus.SENT, DeliveryStatus.FAILED
 REJECTED, UNKNOWN = DeliveryStatus.REJECTED, DeliveryStatus.UNKNOWN
 POSTPONED, READY = DeliveryStatus.POSTPONED, DeliveryStatus.READY
@@ -143,9 +146,13 @@ deliveries = Table(
     Column("error", Text),
     Column("attempts", Integer, nullable=False, default=1),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("worker_id", String(120)),  # host:pid:random of the worker holding an INFLIGHT row
+    Column("lease_until", UTCDateTime),  # an INFLIGHT row whose lease passed belongs to a dead worker
+    Column("variant", String(16)),  # the crisis variant, set when queued
     UniqueConstraint("day", "subscriber_id", name="uq_deliveries_day_subscriber"),
 )
-Index("ix_deliveries_day_status", deliveries.c.day, deliveries.c.status)
+# The claim: WHERE day = ? AND status = 'queued' AND variant = ? ORDER BY subscriber_id LIMIT n — a range scan.
+Index("ix_deliveries_queue", deliveries.c.day, deliveries.c.status, deliveries.c.variant, deliveries.c.subscriber_id)
 Index("ix_deliveries_batch", deliveries.c.batch_id)
 
 events = Table(
@@ -174,6 +181,15 @@ locks = Table(
     Column("name", String(80), primary_key=True),
     Column("owner", String(200), nullable=False),  # host:pid
     Column("acquired_at", UTCDateTime, nullable=False),
+)
+
+# A token bucket shared by every worker of a send (delivery/shared_rate.py): one UPDATE … RETURNING per acquire.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(80), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp", Float, nullable=False),  # seconds since the epoch, by the database's clock
 )
 
 # The latest confirmed-sign-up request per subscriber (double opt-in): when the confirmation email may be sent

@@ -1,7 +1,8 @@
 """`Store`: the one object the rest of the package talks to, composed of one mixin per table group.
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
-    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · PostponedLedger (postponed.py)
+    EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
+    PostponedLedger (postponed.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -22,6 +23,8 @@ from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
 from campaign.ledger.postponed import PostponedLedger
+from campaign.ledger.queue import Variants, new_worker_id
+from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import (
     ACTIVE,
     BOUNCED,
@@ -31,6 +34,7 @@ from campaign.ledger.schema import (
     INFLIGHT,
     PENDING,
     POSTPONED,
+    QUEUED,
     READY,
     REJECTED,
     SENT,
@@ -48,6 +52,7 @@ from campaign.ledger.schema import (
     issues,
     locks,
     metadata,
+    rate_limits,
     signups,
     state,
     subscribers,
@@ -67,6 +72,7 @@ __all__ = [
     "PENDING",
     "POSTPONED",
     "READY",
+    "QUEUED",
     "REJECTED",
     "SENT",
     "SUPPRESSED",
@@ -79,6 +85,7 @@ __all__ = [
     "IssueState",
     "Store",
     "Subscriber",
+    "Variants",
     "SubscriberStatus",
     "UTCDateTime",
     "WelcomeStatus",
@@ -87,6 +94,8 @@ __all__ = [
     "issues",
     "locks",
     "metadata",
+    "new_worker_id",
+    "rate_limits",
     "signups",
     "state",
     "subscribers",
@@ -95,7 +104,9 @@ __all__ = [
 ]
 
 
-class Store(SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, PostponedLedger):
+class Store(
+    SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, RateLimits, PostponedLedger
+):
     def __init__(self, engine: Engine):
         self.engine = engine
 

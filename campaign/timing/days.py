@@ -109,7 +109,7 @@ def day_views(
         row = recorded.get(view.day)
         facts = DayFacts(
             sent=sent_count(store, view.day),
-            sending=bool(store.lock_holder(f"send:{view.day}")),
+            sending=bool(store.lock_holder(f"send:{view.day}") or store.live_workers(view.day)),
             recorded_state=row.state if row is not None else None,
             recorded_note=row.note if row is not None else None,
         )

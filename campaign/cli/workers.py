@@ -1,0 +1,126 @@
+"""`campaign worker` and `campaign send DAY --workers N`: several sender processes sharing one day's queue.
+
+- `send DAY --workers N` enqueues the day (under its lock), starts N `campaign worker --day DAY --once`
+  processes on this host, waits for them, then finishes in-process what they left (rows of a worker that
+  died become unknown at once — its process is gone — and an idempotent provider's unknown batches are
+  resent under their own key), and prints the combined report read back from the ledger.
+- `campaign worker` is for other hosts: it sends whatever day has queued rows, polling; `--once` drains
+  and exits. SIGTERM/SIGINT stop it cleanly: batches in flight finish and are recorded, claimed ones that
+  had not started go back to the queue. Its rate limit is the database's, shared with every other worker.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from campaign.cli.app import app, err, out, project, settings, stop_on_signals, store
+
+if TYPE_CHECKING:
+    import threading
+
+    from campaign.delivery.sender import Sender
+    from campaign.delivery.values import SendReport
+    from campaign.ledger.store import Store
+
+
+@app.command()
+def worker(
+    day: Optional[str] = typer.Option(None, "--day", help="Send only this day (default: any day with queued rows)."),
+    once: bool = typer.Option(False, "--once", help="Drain what is queued now, then exit."),
+    poll: float = typer.Option(5.0, "--poll", min=0.1, help="Seconds between looks at the queue."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
+    resend_unknown: bool = typer.Option(False, "--resend-unknown", help="Also resend unknown deliveries."),
+    quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+) -> None:
+    """Send queued deliveries of any day being sent (`campaign send DAY` queues them), on any host sharing
+    the database; the provider's rate is shared by all workers. Stops cleanly on SIGTERM.
+
+    Example: campaign worker --once
+    """
+    from campaign.delivery.sender import Sender
+    from campaign.preflight import require_go_live
+    from campaign.providers import make_provider, provider_name
+    from campaign.timing.rehearsal import refuse_rehearsal_ledger
+
+    s = settings()
+    st = store(s)
+    p = project(s, st)
+    require_go_live(s, p)
+    refuse_rehearsal_ledger(st)
+    days = [p.schedule.resolve_day(day)] if day else list(p.schedule.dates)
+    provider = make_provider(provider_name(s, p.schedule.campaign.provider), s, p.schedule.campaign)
+    try:
+        with stop_on_signals() as (stop, received):
+            sender = Sender(p, st, provider, stop=stop, shared_rate=True)
+            while not stop.is_set():
+                queued = st.days_queued(days)
+                for d in queued:
+                    report = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
+                    if not quiet:
+                        out.print(f"worker {sender.lease.worker_id}: {report.summary()}")
+                    if report.stopped and not stop.is_set() and "fenced" not in report.stopped:
+                        err.print(f"worker stopped: {report.stopped}", markup=False)
+                        raise typer.Exit(1)
+                if once and not queued:
+                    break
+                if not queued:
+                    stop.wait(poll)
+        if received and not quiet:
+            err.print("worker stopped by signal: the batches in flight finished and were recorded", markup=False)
+    finally:
+        provider.close()
+        st.close()
+
+
+def send_with_workers(
+    sender: Sender, st: Store, d: date, workers: int, *, stop: threading.Event, retry_failed: bool, resend_unknown: bool
+) -> SendReport:
+    """Enqueue `d`, run `workers` worker processes on it, finish what they left, report from the ledger."""
+    from campaign.delivery.values import SendReport
+
+    number = sender.project.schedule.day_number(d)
+    owed = sender.start_day(d)
+    command = [sys.executable, "-m", "campaign", "worker", "--day", d.isoformat(), "--once", "--quiet"]
+    command += ["--retry-failed"] * retry_failed + ["--resend-unknown"] * resend_unknown
+    root = sender.project.settings.root
+    children = [subprocess.Popen(command, cwd=root) for _ in range(workers)]
+    try:
+        while any(child.poll() is None for child in children):
+            if stop.is_set():
+                for child in children:
+                    if child.poll() is None:
+                        child.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.2)
+        for child in children:
+            child.wait()
+    finally:
+        for child in children:  # the parent itself is stopping abnormally: do not leave workers behind
+            if child.poll() is None:
+                child.terminate()
+                child.wait()
+    for child in children:
+        if child.returncode not in (0, -signal.SIGTERM):
+            err.print(f"warning: worker process {child.pid} ended with {child.returncode}", markup=False)
+    final = None
+    if not stop.is_set():  # what the workers left: a dead one's rows, an idempotent provider's unknown batches
+        final = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
+    counts = st.delivery_counts().get(d, {})
+    return SendReport(
+        d,
+        number,
+        owed=owed,
+        sent=counts.get("sent", 0),
+        failed=counts.get("failed", 0),
+        rejected=counts.get("rejected", 0),
+        unknown=counts.get("unknown", 0),
+        workers=workers,
+        stopped=final.stopped if final else None,
+    )
