@@ -122,18 +122,20 @@ class DeliveryQueue(Tables):
         limit: int,
         worker_id: str,
         batch_id: str,
+        after_id: int = 0,
         provider: str,
         lease_until: datetime,
         at: datetime | None = None,
     ) -> list:
-        """QUEUED → INFLIGHT for up to `limit` rows of `variant` (still-active subscribers, by id); returns the
-        claimed subscribers (id, email, name, country, timezone), by id."""
+        """QUEUED → INFLIGHT for up to `limit` rows of `variant` (still-active subscribers, by id, after
+        `after_id`); returns the claimed subscribers (id, email, name, country, timezone), by id."""
         at = at or utcnow()
         pg = self.engine.dialect.name == "postgresql"
         pick = (
             select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(deliveries.c.day == day, deliveries.c.status == QUEUED, deliveries.c.variant == variant)
+            .where(deliveries.c.subscriber_id > after_id)
             .where(subscribers.c.status == ACTIVE)
             .order_by(deliveries.c.subscriber_id)
             .limit(limit)
