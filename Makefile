@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CAMPAIGN := $(VENV)/bin/campaign
 
-.PHONY: run test test-fast lint install bench golden clean
+.PHONY: run test test-fast lint install bench explain golden clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,13 @@ lint: install
 	$(VENV)/bin/ruff format --check campaign tests bench
 	$(VENV)/bin/mypy
 
+# SQLite 1 worker and PostgreSQL 1/2/4 workers, 100k and 1M subscribers (bench/RESULTS.md); ~40 minutes.
 bench: install
 	$(PY) bench/send_bench.py
+
+# EXPLAIN (ANALYZE) of every hot query of a send on a 1M-subscriber PostgreSQL ledger -> bench/EXPLAIN.md
+explain: install
+	$(PY) bench/explain.py
 
 # Regenerate the golden files after a deliberate template change; review the diff before committing.
 golden: install

@@ -53,12 +53,25 @@ class BatchSource:
     def enqueue(self, day: date, audience: Audience | None = None) -> None:
         self.store.enqueue(day, self.cutoff(day), self.variants(), at=self.clock(), audience=audience)
 
-    def queued(self, day: date, claim: Callable[[str], Chunk | None]) -> Iterator[Chunk]:
-        """Batches claimed from the day's queue as they are asked for (`claim(variant)` claims one), one
-        variant after another; variants the project no longer knows are drained last."""
+    def queued(self, day: date, claim: Callable[[str, int], Chunk | None]) -> Iterator[Chunk]:
+        """Batches claimed from the day's queue as they are asked for (`claim(variant, after_id)` claims one),
+        one variant after another; variants the project no longer knows are drained last.
+
+        Each claim starts after the last subscriber this worker claimed (keyset): the index entries of rows
+        already claimed stay behind in the queue index until PostgreSQL vacuums them, and a claim from the
+        start of the range would step over all of them every time (quadratic on a 1M list). When the range
+        ahead is empty, one claim from the start picks up rows skipped while locked or released since."""
         known = sorted({self.project.variant_for(c) for c in self.project.crisis.countries} | {self.variants().other})
         for variant in known + [v for v in self.store.queued_variants(day) if v not in known]:
-            while (chunk := claim(variant)) is not None:
+            after = 0
+            while True:
+                chunk = claim(variant, after)
+                if chunk is None and after:
+                    after = 0
+                    chunk = claim(variant, 0)
+                if chunk is None:
+                    break
+                after = chunk.rows[-1].id
                 yield chunk
         self.store.drop_inactive(day)
 

@@ -186,7 +186,7 @@ class Sender(Checkpoints):
             sources.append(self.sources.unknown_batches(day))
         if resend_unknown:
             sources.append(self.sources.in_state(day, UNKNOWN))
-        sources.append(self.sources.queued(day, lambda variant: self._claim_queued(day, variant)))
+        sources.append(self.sources.queued(day, lambda variant, after: self._claim_queued(day, variant, after)))
         try:
             self._run(day, report, (chunk for source in sources for chunk in source))
         finally:
@@ -321,7 +321,7 @@ class Sender(Checkpoints):
             )
         return None
 
-    def _claim_queued(self, day: date, variant: str) -> Chunk | None:
+    def _claim_queued(self, day: date, variant: str, after: int) -> Chunk | None:
         """One batch of `variant` from the day's queue, in flight under this worker's lease."""
         batch_id = f"{day:%Y%m%d}-{uuid.uuid4().hex[:16]}"
         with self.lease.lock:
@@ -329,6 +329,7 @@ class Sender(Checkpoints):
                 day,
                 variant,
                 limit=self.provider.max_batch,
+                after_id=after,
                 worker_id=self.lease.worker_id,
                 batch_id=batch_id,
                 provider=self.provider.name,

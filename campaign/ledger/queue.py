@@ -123,18 +123,20 @@ class DeliveryQueue(Tables):
         limit: int,
         worker_id: str,
         batch_id: str,
+        after_id: int = 0,
         provider: str,
         lease_until: datetime,
         at: datetime | None = None,
     ) -> list:
-        """QUEUED → INFLIGHT for up to `limit` rows of `variant` (still-active subscribers, by id); returns the
-        claimed subscribers (id, email, name, country, timezone), by id."""
+        """QUEUED → INFLIGHT for up to `limit` rows of `variant` (still-active subscribers, by id, after
+        `after_id`); returns the claimed subscribers (id, email, name, country, timezone), by id."""
         at = at or utcnow()
         pg = self.engine.dialect.name == "postgresql"
         pick = (
             select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
             .where(deliveries.c.day == day, deliveries.c.status == QUEUED, deliveries.c.variant == variant)
+            .where(deliveries.c.subscriber_id > after_id)
             .where(subscribers.c.status == ACTIVE)
             .order_by(deliveries.c.subscriber_id)
             .limit(limit)
@@ -232,7 +234,10 @@ class DeliveryQueue(Tables):
         error) to subscriber ids; one group is a plain UPDATE of the whole batch (`groups` then covers every row
         of it), several a join against a JSON document of the outcomes."""
         at = at or utcnow()
-        mine = and_(deliveries.c.day == day, deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
+        # By batch id, not (day, status): batch ids are unique (and name their day), and the (day, 'inflight')
+        # range of the queue index fills with dead entries of rows already recorded until PostgreSQL vacuums
+        # it, which every record would step over; the batch index finds exactly this batch's rows.
+        mine = and_(deliveries.c.batch_id == batch_id, deliveries.c.status == INFLIGHT)
         if worker_id is not None:
             mine = and_(mine, deliveries.c.worker_id == worker_id)
         with self.engine.begin() as conn:
@@ -245,7 +250,6 @@ class DeliveryQueue(Tables):
                 self._record_statement(worker_id is not None),
                 {
                     "doc": document,
-                    "day": day,
                     "batch": batch_id,
                     "worker": worker_id,
                     "at": at,
@@ -267,11 +271,11 @@ class DeliveryQueue(Tables):
             field = "json_extract(:doc, '$.\"' || deliveries.subscriber_id || '\"[{}]')"
         sql = (
             f"UPDATE deliveries SET status = {field.format(0)}, provider_message_id = {field.format(1)}, "
-            f"error = {field.format(2)}, updated_at = :at{source} WHERE {key}deliveries.day = :day "
-            f"AND deliveries.batch_id = :batch AND deliveries.status = '{INFLIGHT.value}'"
+            f"error = {field.format(2)}, updated_at = :at{source} WHERE {key}"
+            f"deliveries.batch_id = :batch AND deliveries.status = '{INFLIGHT.value}'"
             + (" AND deliveries.worker_id = :worker" if fenced else "")
         )
-        params = [bindparam("day", type_=Date), bindparam("at", type_=UTCDateTime), bindparam("batch", type_=String)]
+        params = [bindparam("at", type_=UTCDateTime), bindparam("batch", type_=String)]
         params += [bindparam("doc", type_=String)] + ([bindparam("worker", type_=String)] if fenced else [])
         return text(sql).bindparams(*params)
 
