@@ -246,6 +246,10 @@ class DeliveryQueue(Tables):
                 values = {"status": status_, "provider_message_id": message_id, "error": error, "updated_at": at}
                 return conn.execute(update(deliveries).where(mine).values(**values)).rowcount
             document = json.dumps({str(i): [s, m, e] for (s, m, e), ids in groups.items() for i in ids})
+            if self.engine.dialect.name == "postgresql":
+                # The batch's rows are estimated at one, so PostgreSQL would re-read the document once per row
+                # (a nested loop: 250,000 comparisons for 500 rows, ~130 ms); a hash join reads it once.
+                conn.execute(text("SET LOCAL enable_nestloop = off"))
             return conn.execute(
                 self._record_statement(worker_id is not None),
                 {
