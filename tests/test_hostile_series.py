@@ -345,6 +345,18 @@ CASES: list[tuple[str, Edit, str, str]] = [
         "schedule.yaml:",
         "rate_limit",
     ),
+    (
+        "personal-pause-unknown",
+        replace(SCHED, "provider: outbox", "provider: outbox\n  personal_pause: sometimes"),
+        "schedule.yaml:",
+        "campaign.personal_pause",
+    ),
+    (
+        "personal-pause-control-char",
+        replace(SCHED, "provider: outbox", 'provider: outbox\n  personal_pause: "skip\\u0000"'),
+        "schedule.yaml:",
+        "campaign.personal_pause",
+    ),
     ("pin-unknown", day_field("2027-09-03", "pin", '["No Such Section"]'), "schedule.yaml:", "no section heading"),
     ("pin-not-list", day_field("2027-09-03", "pin", "5"), "schedule.yaml:", "pin"),
     # -- schedule.yaml: numbers and lint (issue 10 #5) ---------------------------------------------------
