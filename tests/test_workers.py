@@ -133,15 +133,32 @@ def _send_with_workers(campaign_dir, env: dict, *, workers: int = 4) -> subproce
     )
 
 
-def _kill_one_worker(process: subprocess.Popen, server, *, after: int) -> int:
+def _kill_one_worker(process: subprocess.Popen, server, *, after: int, store) -> int:
     deadline = time.monotonic() + 120
     while server.accepted < after:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the send did not get going"
         time.sleep(0.01)
     victim = psutil.Process(process.pid).children()[0]
+    # kill it while it holds rows in flight (between two batches it would leave nothing to expire)
+    while not _in_flight_of(store, victim.pid):
+        assert time.monotonic() < deadline, "the victim never held a batch"
+        time.sleep(0.005)
     victim.send_signal(signal.SIGKILL)
     return victim.pid
+
+
+def _in_flight_of(store, pid: int) -> int:
+    from sqlalchemy import func, select
+
+    from campaign.ledger.store import deliveries
+
+    with store.engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.status == "inflight", deliveries.c.worker_id.like(f"%:{pid}:%"))
+        ).scalar_one()
 
 
 @pytest.mark.slow
@@ -170,7 +187,7 @@ def test_a_worker_killed_mid_send_leaves_only_its_batches_unknown(pg_campaign_di
     with FakePostmark(lean=True, delay=0.05) as server:
         env = {**postmark_env(server), "CAMPAIGN_LEASE_SECONDS": "2"}
         process = _send_with_workers(campaign_dir, env)
-        victim = _kill_one_worker(process, server, after=20_000)
+        victim = _kill_one_worker(process, server, after=20_000, store=campaign_dir.store())
         out, err = process.communicate(timeout=600)
         day = campaign_dir.project().schedule.dates[0]
         rows = campaign_dir.store().deliveries_for(day)
@@ -192,7 +209,7 @@ def test_a_resend_worker_killed_mid_send_has_its_batches_resent_under_the_same_k
     with FakeResend(key="re_test", lean=True, delay=0.05) as server:
         env = {**resend_env(server), "CAMPAIGN_LEASE_SECONDS": "2"}
         process = _send_with_workers(campaign_dir, env)
-        _kill_one_worker(process, server, after=20_000)
+        _kill_one_worker(process, server, after=20_000, store=campaign_dir.store())
         out, err = process.communicate(timeout=900)
         assert process.returncode == 0, err
         assert "unknown" not in out
