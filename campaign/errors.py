@@ -23,6 +23,7 @@
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
     ├── LockHeld                      another live process holds the lock
+    ├── IllegalTransition             a day's state asked to move where its state machine has no arrow
     └── DNSLookupFailed               `campaign check` could not ask DNS at all
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
@@ -187,3 +188,10 @@ class LockHeld(CampaignError):
 
 class DNSLookupFailed(CampaignError):
     """`campaign check` could not ask DNS at all (no resolver, timeouts): not the same as a missing record."""
+
+
+class IllegalTransition(CampaignError):
+    """A day's state asked to make a move its state machine (ledger/issues.py) does not draw."""
+
+    def __init__(self, day, current: str | None, target: str) -> None:
+        super().__init__(f"day {day}: cannot move from {current} to {target}")

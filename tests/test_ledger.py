@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from campaign.clock import utcnow
 from campaign.errors import LockHeld
+from campaign.ledger.issues import IllegalTransition
 from campaign.ledger.store import (
     ACTIVE,
     BOUNCED,
@@ -333,6 +334,26 @@ def _advisory_lock_is_exclusive_and_freed_with_its_connection(store):
         holder.engine.dispose()
 
 
+EDITION = {"web_html": "<p>one</p>", "parts": {}}  # the ledger stores an edition as it is given
+
+
+def test_the_day_state_machine_refuses_an_illegal_move(db_url):
+    store = Store.open(db_url)
+    try:
+        with pytest.raises(IllegalTransition, match="cannot move from planned to rescheduled"):
+            store.reschedule(DAY)  # only a missed or skipped day is rescheduled
+        store.miss(DAY, "not sent in time", number=1, subject="Day one")
+        store.reschedule(DAY)
+        assert store.issue_states()[DAY].state == "rescheduled"
+        store.start(DAY, number=1, subject="Day one", edition=EDITION, at=T0)
+        with pytest.raises(IllegalTransition, match="cannot move from sending to rescheduled"):
+            store.reschedule(DAY)
+        store.finish(DAY)
+        assert store.issue_states()[DAY].state == "sent"
+    finally:
+        store.close()
+
+
 def test_two_senders_starting_the_same_day_together_do_not_crash_on_the_issue_row(db_url):
     stores = [Store.open(db_url) for _ in range(4)]
     errors: list[BaseException] = []
@@ -342,9 +363,9 @@ def test_two_senders_starting_the_same_day_together_do_not_crash_on_the_issue_ro
         try:
             barrier.wait()
             if n % 2:
-                s.save_issue(DAY, number=1, subject="Day one", web_html="<p>one</p>", at=T0)
+                s.start(DAY, number=1, subject="Day one", edition=EDITION, at=T0)
             else:
-                s.set_issue_state(DAY, "missed", "not sent in time", number=1, subject="Day one")
+                s.miss(DAY, "not sent in time", number=1, subject="Day one")
         except BaseException as error:  # noqa: BLE001
             errors.append(error)
 
@@ -357,11 +378,13 @@ def test_two_senders_starting_the_same_day_together_do_not_crash_on_the_issue_ro
         assert errors == []
         with stores[0].engine.connect() as conn:
             assert conn.execute(select(issues.c.day)).scalars().all() == [DAY]
-        stores[0].save_issue(DAY, number=1, subject="Day one", web_html="<p>one</p>", at=T0 + timedelta(hours=1))
-        stores[0].set_issue_state(DAY, "sent")
+        later = {**EDITION, "web_html": "<p>edited later</p>"}
+        stores[0].start(DAY, number=1, subject="Day one", edition=later, at=T0 + timedelta(hours=1))
+        stores[0].finish(DAY)
         row = stores[0].issue_states()[DAY]
-        assert row.state == "sent" and row.number == 1
-        assert stores[0].archived_issue(DAY).web_html == "<p>one</p>"
+        assert row.state == "sent" and row.number == 1 and row.rendered
+        assert stores[0].archived_issue(DAY).web_html == "<p>one</p>"  # the first edition stays as sent
+        assert stores[0].edition(DAY) == EDITION
     finally:
         for s in stores:
             s.close()

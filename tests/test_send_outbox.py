@@ -133,6 +133,13 @@ def test_render_once_per_variant_merge_per_recipient(campaign_dir):
         store.close()
     assert report.sent == 45
     day = project.schedule.dates[0]
-    assert sorted(k[1] for k in project._rendered if k[0] == day and not k[2]) == ["GB", "INTL", "US"]
+    # every crisis variant is rendered once when the day starts, stored with it, and merged per recipient
+    variants = sorted({project.variant_for(c) for c in project.crisis.countries} | {"INTL"})
+    assert sorted(k[1] for k in project._rendered if k[0] == day and not k[2]) == variants
+    stored = campaign_dir.store()
+    try:
+        assert sorted(stored.edition(day)["parts"]) == variants
+    finally:
+        stored.close()
     de = [p for p in emls(campaign_dir, str(day)) if "-de" in p.name]
     assert len(de) == 5 and "findahelpline.com" in parse(de[0]).get_body(("plain",)).get_content()

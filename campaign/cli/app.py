@@ -54,12 +54,20 @@ def project(s: Settings | None = None, st: Store | None = None) -> Project:
     s = s or settings()
     if st is not None:
         return load_project_as_sent(s, st)
+    with existing_store(s) as opened:
+        return load_project_as_sent(s, opened)
+
+
+@contextmanager
+def existing_store(s: Settings):
+    """The store when the ledger exists, else None (a missing SQLite file is not created just to look)."""
     from campaign.ledger.migrate import ledger_exists
 
     if not ledger_exists(s.database_url):
-        return load_project_as_sent(s, None)
+        yield None
+        return
     with closing(store(s)) as opened:
-        return load_project_as_sent(s, opened)
+        yield opened
 
 
 def store(s: Settings | None = None) -> Store:

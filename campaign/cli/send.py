@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Optional
 
@@ -20,12 +22,15 @@ from campaign.cli.app import (
     stop_on_signals,
     store,
 )
+from campaign.config import Settings
 from campaign.errors import CampaignError, InvalidInput, Problem
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from campaign.delivery.sender import Sender
+    from campaign.ledger.store import Store
+    from campaign.providers.base import Provider
     from campaign.series.project import Project
 
 
@@ -59,76 +64,165 @@ def send(
 
     Example: campaign send 2027-09-05 --dry-run
     """
-    from campaign.delivery.sender import Sender
+    s = settings()
+    with _sending(s, day, dry_run=dry_run) as (p, st, d, provider):
+        testers = _test_addresses(to, p.schedule.campaign.seed_list if (seeds and p) else [], seeds)
+        if testers:
+            _send_test_copies(p, st, provider, d, testers, country)
+            return
+        _send_day(
+            p,
+            st,
+            provider,
+            d,
+            dry_run=dry_run,
+            retry_failed=retry_failed,
+            resend_unknown=resend_unknown,
+            yes=yes,
+            workers=workers,
+        )
+
+
+@contextmanager
+def _sending(s: Settings, day: str, *, dry_run: bool) -> Iterator[tuple[Project | None, Store, date, Provider]]:
+    """The folder as sent, the store, the day and the provider. Without a campaign folder (no schedule.yaml
+    here: a worker host), only a day already started can be sent: from its stored edition, with the provider
+    settings recorded with it and the credentials of this environment."""
+    from campaign.delivery.editions import Editions
     from campaign.providers import make_provider, provider_name
 
-    s = settings()
-    p = project(s)
-    d = p.schedule.resolve_day(day)
-    print_findings(p, [d])
-    testers = _test_addresses(to, p.schedule.campaign.seed_list if seeds else [], seeds)
-    if not dry_run:  # a real provider refuses to start on any placeholder (`campaign check` lists them all)
-        from campaign.preflight import require_go_live
-
-        require_go_live(s, p)
+    if not s.schedule_path.exists():
+        st = store(s)
+        try:
+            d = started_day(st, day)
+            recorded = Editions(st, None).require(d).send
+            provider = make_provider(provider_name(s, recorded.provider), s, recorded)
+        except BaseException:
+            st.close()
+            raise
+        with closing(st), closing(provider):
+            yield None, st, d, provider
+        return
     st = store(s)
-    provider = make_provider(provider_name(s, p.schedule.campaign.provider), s, p.schedule.campaign)
     try:
-        number = p.schedule.day_number(d)
-        if not testers and not dry_run:
-            from campaign.ledger.store import SENT
-            from campaign.timing.rehearsal import refuse_rehearsal_ledger
+        p = project(s, st)
+        d = p.schedule.resolve_day(day)
+        print_findings(p, [d])
+        if not dry_run:  # a real provider refuses to start on any placeholder (`campaign check` lists them all)
+            from campaign.preflight import require_go_live
 
-            refuse_rehearsal_ledger(st)
-            sender = Sender(p, st, provider)
-            sender.check_not_paused()
-            if not (retry_failed or resend_unknown) and sender.count_owed(d) == 0:
-                already = st.delivery_counts().get(d, {}).get(SENT, 0)
-                out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
-                return
-            _confirm(_reasons_to_ask(p, sender, d), number, yes)
-        if testers:
-            sender = Sender(p, st, provider)
-            failed = []
-            for address in testers:
-                result = sender.send_test(d, address, country=country)
-                if result.ok:
-                    out.print(f"test copy of day {number} sent to {address} via {provider.name}")
-                else:
-                    failed.append(f"{address}: {result.error}")
-            if failed:
-                raise CampaignError("test send failed — " + "; ".join(failed))
-            return
-        with stop_on_signals() as (stop, received), _progress() as progress:
-            sender = Sender(p, st, provider, stop=stop)
-            task = progress.add_task(f"day {number}", total=None)
-            sender.progress = lambda n: progress.advance(task, n)
-            if not dry_run:
-                progress.update(task, total=sender.count_owed(d))
-            if workers > 1 and not dry_run:
-                from campaign.cli.workers import send_with_workers
-
-                report = send_with_workers(
-                    sender, st, d, workers, stop=stop, retry_failed=retry_failed, resend_unknown=resend_unknown
-                )
-            else:
-                report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
-        out.print(report.summary())
-        if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
-            out.print(
-                f"{ready} reader(s) back from their own pause get a postponed part instead of this day: "
-                "`campaign run` sends it at the next send time (one part a day)"
-            )
-        exit_for_signal(received, f"campaign send {d}")
-        if report.failed:
-            err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")
-            raise typer.Exit(1)
-        if report.stopped:
-            err.print(f"the send stopped early: {report.stopped}", markup=False)
-            raise typer.Exit(1)
-    finally:
-        provider.close()
+            require_go_live(s, p)
+        provider = make_provider(provider_name(s, p.schedule.campaign.provider), s, p.schedule.campaign)
+    except BaseException:
         st.close()
+        raise
+    with closing(st), closing(provider):
+        yield p, st, d, provider
+
+
+def started_day(st: Store, day: str) -> date:
+    """A DAY argument resolved against the days the ledger holds an edition of (no campaign folder)."""
+    started = st.edition_days()
+    if day.isdigit() and int(day) in started:
+        return started[int(day)]
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        d = None
+    if d is not None and d in started.values():
+        return d
+    raise InvalidInput(
+        Problem(
+            "argument",
+            None,
+            "DAY",
+            f"{day!r} is not a day whose send has started (started: "
+            f"{', '.join(f'{n} ({d})' for n, d in sorted(started.items())) or 'none'}), and there is no "
+            "schedule.yaml here",
+            "run it in the campaign folder, or name a started day",
+        )
+    )
+
+
+def _send_test_copies(p: Project | None, st: Store, provider: Provider, d: date, testers: list[str], country) -> None:
+    from campaign.delivery.sender import Sender
+
+    sender = Sender(p, st, provider, settings=settings())
+    failed = []
+    for address in testers:
+        result = sender.send_test(d, address, country=country)
+        if result.ok:
+            out.print(f"test copy of day {sender.day_number(d)} sent to {address} via {provider.name}")
+        else:
+            failed.append(f"{address}: {result.error}")
+    if failed:
+        raise CampaignError("test send failed — " + "; ".join(failed))
+
+
+def _send_day(
+    p: Project | None,
+    st: Store,
+    provider: Provider,
+    d: date,
+    *,
+    dry_run: bool,
+    retry_failed: bool,
+    resend_unknown: bool,
+    yes: bool,
+    workers: int,
+) -> None:
+    from campaign.delivery.editions import Editions
+    from campaign.delivery.sender import Sender
+    from campaign.ledger.schema import SENT
+
+    recorded = Editions(st, None).get(d) if p is None else None  # no folder: the settings the day started with
+    sender = Sender(
+        p,
+        st,
+        provider,
+        settings=settings(),
+        rate=recorded.send.rate_limit if recorded else None,
+        concurrency=recorded.send.concurrency if recorded else None,
+    )
+    number = sender.day_number(d)
+    if not dry_run:
+        from campaign.timing.rehearsal import refuse_rehearsal_ledger
+
+        refuse_rehearsal_ledger(st)
+        sender.check_not_paused()
+        if not (retry_failed or resend_unknown) and sender.count_owed(d) == 0:
+            already = st.delivery_counts().get(d, {}).get(SENT, 0)
+            out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
+            return
+        if p is not None:
+            _confirm(_reasons_to_ask(p, sender, d), number, yes)
+    with stop_on_signals() as (stop, received), _progress() as progress:
+        sender.stop = stop
+        task = progress.add_task(f"day {number}", total=None)
+        sender.progress = lambda n: progress.advance(task, n)
+        if not dry_run:
+            progress.update(task, total=sender.count_owed(d))
+        if workers > 1 and not dry_run:
+            from campaign.cli.workers import send_with_workers
+
+            report = send_with_workers(
+                sender, st, d, workers, stop=stop, retry_failed=retry_failed, resend_unknown=resend_unknown
+            )
+        else:
+            report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
+    out.print(report.summary())
+    if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
+        out.print(
+            f"{ready} reader(s) back from their own pause get a postponed part instead of this day: "
+            "`campaign run` sends it at the next send time (one part a day)"
+        )
+    exit_for_signal(received, f"campaign send {d}")
+    if report.failed:
+        err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")
+        raise typer.Exit(1)
+    if report.stopped:
+        err.print(f"the send stopped early: {report.stopped}", markup=False)
+        raise typer.Exit(1)
 
 
 def _test_addresses(to: list[str], seed_list: list[str], seeds: bool) -> list[str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from campaign.cli.app import DAY_HELP, app, err, out, print_findings, project, store
+from campaign.cli.app import DAY_HELP, app, err, existing_store, out, print_findings, project, settings
 from campaign.clock import utcnow
 
 
@@ -71,18 +70,6 @@ def print_schedule_warnings(p) -> None:
         err.print(f"warning: {warning}", markup=False)
 
 
-def _catch_up_shift(s):
-    """How far `campaign resume --catch-up` moved the series (from the ledger, when there is one)."""
-    from campaign.ledger.migrate import ledger_exists
-
-    if not ledger_exists(s.database_url):
-        return ()
-    from campaign.timing.pause import schedule_shift
-
-    with closing(store(s)) as st:
-        return schedule_shift(st)
-
-
 @app.command()
 def plan() -> None:
     """Show how the article is split across the scheduled days: each day's subject beside its first heading
@@ -92,19 +79,24 @@ def plan() -> None:
     """
     from rich.table import Table
 
+    from campaign.timing.pause import schedule_shift
     from campaign.timing.slots import sent_on
 
-    p = project()
+    s = settings()
+    with existing_store(s) as st:
+        p = project(s, st)
+        shift = schedule_shift(st) if st is not None else ()  # how far `resume --catch-up` moved the series
+        rendered = set(st.edition_days().values()) if st is not None else set()
     print_schedule_warnings(p)
     frozen = p.frozen
-    shift = _catch_up_shift(p.settings)
     table = Table(title=f"{p.schedule.campaign.name}: {len(p.plan.parts)} parts")
     for col in ("Day", "Date", "Words", "Subject", "Starts with", "Note"):
         table.add_column(col, justify="right" if col in ("Day", "Words") else "left")
     for part in p.plan.parts:
         entry = frozen.get(part.day) or p.schedule.days[part.day]
         pins = p.schedule.days[part.day].pin if part.day in p.schedule.days else []
-        notes = (["sent"] if part.day in frozen else []) + (["pinned: " + ", ".join(pins)] if pins else [])
+        started = ["sent (stored render)" if part.day in rendered else "frozen"] if part.day in frozen else []
+        notes = started + (["pinned: " + ", ".join(pins)] if pins else [])
         on = sent_on(part.day, shift)
         table.add_row(
             str(part.number),

@@ -24,8 +24,9 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         title=f"{schedule.campaign.name} — {len(schedule.dates)} days, "
         f"{schedule.campaign.send_time} {schedule.campaign.timezone}"
     )
-    for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown"):
-        table.add_column(col, justify="left" if col in ("Date", "State") else "right")
+    rendered = set(store.edition_days().values())  # days whose verified email is stored (series/edition.py)
+    for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown", "Render"):
+        table.add_column(col, justify="left" if col in ("Date", "State", "Render") else "right")
     for day in schedule.dates:
         c = counts.get(day, {})
         view = views[day]
@@ -42,6 +43,7 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             str(c.get(FAILED, 0)),
             str(c.get(REJECTED, 0)),
             str(unknown),
+            "stored" if day in rendered else "—",
         )
     lines: list = [table]
     subs = store.count_subscribers()

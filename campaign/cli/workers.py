@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Optional
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from campaign.delivery.sender import Sender
     from campaign.delivery.values import SendReport
     from campaign.ledger.store import Store
+    from campaign.series.project import Project
 
 
 @app.command()
@@ -44,39 +46,62 @@ def worker(
 
     Example: campaign worker --once
     """
-    from campaign.delivery.sender import Sender
-    from campaign.preflight import require_go_live
-    from campaign.providers import make_provider, provider_name
     from campaign.timing.rehearsal import refuse_rehearsal_ledger
 
     s = settings()
-    st = store(s)
-    p = project(s, st)
-    require_go_live(s, p)
-    refuse_rehearsal_ledger(st)
-    days = [p.schedule.resolve_day(day)] if day else list(p.schedule.dates)
-    provider = make_provider(provider_name(s, p.schedule.campaign.provider), s, p.schedule.campaign)
-    try:
+    with closing(store(s)) as st:
+        p = project(s, st) if s.schedule_path.exists() else None  # no folder: the days already started
+        refuse_rehearsal_ledger(st)
         with stop_on_signals() as (stop, received):
-            sender = Sender(p, st, provider, stop=stop, shared_rate=True)
-            while not stop.is_set():
-                queued = st.days_queued(days)
-                for d in queued:
-                    report = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
-                    if not quiet:
-                        out.print(f"worker {sender.lease.worker_id}: {report.summary()}")
-                    if report.stopped and not stop.is_set() and "fenced" not in report.stopped:
-                        err.print(f"worker stopped: {report.stopped}", markup=False)
-                        raise typer.Exit(1)
-                if once and not queued:
-                    break
-                if not queued:
-                    stop.wait(poll)
+            _work(p, st, day, once=once, poll=poll, stop=stop, quiet=quiet, retry=(retry_failed, resend_unknown))
         if received and not quiet:
             err.print("worker stopped by signal: the batches in flight finished and were recorded", markup=False)
+
+
+def _work(
+    p: Project | None, st: Store, day: str | None, *, once: bool, poll: float, stop, quiet: bool, retry: tuple
+) -> None:
+    """Send every queued day until stopped (`once`: until nothing is queued). Without a folder the provider is
+    the one recorded with the started day (CAMPAIGN_PROVIDER still overrides), credentials from here."""
+    from campaign.cli.send import started_day
+    from campaign.delivery.editions import Editions
+    from campaign.delivery.sender import Sender
+    from campaign.preflight import require_go_live
+    from campaign.providers import make_provider, provider_name
+
+    s = settings()
+    sender: Sender | None = None
+    try:
+        while not stop.is_set():
+            if p is not None:
+                days = [p.schedule.resolve_day(day)] if day else list(p.schedule.dates)
+            else:
+                days = [started_day(st, day)] if day else sorted(st.edition_days().values())
+            queued = st.days_queued(days)
+            for d in queued:
+                if sender is None:
+                    if p is not None:
+                        require_go_live(s, p)
+                    recorded = Editions(st, None).require(d).send
+                    chosen = p.schedule.campaign if p is not None else recorded
+                    provider = make_provider(provider_name(s, chosen.provider), s, chosen)
+                    rate, concurrency = (None, None) if p is not None else (recorded.rate_limit, recorded.concurrency)
+                    sender = Sender(
+                        p, st, provider, settings=s, stop=stop, shared_rate=True, rate=rate, concurrency=concurrency
+                    )
+                report = sender.send_day(d, enqueue=False, retry_failed=retry[0], resend_unknown=retry[1])
+                if not quiet:
+                    out.print(f"worker {sender.lease.worker_id}: {report.summary()}")
+                if report.stopped and not stop.is_set() and "fenced" not in report.stopped:
+                    err.print(f"worker stopped: {report.stopped}", markup=False)
+                    raise typer.Exit(1)
+            if once and not queued:
+                break
+            if not queued:
+                stop.wait(poll)
     finally:
-        provider.close()
-        st.close()
+        if sender is not None:
+            sender.provider.close()
 
 
 def send_with_workers(
@@ -85,11 +110,11 @@ def send_with_workers(
     """Enqueue `d`, run `workers` worker processes on it, finish what they left, report from the ledger."""
     from campaign.delivery.values import SendReport
 
-    number = sender.project.schedule.day_number(d)
+    number = sender.day_number(d)
     owed = sender.start_day(d)
     command = [sys.executable, "-m", "campaign", "worker", "--day", d.isoformat(), "--once", "--quiet"]
     command += ["--retry-failed"] * retry_failed + ["--resend-unknown"] * resend_unknown
-    root = sender.project.settings.root
+    root = sender.settings.root
     children = [subprocess.Popen(command, cwd=root) for _ in range(workers)]
     try:
         while any(child.poll() is None for child in children):

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 
+from campaign.delivery.editions import Editions
 from campaign.delivery.values import Chunk
-from campaign.ledger.store import UNKNOWN, Store, Variants
+from campaign.ledger.schema import ACTIVE, UNKNOWN
+from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Audience
-from campaign.series.project import Project
 
 PAGE_SIZE = 2000
 IDEMPOTENCY_WINDOW = timedelta(hours=23)  # Resend remembers a key 24 h: resend automatically only within it
@@ -30,28 +31,18 @@ def pages(read: Callable[[int], list]) -> Iterator[list]:
 
 
 class BatchSource:
-    def __init__(self, project: Project, store: Store, *, max_batch: int, clock: Callable[[], datetime]) -> None:
-        self.project = project
+    def __init__(self, editions: Editions, store: Store, *, max_batch: int, clock: Callable[[], datetime]) -> None:
+        self.editions = editions
         self.store = store
         self.max_batch = max_batch
         self.clock = clock
 
     def cutoff(self, day: date) -> datetime:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
-        return self.project.schedule.send_at(day)
-
-    def variants(self) -> Variants:
-        """The project's country → variant mapping, for the SQL CASE of the enqueue."""
-        project = self.project
-        countries = project.crisis.countries
-        return Variants(
-            {code: project.variant_for(code) for code in countries},
-            project.variant_for(None),
-            project.variant_for("ZZ"),  # a code with no row: the international block
-        )
+        return self.editions.send_at(day)
 
     def enqueue(self, day: date, audience: Audience | None = None) -> None:
-        self.store.enqueue(day, self.cutoff(day), self.variants(), at=self.clock(), audience=audience)
+        self.store.enqueue(day, self.cutoff(day), self.editions.variants(day), at=self.clock(), audience=audience)
 
     def queued(self, day: date, claim: Callable[[str, int], Chunk | None]) -> Iterator[Chunk]:
         """Batches claimed from the day's queue as they are asked for (`claim(variant, after_id)` claims one),
@@ -61,7 +52,7 @@ class BatchSource:
         already claimed stay behind in the queue index until PostgreSQL vacuums them, and a claim from the
         start of the range would step over all of them every time (quadratic on a 1M list). When the range
         ahead is empty, one claim from the start picks up rows skipped while locked or released since."""
-        known = sorted({self.project.variant_for(c) for c in self.project.crisis.countries} | {self.variants().other})
+        known = self.editions.known_variants(day)
         for variant in known + [v for v in self.store.queued_variants(day) if v not in known]:
             after = 0
             while True:
@@ -75,7 +66,7 @@ class BatchSource:
                 yield chunk
         self.store.drop_inactive(day)
 
-    def chunked(self, rows_pages: Iterator[list], restore_to: str | None) -> Iterator[Chunk]:
+    def chunked(self, day: date, rows_pages: Iterator[list], restore_to: str | None) -> Iterator[Chunk]:
         """Fill each variant's batch across pages, so a small country still gets full batches."""
         pending: dict[str, list] = defaultdict(list)
         variants: dict[str | None, str] = {}
@@ -83,7 +74,7 @@ class BatchSource:
             for row in rows:
                 variant = variants.get(row.country)
                 if variant is None:
-                    variant = variants[row.country] = self.project.variant_for(row.country)
+                    variant = variants[row.country] = self.editions.variant_for(day, row.country)
                 group = pending[variant]
                 group.append(row)
                 if len(group) >= self.max_batch:
@@ -93,6 +84,7 @@ class BatchSource:
 
     def in_state(self, day: date, state: str, audience: Audience | None = None) -> Iterator[Chunk]:
         return self.chunked(
+            day,
             pages(
                 lambda after: self.store.rows_in_state(day, state, after_id=after, limit=PAGE_SIZE, audience=audience)
             ),
@@ -109,17 +101,16 @@ class BatchSource:
         for row in rows:
             by_batch[row.batch_id].append(row)
         for batch_id, members in by_batch.items():
-            variants = {self.project.variant_for(r.country) for r in members}
+            variants = {self.editions.variant_for(day, r.country) for r in members}
             if (
                 batch_id
                 and len(variants) == 1
-                and all(r.subscriber_status == "active" for r in members)
+                and all(r.subscriber_status == ACTIVE for r in members)
                 and all(now - r.updated_at < IDEMPOTENCY_WINDOW for r in members)
             ):
                 yield Chunk(variants.pop(), members, batch_id, UNKNOWN)
 
     def count_by_variant(self, day: date, audience: Audience | None = None) -> dict[str, int]:
         """What a dry run reports: owed subscribers per crisis variant."""
-        return self.store.count_owed_by_variant(
-            day, self.cutoff(day), self.variants(), at=self.clock(), audience=audience
-        )
+        variants = self.editions.variants(day)
+        return self.store.count_owed_by_variant(day, self.cutoff(day), variants, at=self.clock(), audience=audience)

@@ -45,10 +45,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 
 from campaign.clock import utcnow
-from campaign.delivery.archive import archive_issue
+from campaign.config import Settings
 from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.batches import IDEMPOTENCY_WINDOW, PAGE_SIZE, BatchSource
 from campaign.delivery.checkpoint import Checkpoints
+from campaign.delivery.editions import Editions
 from campaign.delivery.identity import identity_for
 from campaign.delivery.lease import Lease
 from campaign.delivery.memory import keep_freed_memory, prompt_thread_switches
@@ -68,7 +69,7 @@ from campaign.errors import (
 )
 from campaign.ledger.addresses import clean_name
 from campaign.ledger.store import FAILED, READY, UNKNOWN, Store
-from campaign.providers.base import Batch, Provider, Recipient, Result
+from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
 
@@ -81,12 +82,16 @@ START_WAIT = 60.0  # seconds a sender waits for another one's start (expire + en
 
 
 class Sender(Checkpoints):
+    """Sends days through `provider`. `project` is the campaign folder as sent (None for a process without a
+    folder: it can send only days already started, from their stored editions, with `settings`)."""
+
     def __init__(
         self,
-        project: Project,
+        project: Project | None,
         store: Store,
         provider: Provider,
         *,
+        settings: Settings | None = None,
         clock: Callable[[], datetime] = utcnow,
         stop: threading.Event | None = None,
         progress: Callable[[int], None] | None = None,
@@ -97,22 +102,23 @@ class Sender(Checkpoints):
         worker_id: str | None = None,
     ):
         self.project = project
+        self.settings = settings or project.settings  # type: ignore[union-attr]
         self.store = store
         self.provider = provider
         self.clock = clock
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda n: None)
-        self.tokens = Tokens(project.settings.secret_key)
-        self.identity = identity_for(project)
-        campaign = project.schedule.campaign
-        self.rate = rate or campaign.rate_limit or provider.default_rate
-        self.concurrency = max(1, concurrency or campaign.concurrency or provider.default_concurrency)
+        self.tokens = Tokens(self.settings.secret_key)
+        self.editions = Editions(store, project)
+        campaign = project.schedule.campaign if project is not None else None
+        self.rate = rate or (campaign and campaign.rate_limit) or provider.default_rate
+        self.concurrency = max(1, concurrency or (campaign and campaign.concurrency) or provider.default_concurrency)
         self.retry = retry or RetryPolicy()
         if shared_rate is None:  # several hosts may send from one PostgreSQL: one rate for all of them
             shared_rate = store.engine.dialect.name == "postgresql"
         self.bucket = SharedBucket(store, f"send:{provider.name}", self.rate) if shared_rate else TokenBucket(self.rate)
-        self.lease = Lease(store, project.settings.lease_seconds, worker_id)
-        self.sources = BatchSource(project, store, max_batch=provider.max_batch, clock=clock)
+        self.lease = Lease(store, self.settings.lease_seconds, worker_id)
+        self.sources = BatchSource(self.editions, store, max_batch=provider.max_batch, clock=clock)
         self._abort = threading.Event()  # bad credentials or a local failure: no worker may start a request
         self._retrier = Retrier(
             self.retry, self.bucket, idempotent=provider.idempotent_batches, cancelled=self._cancelled
@@ -123,7 +129,14 @@ class Sender(Checkpoints):
 
     # -- helpers ------------------------------------------------------------------------------------
     def unsubscribe_link(self, subscriber_id: int) -> str:
-        return unsubscribe_url(self.project.settings.public_url, self.tokens.unsubscribe(subscriber_id))
+        return unsubscribe_url(self.settings.public_url, self.tokens.unsubscribe(subscriber_id))
+
+    def identity(self, day: date) -> Identity:
+        """A started day's messages carry the headers stored with it; a test copy of a day not started, the
+        folder's."""
+        if self.editions.get(day) is None and self.project is not None:
+            return identity_for(self.project)
+        return self.editions.identity(day)
 
     def recipient(self, row) -> Recipient:
         try:
@@ -139,7 +152,10 @@ class Sender(Checkpoints):
     @property
     def series_days(self) -> list[date]:
         """Every day of the series: the schedule's and any already sent (postponed parts are among them)."""
-        return sorted(set(self.project.schedule.dates) | set(self.project.frozen))
+        started = set(self.store.edition_days().values())
+        if self.project is None:
+            return sorted(started)
+        return sorted(set(self.project.schedule.dates) | set(self.project.frozen) | started)
 
     def check_not_paused(self) -> None:
         pause = self.store.get_state("pause")
@@ -165,8 +181,7 @@ class Sender(Checkpoints):
     ) -> SendReport:
         """Send `day` to every active subscriber still owed it. `audience` narrows the owed set (a time-zone
         group for local-time delivery). `enqueue=False`: a worker sending a day another process enqueued."""
-        project = self.project
-        report = SendReport(day, project.schedule.day_number(day), dry_run=dry_run)
+        report = SendReport(day, self.day_number(day), dry_run=dry_run)
         if dry_run:
             report.by_variant = self.sources.count_by_variant(day, audience)
             report.owed = sum(report.by_variant.values())
@@ -192,8 +207,11 @@ class Sender(Checkpoints):
         finally:
             report.unknown = self.store.count_in_state(day, UNKNOWN)
         if not report.stopped and self.count_owed(day) == 0:
-            self.store.set_issue_state(day, "sent")
+            self.store.finish(day)
         return report
+
+    def day_number(self, day: date) -> int:
+        return self.editions.number(day)
 
     def send_postponed(self, audience=None) -> list[SendReport]:
         """The parts made READY for subscribers back from their own pause (ledger/postponed.py): each day's
@@ -201,14 +219,12 @@ class Sender(Checkpoints):
         One report per day."""
         reports: list[SendReport] = []
         for day in self.store.ready_days(self.series_days, audience):
-            if day not in self.project.schedule.days:
-                continue  # not a day of the series in force: left READY for `campaign status` to show
+            if self.editions.get(day) is None:
+                continue  # never started: left READY for `campaign status` to show
             self.check_not_paused()
-            report = SendReport(day, self.project.schedule.day_number(day))
+            report = SendReport(day, self.day_number(day))
             with self.store.lock(f"send:{day}"):
                 self.store.expire_leases(day)
-                project = self._planned()
-                project.render(day, project.default_variant)  # fail before the first batch on a broken template
             report.owed = self.store.count_in_state(day, READY)
             try:
                 self._run(day, report, self.sources.in_state(day, READY, audience))
@@ -222,18 +238,19 @@ class Sender(Checkpoints):
     def start_day(self, day: date, audience=None) -> int:
         """Only the start of a send (expire, archive, enqueue), for `send --workers`; returns how many were owed."""
         self.check_not_paused()
-        report = SendReport(day, self.project.schedule.day_number(day))
+        report = SendReport(day, self.day_number(day))
         self._start(day, report, audience)
         return report.owed
 
-    def _planned(self) -> Project:
-        recorded = frozen_days(self.store)
-        if set(recorded) - set(self.project.frozen):
-            # days went out since this project was loaded: plan its inputs around what the ledger recorded,
-            # so no day is ever sent from a re-split (series/frozen.py)
-            self.project = self.project.with_frozen(recorded)
-            self.sources.project = self.project
-        return self.project
+    def _planned(self) -> Project | None:
+        """The project planned around every day the ledger recorded as started (another process may have
+        started days since this one loaded it): no day is ever sent from a re-split (series/frozen.py)."""
+        project = self.project
+        if project is not None:
+            recorded = frozen_days(self.store)
+            if set(recorded) - set(project.frozen):
+                project = self.project = self.editions.project = project.with_frozen(recorded)
+        return project
 
     def _start(self, day: date, report: SendReport, audience) -> None:
         """Under the day's lock, which serialises only this start (a second sender waits a moment for it,
@@ -250,11 +267,12 @@ class Sender(Checkpoints):
                 waited += 0.1
 
     def _enqueue(self, day: date, report: SendReport, audience) -> None:
+        """Start the day: its edition is rendered (every variant, verified) and stored before the first batch,
+        unless it has one; a process without the folder can only continue a day already started."""
         self.store.expire_leases(day)
-        project = self._planned()
-        project.render(day, project.default_variant)  # fail before the first batch on a broken template
-        archive_issue(project, self.store, day, number=report.number, at=self.clock())
-        if project.schedule.campaign.personal_pause == "postpone":
+        self._planned()
+        edition = self.editions.start(day, at=self.clock())
+        if edition.send.postpones:
             # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
             self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
         report.owed = self.count_owed(day)
@@ -363,7 +381,7 @@ class Sender(Checkpoints):
         if not rows:
             return None
         try:
-            issue = self.project.render(day, chunk.variant)
+            issue = self.editions.issue(day, chunk.variant)
         except BaseException:
             with self.lease.lock:
                 self.store.release(day, batch_id, restore_to=chunk.restore_to, worker_id=self.lease.worker_id)
@@ -397,7 +415,7 @@ class Sender(Checkpoints):
             job.batch_id,
             job.issue,
             tuple(recipients),
-            self.identity,
+            self.identity(day),
             sent_at=self.clock(),
             metadata={"issue": day.isoformat()},
         )

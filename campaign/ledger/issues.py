@@ -1,8 +1,23 @@
-"""Issues: the archive of each day's web version, the day's recorded state (`IssueState`), and the frozen day
-(what the day *is* once its send started: series/frozen.py).
+"""The day's state machine, and what a started day is and looks like (its frozen record and stored edition).
 
-Every write is a single upsert, so two senders starting the same day together cannot collide on the insert;
-a frozen day is written once and never overwritten.
+                 start()                      finish()
+    PLANNED ──────────────▶ SENDING ─────────────────────────▶ SENT
+       │  ▲ freeze()          ▲  │ miss() / skip()               │ start() (someone new is owed it)
+       ▼  │ (a later day      │  ▼                               ▼
+    FROZEN   started first)   │ MISSED | SKIPPED ──reschedule()──▶ RESCHEDULED ──start()──▶ SENDING
+                              └──────────────── start() ──────────────────────────────────────┘
+
+- PLANNED: no row. The day is split from the article like every day not started (series/plan.py).
+- FROZEN: its record (series/frozen.py) is written because it or a later day started; never re-split.
+- SENDING: its send started: the frozen record and the edition (series/edition.py: the verified email of every
+  crisis variant, rendered once) are stored, and every sender, worker, retry and archive page merges into
+  that edition. A day's edition is written once and never overwritten; a variant missing from it is added.
+- SENT: nobody is owed it any more. MISSED / SKIPPED: its send time passed outside the grace window, or fell
+  inside a series pause; RESCHEDULED: catch-up (or an edit) gave it a new send time.
+
+Each transition is one guarded UPDATE/upsert whose WHERE names the states it may leave; a move from any
+other state raises `IllegalTransition`. Every write is a single statement, so two senders starting the same
+day together cannot collide on the insert.
 """
 
 from __future__ import annotations
@@ -10,76 +25,112 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, func, or_, select, update
 
+from campaign.errors import IllegalTransition
 from campaign.ledger.schema import IssueState, Tables, issues
+
+PLANNED, FROZEN, SENDING = IssueState.PLANNED, IssueState.FROZEN, IssueState.SENDING
+SENT, MISSED, SKIPPED, RESCHEDULED = IssueState.SENT, IssueState.MISSED, IssueState.SKIPPED, IssueState.RESCHEDULED
+
+# target -> the states it may be entered from (None: no state recorded, i.e. planned or frozen)
+ALLOWED: dict[IssueState, frozenset[IssueState | None]] = {
+    SENDING: frozenset({None, PLANNED, FROZEN, SENDING, SENT, MISSED, SKIPPED, RESCHEDULED}),
+    SENT: frozenset({SENDING, SENT, RESCHEDULED, None, FROZEN}),
+    MISSED: frozenset({None, PLANNED, FROZEN, SENDING, MISSED, SKIPPED, RESCHEDULED}),
+    SKIPPED: frozenset({None, PLANNED, FROZEN, SENDING, MISSED, SKIPPED, RESCHEDULED}),
+    RESCHEDULED: frozenset({MISSED, SKIPPED, RESCHEDULED}),
+}
+
+
+class Shown(StrEnum):
+    """What `campaign status` shows of a day (timing/days.py): a recorded state, or what the clock says of a
+    day not settled yet. Slots (one per zone with local-time delivery) use DONE / SCHEDULED / DUE too."""
+
+    SCHEDULED = "scheduled"
+    DUE = "due"
+    DONE = "done"
+    SENDING = SENDING.value
+    SENT = SENT.value
+    MISSED = MISSED.value
+    SKIPPED = SKIPPED.value
+
+
+def is_settled(state: str | None) -> bool:
+    """A day the scheduler recorded as not sent at its time (status shows it until someone sends it)."""
+    return state in (MISSED, SKIPPED)
 
 
 class IssueArchive(Tables):
-    def save_issue(self, day: date, *, number: int, subject: str, web_html: str, at: datetime) -> None:
-        """Archive the day's web version when its first delivery starts (what "view in browser" shows). The
-        first send time of a day already recorded (by an earlier send, or as missed) is kept."""
+    # -- transitions --------------------------------------------------------------------------------
+    def start(self, day: date, *, number: int, subject: str, edition: Mapping[str, Any], at: datetime) -> None:
+        """→ SENDING: store the day's edition (only when it has none: what went out stays as sent) and its
+        web version for the archive. The first send time of a day already recorded is kept."""
+        record = json.dumps(edition)
         upsert = self.insert(issues).values(
-            day=day, number=number, subject=subject, web_html=web_html, first_sent_at=at, state=IssueState.SENDING
+            day=day,
+            number=number,
+            subject=subject,
+            web_html=edition["web_html"],
+            edition=record,
+            first_sent_at=at,
+            state=SENDING,
         )
-        upsert = upsert.on_conflict_do_update(
+        upsert = upsert.on_conflict_do_update(  # a frozen (or missed) row gains its edition; a stored one stays
             index_elements=[issues.c.day],
             set_={
-                "number": upsert.excluded.number,
-                "subject": upsert.excluded.subject,
-                "web_html": upsert.excluded.web_html,
                 "state": upsert.excluded.state,
+                "web_html": func.coalesce(issues.c.web_html, upsert.excluded.web_html),
+                "edition": func.coalesce(issues.c.edition, upsert.excluded.edition),
+                "first_sent_at": func.coalesce(issues.c.first_sent_at, upsert.excluded.first_sent_at),
             },
         )
         with self.engine.begin() as conn:
+            current = conn.execute(select(issues.c.state).where(issues.c.day == day)).first()
+            self._guard(day, current.state if current else None, SENDING)
             conn.execute(upsert)
 
-    def set_issue_state(
-        self, day: date, state_: str | None, note: str | None = None, *, number: int = 0, subject: str = ""
+    def finish(self, day: date) -> None:
+        """SENDING → SENT: nobody is owed the day any more."""
+        self._move(day, SENT)
+
+    def miss(self, day: date, note: str, *, number: int, subject: str) -> None:
+        self._move(day, MISSED, note, number=number, subject=subject)
+
+    def skip(self, day: date, note: str, *, number: int, subject: str) -> None:
+        self._move(day, SKIPPED, note, number=number, subject=subject)
+
+    def reschedule(self, day: date) -> None:
+        """MISSED | SKIPPED → RESCHEDULED (catch-up, or an edit that moved its send time into the future)."""
+        self._move(day, RESCHEDULED)
+
+    def _move(
+        self, day: date, target: IssueState, note: str | None = None, *, number: int = 0, subject: str = ""
     ) -> None:
-        upsert = self.insert(issues).values(day=day, number=number, subject=subject, state=state_, note=note)
+        allowed = [s for s in ALLOWED[target] if s is not None]
+        upsert = self.insert(issues).values(day=day, number=number, subject=subject, state=target, note=note)
+        guard = or_(issues.c.state.in_(allowed), issues.c.state.is_(None) if None in ALLOWED[target] else false())
         upsert = upsert.on_conflict_do_update(
-            index_elements=[issues.c.day], set_={"state": upsert.excluded.state, "note": upsert.excluded.note}
+            index_elements=[issues.c.day],
+            set_={"state": upsert.excluded.state, "note": upsert.excluded.note},
+            where=guard,
         )
         with self.engine.begin() as conn:
+            current = conn.execute(select(issues.c.state).where(issues.c.day == day)).first()
+            self._guard(day, current.state if current else None, target)
             conn.execute(upsert)
 
-    def issue_states(self) -> dict[date, Any]:
-        with self.engine.connect() as conn:
-            return {
-                row.day: row
-                for row in conn.execute(
-                    select(
-                        issues.c.day,
-                        issues.c.number,
-                        issues.c.subject,
-                        issues.c.first_sent_at,
-                        issues.c.state,
-                        issues.c.note,
-                    )
-                )
-            }
-
-    def archived_issue(self, day: date):
-        with self.engine.connect() as conn:
-            return conn.execute(select(issues).where(issues.c.day == day, issues.c.web_html.is_not(None))).first()
-
-    def archived_issues(self) -> list:
-        """Days whose web version is archived (their send has started), oldest first — the public archive."""
-        with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(issues.c.day, issues.c.number, issues.c.subject, issues.c.first_sent_at)
-                    .where(issues.c.web_html.is_not(None))
-                    .order_by(issues.c.day)
-                )
-            )
+    @staticmethod
+    def _guard(day: date, current: str | None, target: IssueState) -> None:
+        if (IssueState(current) if current else None) not in ALLOWED[target]:
+            raise IllegalTransition(day, current or PLANNED, target)
 
     def freeze_days(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Record days as they are when a send starts. A day already frozen keeps its first record: what went
-        out stays as sent, whoever starts the send and whatever the files say now."""
+        """PLANNED → FROZEN: record days as they are when a send starts. A day already frozen keeps its first
+        record: what went out stays as sent, whoever starts the send and whatever the files say now."""
         rows = [
             {
                 "day": date.fromisoformat(r["day"]),
@@ -97,6 +148,67 @@ class IssueArchive(Tables):
         )
         with self.engine.begin() as conn:
             conn.execute(upsert, rows)
+
+    def add_edition_part(self, day: date, variant: str, html: str, text: str) -> dict[str, Any]:
+        """Add one crisis variant to a started day's edition (compare-and-set: when another process added it
+        first, its version is kept). Returns the edition as stored."""
+        with self.engine.begin() as conn:
+            old = conn.execute(select(issues.c.edition).where(issues.c.day == day)).scalar_one()
+            record = json.loads(old)
+            if variant in record["parts"]:
+                return record
+            record["parts"][variant] = {"html": html, "text": text}
+            conn.execute(
+                update(issues).where(issues.c.day == day, issues.c.edition == old).values(edition=json.dumps(record))
+            )
+        stored = self.edition(day)
+        assert stored is not None
+        return stored
+
+    # -- reads --------------------------------------------------------------------------------------
+    def issue_states(self) -> dict[date, Any]:
+        with self.engine.connect() as conn:
+            return {
+                row.day: row
+                for row in conn.execute(
+                    select(
+                        issues.c.day,
+                        issues.c.number,
+                        issues.c.subject,
+                        issues.c.first_sent_at,
+                        issues.c.state,
+                        issues.c.note,
+                        issues.c.edition.is_not(None).label("rendered"),
+                    )
+                )
+            }
+
+    def edition(self, day: date) -> dict[str, Any] | None:
+        """The day's stored edition (series/edition.py's record), or None before its send started."""
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(issues.c.edition).where(issues.c.day == day)).scalar_one_or_none()
+        return json.loads(raw) if raw else None
+
+    def edition_days(self) -> dict[int, date]:
+        """Days holding a stored edition, by the number they printed (a DAY argument without the folder)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(issues.c.day, issues.c.number).where(issues.c.edition.is_not(None)))
+            return {row.number: row.day for row in rows}
+
+    def archived_issue(self, day: date):
+        with self.engine.connect() as conn:
+            return conn.execute(select(issues).where(issues.c.day == day, issues.c.web_html.is_not(None))).first()
+
+    def archived_issues(self) -> list:
+        """Days whose web version is archived (their send has started), oldest first — the public archive."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(issues.c.day, issues.c.number, issues.c.subject, issues.c.first_sent_at)
+                    .where(issues.c.web_html.is_not(None))
+                    .order_by(issues.c.day)
+                )
+            )
 
     def frozen_days(self) -> dict[date, dict[str, Any]]:
         """Every frozen day's record (JSON-decoded), by day."""

@@ -55,10 +55,15 @@ class DeliveryStatus(StrEnum):
 
 
 class IssueState(StrEnum):
+    """A day's state; the transitions are drawn and guarded in `issues.py`."""
+
+    PLANNED = "planned"  # no row: split from the article like every day not started
+    FROZEN = "frozen"  # its record kept because a later day started (no state stored)
     SENDING = "sending"
     SENT = "sent"
     MISSED = "missed"
     SKIPPED = "skipped"
+    RESCHEDULED = "rescheduled"
 
 
 class WelcomeStatus(StrEnum):
@@ -131,6 +136,7 @@ issues = Table(
     Column("state", String(16)),  # IssueState
     Column("note", String(500)),
     Column("frozen", Text),  # JSON: the day as it went out (series/frozen.py's FrozenDay record)
+    Column("edition", Text),  # JSON: the day's verified email, rendered once at its start (series/edition.py)
 )
 
 deliveries = Table(

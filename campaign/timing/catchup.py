@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from campaign.ledger.issues import is_settled
 from campaign.ledger.store import Store
 from campaign.series.project import Project
 from campaign.timing.logs import log
@@ -41,8 +42,10 @@ def postpone_after_pause(project: Project, store: Store, since: datetime, until:
             break
         target += timedelta(days=1)
     record_shift(store, first, (target - moved_from).days)
-    for day in held:
-        store.set_issue_state(day, None)  # no longer skipped: scheduled again
+    recorded = store.issue_states()
+    for day in held:  # no longer skipped: scheduled again
+        if (row := recorded.get(day)) is not None and is_settled(row.state):
+            store.reschedule(day)
     new = schedule_shift(store)
     return [s for s in slots_for(schedule, zones, new) if s.day >= first]
 
@@ -53,9 +56,8 @@ def mark_skipped(project: Project, store: Store, since: datetime, until: datetim
     skipped = []
     for slot in slots_for(project.schedule, zones, schedule_shift(store)):
         if since <= slot.at <= until and owed_count(store, slot, zones):
-            store.set_issue_state(
+            store.skip(
                 slot.day,
-                "skipped",
                 "paused during its send time",
                 number=slot.number,
                 subject=project.schedule.days[slot.day].subject,
@@ -79,9 +81,8 @@ def record_missed(project: Project, store: Store, slot: Slot, owed: int) -> bool
         owed,
         slot.number,
     )
-    store.set_issue_state(
+    store.miss(
         slot.day,
-        "missed",
         f"{owed} owed — not sent within {minutes} min of its send time; send with `campaign send {slot.number}`",
         number=slot.number,
         subject=project.schedule.days[slot.day].subject,
@@ -96,9 +97,8 @@ def record_skipped(project: Project, store: Store, slot: Slot, reason: str) -> N
         slot.describe(project.schedule.campaign.tz),
         reason,
     )
-    store.set_issue_state(
+    store.skip(
         slot.day,
-        "skipped",
         f"paused: {reason}",
         number=slot.number,
         subject=project.schedule.days[slot.day].subject,

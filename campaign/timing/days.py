@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from campaign.ledger.issues import Shown, is_settled
 from campaign.ledger.store import Store
 from campaign.series.schedule import Schedule
 from campaign.timing.pause import PauseWindow, schedule_shift, skipped_by_pause
@@ -29,7 +30,7 @@ class DayView:
     number: int
     at: datetime  # the campaign's send instant (moved by a caught-up pause)
     slots: list[tuple[Slot, int]] = field(default_factory=list)  # (slot, owed)
-    state: str = "scheduled"  # scheduled | due | sending | sent | missed | skipped
+    state: Shown = Shown.SCHEDULED
     note: str | None = None
 
     @property
@@ -47,45 +48,46 @@ class DayFacts:
     recorded_note: str | None = None
 
 
-def slot_state(slot: Slot, owed: int, *, now: datetime, grace: timedelta, windows: list[PauseWindow]) -> str:
+def slot_state(slot: Slot, owed: int, *, now: datetime, grace: timedelta, windows: list[PauseWindow]) -> Shown:
     if owed == 0:
-        return "done"
+        return Shown.DONE
     if slot.at > now:
-        return "scheduled"
+        return Shown.SCHEDULED
     if skipped_by_pause(windows, slot.at):
-        return "skipped"
+        return Shown.SKIPPED
     if now > slot.at + grace:
-        return "missed"
-    return "due"
+        return Shown.MISSED
+    return Shown.DUE
 
 
 def day_state(
     view: DayView, facts: DayFacts, *, now: datetime, grace: timedelta, windows: list[PauseWindow]
-) -> tuple[str, str | None]:
+) -> tuple[Shown, str | None]:
     """(state, note) of one day; see the table in the module docstring."""
     states = [slot_state(s, owed, now=now, grace=grace, windows=windows) for s, owed in view.slots]
     if facts.sending:
-        return "sending", None
-    if all(s == "done" for s in states):
+        return Shown.SENDING, None
+    if all(s == Shown.DONE for s in states):
         if facts.sent:
-            return "sent", None
+            return Shown.SENT, None
         if all(slot.at > now for slot, _ in view.slots):
-            return "scheduled", None
-        return "sent", "nobody was owed it"
+            return Shown.SCHEDULED, None
+        return Shown.SENT, "nobody was owed it"
     hint = f"{view.owed} owed — send with `campaign send {view.number}`"
-    if "missed" in states:
-        return "missed", hint
-    if "skipped" in states:
+    if Shown.MISSED in states:
+        return Shown.MISSED, hint
+    if Shown.SKIPPED in states:
         pause = next((p for p in (skipped_by_pause(windows, s.at) for s, _ in view.slots) if p), None)
-        return "skipped", f"paused: {pause.reason}" if pause else None
-    if facts.recorded_state in ("missed", "skipped"):
-        return facts.recorded_state, facts.recorded_note or (hint if facts.recorded_state == "missed" else None)
-    if "due" in states:
-        return "due", None
-    if "done" in states:
-        done = states.count("done")
-        return "sending", f"{done} of {len(states)} send times done (local time)"
-    return "scheduled", None
+        return Shown.SKIPPED, f"paused: {pause.reason}" if pause else None
+    if is_settled(facts.recorded_state):
+        recorded = Shown(str(facts.recorded_state))
+        return recorded, facts.recorded_note or (hint if recorded == Shown.MISSED else None)
+    if Shown.DUE in states:
+        return Shown.DUE, None
+    if Shown.DONE in states:
+        done = states.count(Shown.DONE)
+        return Shown.SENDING, f"{done} of {len(states)} send times done (local time)"
+    return Shown.SCHEDULED, None
 
 
 def day_views(

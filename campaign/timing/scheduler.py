@@ -36,6 +36,7 @@ from campaign.clock import Clock
 from campaign.config import Settings
 from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.reminders import REMINDER_EVERY
+from campaign.ledger.issues import is_settled
 from campaign.ledger.store import Store
 from campaign.providers.base import Provider
 from campaign.series.project import Project
@@ -229,8 +230,8 @@ class SeriesScheduler:
                 run_at = slot.at if key not in self.attempted else max(slot.at, now)
                 if slot.at > now:  # a missed or skipped day an edit moved into the future: scheduled again
                     recorded = recorded if recorded is not None else self.store.issue_states()
-                    if (row := recorded.get(slot.day)) is not None and row.state in ("missed", "skipped"):
-                        self.store.set_issue_state(slot.day, None)
+                    if (row := recorded.get(slot.day)) is not None and is_settled(row.state):
+                        self.store.reschedule(slot.day)
                 aps.add_job(
                     self._slot_job,
                     "date",
@@ -369,7 +370,7 @@ class SeriesScheduler:
         """Mark the day sent once every one of its slots is done (local time: the last zone)."""
         day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day and not s.tail]
         if all(self._owed(s) == 0 for s in day_slots):
-            self.store.set_issue_state(slot.day, "sent")
+            self.store.finish(slot.day)
 
     def _send_welcomes(self, project: Project, clock: Callable[[], datetime]) -> None:
         provider = self.outlet.get(project)
