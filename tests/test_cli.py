@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import typer.main
+import subprocess
 
 import campaign
-from campaign.cli import app
+from campaign.cli import command
+from campaign.cli.app import unwrap
+from tests.conftest import CAMPAIGN_BIN
 
 
 def all_commands():
-    group = typer.main.get_command(app)
+    group = command()
     stack = [([], group)]
     while stack:
         path, cmd = stack.pop()
@@ -37,6 +39,27 @@ def test_every_command_has_help_with_an_example():
         "subscribers unsubscribe",
     ):
         assert expected in names
+
+
+def test_every_option_and_argument_has_help_and_a_real_label():
+    for name, cmd in all_commands():
+        for param in cmd.params:
+            assert getattr(param, "help", None), f"`campaign {name}` {param.name} has no help"
+            label = param.metavar
+            assert label is not None and "<" not in label and "[" not in label, (name, param.name, label)
+
+
+def test_help_reads_as_sentences_not_as_hard_wrapped_lines():
+    for args in (["--help"], ["send", "--help"], ["subscribers", "import", "--help"]):
+        for columns in ("60", "400"):
+            shown = subprocess.run(
+                [str(CAMPAIGN_BIN), *args], capture_output=True, text=True, env={"COLUMNS": columns}, check=True
+            ).stdout
+            assert "<bool>" not in shown and "<list" not in shown
+            if columns == "400":  # a wide terminal: every paragraph of a docstring is one line
+                cmd = dict(all_commands()).get(" ".join(args[:-1])) if args[:-1] else command()
+                for paragraph in unwrap(cmd.help).split("\n\n"):
+                    assert f"  {paragraph}\n" in shown, paragraph
 
 
 def test_public_api_lists_what_it_exports():

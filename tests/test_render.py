@@ -238,3 +238,23 @@ def test_the_dark_theme_repaints_the_bands(project):
     dark = html[html.index("prefers-color-scheme: dark") :]
     assert ".c-band" in dark and ".c-page" in dark and "body" in dark
     assert html.count('class="c-band"') >= 2  # header strip and footer
+
+
+def test_an_mj_raw_that_swallows_the_crisis_section_is_refused_naming_the_uncompiled_mjml(campaign_dir):
+    """mjml-python leaves everything after an <mj-raw> that opens an element (closed in a later <mj-raw>) as raw
+    <mj-section>/<mj-text> tags: the crisis block would reach readers as unrendered MJML."""
+    base = campaign_dir.root / "templates" / "base.mjml.j2"
+    text = base.read_text(encoding="utf-8")
+    base.write_text(
+        text.replace(
+            "{% block body %}{% endblock %}\n",
+            '{% block body %}{% endblock %}\n<mj-raw><div style="display:none"></mj-raw>\n',
+        ),
+        encoding="utf-8",
+    )
+    footer = campaign_dir.root / "templates" / "partials" / "footer.mjml.j2"
+    footer.write_text(footer.read_text(encoding="utf-8") + "<mj-raw></div></mj-raw>\n", encoding="utf-8")
+    result = campaign_dir.run("validate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "templates/issue.mjml.j2" in result.stderr and "MJML did not compile" in result.stderr
+    assert "<mj-section" in result.stderr or "<mj-" in result.stderr

@@ -13,15 +13,15 @@ import sys
 
 # Imported in the order `campaign --help` lists them; each registers its commands on `app`.
 from campaign.cli import check, db, schedule, send, series, subscribers, web, workers  # noqa: F401, I001
-from campaign.cli.app import app, err
+from campaign.cli.app import app, command, err
 from campaign.errors import CampaignError, InvalidInput, LockHeld
 
-__all__ = ["app", "main"]
+__all__ = ["app", "command", "main"]
 
 
 def main() -> None:
     try:
-        app()
+        command()(prog_name="campaign")
     except InvalidInput as error:
         for line in error.lines():
             err.print(f"error: {line}", markup=False)

@@ -9,6 +9,7 @@ Every command acts on the campaign folder it is run in (schedule.yaml, content/,
 
 from __future__ import annotations
 
+import inspect
 import signal
 import threading
 from contextlib import closing, contextmanager
@@ -27,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's own help: paragraphs wrapped to the terminal, flags without a type label
+    context_settings={"max_content_width": 1000},  # wrap to the terminal, not to 80 columns
     help="Turn the article into a September series of daily emails and deliver it safely.\n\n"
     "Run every command in the campaign folder (the one holding schedule.yaml).",
 )
@@ -37,6 +40,42 @@ out = Console(highlight=False, soft_wrap=True, markup=False)  # user text may co
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DAY_HELP = "An ISO date (2027-09-05) or a day number in the series (5)."
+
+
+# -- help that reads well ----------------------------------------------------------------------------
+def unwrap(text: str) -> str:
+    """A docstring's paragraphs each on one line: the terminal wraps them to its own width (a docstring
+    hard-wrapped at 110 columns, re-wrapped by Rich, breaks mid-sentence)."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in inspect.cleandoc(text).split("\n\n")]
+    return "\n\n".join(paragraphs)
+
+
+def polish(command) -> None:
+    """Unwrap every command's help and label its parameters: a flag shows no value, an option or argument
+    the name of what it takes (DAY, EMAIL, N) instead of a Python type."""
+    stack = [command]
+    while stack:
+        cmd = stack.pop()
+        stack.extend(getattr(cmd, "commands", {}).values())
+        if cmd.help:
+            cmd.help = unwrap(cmd.help)
+        for param in cmd.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif param.metavar is None:
+                param.metavar = METAVARS.get(param.name or "", (param.name or "value").upper())
+
+
+METAVARS = {"to": "EMAIL", "workers": "N", "country": "CODE", "out": "DIR", "since": "WHEN"}
+
+
+def command():
+    """The click command tree of `app`, polished (what `main` runs and the help tests read)."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    polish(group)
+    return group
 
 
 # -- shared plumbing ---------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from campaign.series.templating import make_environment as sandboxed_environment
 MAX_HTML_BYTES = 102 * 1024 - 2048  # Gmail clips at ~102 KB; keep room for the merged URL and headers
 
 SAFETY_PARTIALS = ("partials/crisis", "partials/disclaimer", "partials/footer")
+UNCOMPILED = re.compile(r"</?mj-[a-z-]+[^>]*>", re.I)  # any MJML tag left after compiling
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,17 @@ class Renderer:
                     "check the MJML tags in the templates",
                 )
             ) from None
+        if leftover := UNCOMPILED.search(compiled):
+            raise RenderError(
+                Problem(
+                    f"templates/{template}.mjml.j2",
+                    None,
+                    "",
+                    f"MJML did not compile: {leftover.group(0)!r} is left in the final HTML (an <mj-raw> that opens "
+                    "an element it does not close swallows the MJML after it)",
+                    "close every HTML element inside the same <mj-raw> that opens it",
+                )
+            )
         html = inline_css(compiled)
         text = self._render_template(f"{template}.txt.j2", context)
         text += "".join(self._render_template(f"{p}.txt.j2", context) for p in SAFETY_PARTIALS)
