@@ -24,9 +24,9 @@ def all_commands():
 
 def test_every_command_has_help_with_an_example():
     names = []
-    for name, command in all_commands():
+    for name, cmd in all_commands():
         names.append(name)
-        assert command.help and "Example: campaign " in command.help, f"`campaign {name}` lacks an example"
+        assert cmd.help and "Example: campaign " in cmd.help, f"`campaign {name}` lacks an example"
     for expected in (
         "validate",
         "plan",
