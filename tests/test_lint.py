@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from campaign.series.lint import RULES, LintHit, _near, lint_text
+from campaign.series.lint import RULES, LintHit, lint_text
+from campaign.series.lint_rules import CHECKS, near
 
 ARTICLE = pathlib.Path("/work/shared/seed/article.txt")
 
@@ -278,11 +279,11 @@ def test_l13_only_for_subject_and_preheader():
 
 
 def test_near_counts_words_and_whole_words():
-    assert _near("he used a gun and died", r"\bguns?\b", r"\bdied\b")
+    assert near("he used a gun and died", r"\bguns?\b", r"\bdied\b")
     far = "gun " + "word " * 12 + "died"
-    assert not _near(far, r"\bguns?\b", r"\bdied\b")
-    assert _near("gun " + "word " * 7 + "died", r"\bguns?\b", r"\bdied\b", words=8)
-    assert not _near("it has begun, she died", r"\bguns?\b", r"\bdied\b")
+    assert not near(far, r"\bguns?\b", r"\bdied\b")
+    assert near("gun " + "word " * 7 + "died", r"\bguns?\b", r"\bdied\b", words=8)
+    assert not near("it has begun, she died", r"\bguns?\b", r"\bdied\b")
 
 
 def test_curly_apostrophes_and_markdown_are_normalised():
@@ -380,3 +381,12 @@ def test_phone_numbers_finds_spans():
         ("1-800-555-0199", "18005550199"),
         ("741741", "741741"),
     ]
+
+
+def test_every_rule_of_the_reference_has_exactly_one_registered_check():
+    """The rule table maps onto shared/reference/safe_messaging.md: every L and K rule it lists has one check
+    (N1, the verified-numbers rule, is series/numbers.py's), and no check runs for a rule it does not list."""
+    reference = (pathlib.Path(__file__).resolve().parents[2] / "shared" / "reference" / "safe_messaging.md").read_text()
+    listed = set(re.findall(r"^\|\s*([LK]\d+)\s*\|", reference, re.M))
+    assert listed == {f"L{i}" for i in range(1, 14)} | {f"K{i}" for i in range(1, 8)}
+    assert set(CHECKS) == listed and set(RULES) == listed | {"N1"}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from campaign.series.lint import _F, RULES, LintHit, _excerpt
+from campaign.series.lint import RULES, LintHit
+from campaign.series.lint_rules import excerpt
 
 # A run of digits joined by single spaces, hyphens, dots or brackets ("1-800-555-0199", "(555) 123 4567",
 # "+44 20 7946 0958", "116 123", "741741"), not part of a word, a decimal, a time, a date or a 1,000s number.
@@ -18,7 +19,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PHONE_CONTEXT = re.compile(
     r"\b(?:call\w*|text\w*|dial\w*|phone\w*|sms|ring\w*|tel|telephone|hotline|helpline|line|number|"
     r"contact|reach|whatsapp|fax|toll[- ]free|free\s?phone)(?!-)\W+(?:\w+\W+){0,3}$",
-    _F,
+    re.IGNORECASE,
 )
 
 
@@ -64,15 +65,17 @@ def unverified_numbers(text: str, verified: frozenset[str], *, markup: bool = Fa
     level, title, advice = RULES["N1"]
     spans, original = [], text
     if markup:
-        for m in re.finditer(r"(?:tel|sms|callto):\s*([+\d][\d\s().\-]*)", text, _F):
+        for m in re.finditer(r"(?:tel|sms|callto):\s*([+\d][\d\s().\-]*)", text, re.IGNORECASE):
             digits = re.sub(r"\D", "", m.group(1))
             if digits:
                 spans.append((m.start(), m.end(), digits))
-        text = re.sub(r"<(mj-style|style)\b.*?</\1\s*>", lambda m: " " * len(m.group(0)), text, flags=re.S | _F)
+        text = re.sub(
+            r"<(mj-style|style)\b.*?</\1\s*>", lambda m: " " * len(m.group(0)), text, flags=re.S | re.IGNORECASE
+        )
         text = re.sub(r"<[^>]*>", lambda m: " " * len(m.group(0)), text)
     spans += phone_numbers(text)
     return [
-        LintHit("N1", level, f"{title}: {original[s:e]!r}", _excerpt(original, s, e), advice)
+        LintHit("N1", level, f"{title}: {original[s:e]!r}", excerpt(original, s, e), advice)
         for s, e, digits in spans
         if not _known(digits, verified)
     ]
