@@ -33,7 +33,7 @@ from typing import Any
 
 from campaign.errors import ContentError, Problem, ScheduleError
 from campaign.series.content import Article, Block
-from campaign.series.plan import Part, Plan, _continued, _units, make_plan, slug, split_units
+from campaign.series.plan import Part, Plan, continued_from, make_plan, slug, split_units, units_of
 from campaign.series.schedule import LoadedSchedule
 
 
@@ -248,7 +248,7 @@ def _split_remaining(
     recorded: list[FrozenDay],
     warnings: list[Problem],
 ) -> list[Part]:
-    all_units = _units(article.blocks)
+    all_units = units_of(article.blocks)
     # the unit where the unsent text starts (a unit never straddles it: a heading travels with what follows)
     start_unit, position = len(all_units), 0
     for index, unit in enumerate(all_units):
@@ -288,7 +288,7 @@ def _split_remaining(
     parts = []
     for k, ((i, j), day) in enumerate(zip(bounds, remaining_days, strict=True), start=1):
         blocks = tuple(b for unit in units[i:j] for b in unit)
-        parts.append(Part(day, base + k, total, blocks, *_continued(all_units, start_unit + i)))
+        parts.append(Part(day, base + k, total, blocks, *continued_from(all_units, start_unit + i)))
     return parts
 
 

@@ -64,7 +64,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower().replace("’", "'").replace("'", "")).strip("-")
 
 
-def _units(blocks: tuple[Block, ...]) -> list[tuple[Block, ...]]:
+def units_of(blocks: tuple[Block, ...]) -> list[tuple[Block, ...]]:
     units, pending = [], []
     for block in blocks:
         pending.append(block)
@@ -155,7 +155,7 @@ def _pinned_starts(loaded: LoadedSchedule, article: Article, units) -> dict[int,
 
 def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
     schedule = loaded.schedule
-    units = _units(article.blocks)
+    units = units_of(article.blocks)
     days = len(schedule.dates)
     if len(units) < days:
         raise ContentError(
@@ -176,7 +176,7 @@ def make_plan(loaded: LoadedSchedule, article: Article) -> Plan:
     parts = []
     for number, ((i, j), day) in enumerate(zip(bounds, schedule.dates, strict=True), start=1):
         blocks = tuple(b for unit in units[i:j] for b in unit)
-        parts.append(Part(day, number, days, blocks, *_continued(units, i)))
+        parts.append(Part(day, number, days, blocks, *continued_from(units, i)))
     return Plan(tuple(parts))
 
 
@@ -229,7 +229,7 @@ def split_units(units: list[tuple[Block, ...]], days: int, pins: dict[int, int])
     return bounds
 
 
-def _continued(units, start: int) -> tuple[str | None, int]:
+def continued_from(units, start: int) -> tuple[str | None, int]:
     """If a part starts mid-section, the heading of the section it continues."""
     if units[start][0].kind == "heading":
         return None, 2

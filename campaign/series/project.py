@@ -49,6 +49,7 @@ class Project:
     frozen: Mapping[date, FrozenDay] = field(default_factory=dict)  # days whose send has started, as recorded
     plan_warnings: tuple[Problem, ...] = ()  # edits to text already sent, pins ignored (series/frozen.py)
     _rendered: dict = field(default_factory=dict, repr=False)
+    _linted: dict = field(default_factory=dict, repr=False)  # day -> its findings: each day is linted once
 
     @property
     def schedule(self):
@@ -85,9 +86,10 @@ class Project:
         its last good inputs even while the files on disk hold an invalid edit). When the plan comes out the
         same, the issues already rendered are kept."""
         fixed = plan_with_frozen(self.loaded, self.article, frozen)
-        rendered = {}
+        rendered, linted = {}, {}
         if fixed.plan == self.plan:  # a newly frozen day may print its recorded subject: render that one again
             rendered = {k: v for k, v in self._rendered.items() if k[0] not in frozen or k[0] in self.frozen}
+            linted = self._linted  # the same parts and entries: the same findings
         return Project(
             self.settings,
             self.loaded,
@@ -98,6 +100,7 @@ class Project:
             fixed.frozen,
             fixed.warnings,
             rendered,
+            linted,
         )
 
     def variant_for(self, country: str | None) -> str:
@@ -144,30 +147,32 @@ class Project:
 
     # -- safe-messaging lint ------------------------------------------------------------------------
     def lint(self, days: list[date] | None = None) -> list[DayLint]:
-        acks: dict[tuple[str, date], list] = {}
-        for ack in self.schedule.acknowledgements:
-            acks.setdefault((ack.rule, ack.day), []).append(ack)
-        out = []
+        """The findings of `days` (default: every day not started), each day linted once per Project."""
+        out: list[DayLint] = []
         for day in days or self.schedule.dates:
             if day in self.frozen:
                 continue  # already went out: nothing to decide about it any more
-            entry = self.schedule.days[day]
-            pieces = [("subject", "subject", entry.subject), ("preheader", "preheader", entry.preheader)]
-            if entry.note:
-                pieces.append(("note", "note", entry.note))
-            for block in self.plan.part_for(day).blocks:
-                pieces.append((f"article line {block.line}", "article", block.text))
-            for where, kind, text in pieces:
-                for hit in lint_text(text, field=kind) + unverified_numbers(text, self.verified_numbers):  # type: ignore[arg-type]
-                    reason = next(
-                        (
-                            a.reason
-                            for a in acks.get((hit.rule, day), [])
-                            if not a.excerpt or a.excerpt.lower() in text.lower()
-                        ),
-                        None,
-                    )
-                    out.append(DayLint(day, where, hit, reason))
+            if day not in self._linted:
+                self._linted[day] = self._lint_day(day)
+            out += self._linted[day]
+        return out
+
+    def _lint_day(self, day: date) -> list[DayLint]:
+        acks: dict[str, list] = {}
+        for ack in self.schedule.acknowledgements:
+            if ack.day == day:
+                acks.setdefault(ack.rule, []).append(ack)
+        entry = self.schedule.days[day]
+        pieces = [("subject", "subject", entry.subject), ("preheader", "preheader", entry.preheader)]
+        if entry.note:
+            pieces.append(("note", "note", entry.note))
+        for block in self.plan.part_for(day).blocks:
+            pieces.append((f"article line {block.line}", "article", block.text))
+        out = []
+        for where, kind, text in pieces:
+            for hit in lint_text(text, field=kind) + unverified_numbers(text, self.verified_numbers):  # type: ignore[arg-type]
+                matching = (a for a in acks.get(hit.rule, []) if not a.excerpt or a.excerpt.lower() in text.lower())
+                out.append(DayLint(day, where, hit, next((a.reason for a in matching), None)))
         return out
 
     def check_safe_messaging(self, days: list[date] | None = None) -> list[DayLint]:
@@ -228,5 +233,7 @@ def load_project(settings: Settings, frozen: Mapping[date, FrozenDay] | None = N
                 f"use one of {', '.join(crisis.countries)}",
             )
         )
-    project = Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))
-    return project.with_frozen(frozen) if frozen else project
+    if not frozen:
+        return Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))
+    fixed = plan_with_frozen(loaded, article, frozen)  # plans once: the files' own plan when nothing sent changed
+    return Project(settings, loaded, article, disclaimer, crisis, fixed.plan, fixed.frozen, fixed.warnings)
