@@ -48,7 +48,9 @@ def explain_all(url: str, n: int) -> list[tuple[str, str, str, float]]:
     from sqlalchemy import event
 
     from campaign.clock import utcnow
-    from campaign.ledger.store import SENT, Store, Variants
+    from campaign.ledger.queue import Variants
+    from campaign.ledger.states import SENT
+    from campaign.ledger.store import Store
 
     store = Store.open(url)
     seed(store, n)

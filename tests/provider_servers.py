@@ -37,7 +37,8 @@ from werkzeug.wrappers import Request, Response
 
 from campaign.config import load_settings
 from campaign.delivery.sender import RetryPolicy, Sender
-from campaign.ledger.store import Store, subscribers
+from campaign.ledger.schema import subscribers
+from campaign.ledger.store import Store
 from campaign.providers import make_provider
 from campaign.series.project import load_project
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from campaign.clock import Clock
 from campaign.ledger.csv_import import import_subscribers
-from campaign.ledger.store import deliveries, subscribers
+from campaign.ledger.schema import deliveries, subscribers
 from campaign.timing.scheduler import SeriesScheduler
 from tests.conftest import wait_until  # noqa: F401  (re-exported for the scheduler tests)
 

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED
+from campaign.ledger.states import ACTIVE, PENDING, UNSUBSCRIBED
 from tests.conftest import people
 from tests.conftest import wait_until as wait_for
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, parts, read_eml

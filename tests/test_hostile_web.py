@@ -24,7 +24,8 @@ from flask import Flask
 from werkzeug.routing import Rule
 
 from campaign.delivery.tokens import Tokens
-from campaign.ledger.store import BOUNCED, COMPLAINED, Store
+from campaign.ledger.states import BOUNCED, COMPLAINED
+from campaign.ledger.store import Store
 from campaign.web import create_app
 from tests.conftest import TEST_SECRET, CampaignDir, base_env, copy_campaign, people
 from tests.test_web_webhooks import _ec_keys, _mailgun_body, _sendgrid_headers, _svix_headers

@@ -16,7 +16,9 @@ from sqlalchemy import select, text
 from campaign.clock import utcnow
 from campaign.errors import LockHeld
 from campaign.ledger.issues import IllegalTransition
-from campaign.ledger.store import (
+from campaign.ledger.queue import Variants
+from campaign.ledger.schema import deliveries, issues, subscribers
+from campaign.ledger.states import (
     ACTIVE,
     BOUNCED,
     FAILED,
@@ -26,15 +28,11 @@ from campaign.ledger.store import (
     SENT,
     UNKNOWN,
     UNSUBSCRIBED,
-    Audience,
     DeliveryStatus,
-    Store,
     SubscriberStatus,
-    Variants,
-    deliveries,
-    issues,
-    subscribers,
 )
+from campaign.ledger.store import Store
+from campaign.ledger.subscribers import Audience
 from tests.conftest import people
 
 DAY = date(2027, 9, 1)

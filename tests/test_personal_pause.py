@@ -128,7 +128,9 @@ def test_postpone_is_idempotent_advances_one_part_per_send_time_and_never_sends_
     from sqlalchemy import select
 
     from campaign.clock import utcnow
-    from campaign.ledger.store import POSTPONED, READY, Store, deliveries, subscribers
+    from campaign.ledger.schema import deliveries, subscribers
+    from campaign.ledger.states import POSTPONED, READY
+    from campaign.ledger.store import Store
 
     store = Store.open(db_url)
     try:

@@ -10,7 +10,7 @@ import secrets
 
 import requests
 
-from campaign.ledger.store import ACTIVE, BOUNCED
+from campaign.ledger.states import ACTIVE, BOUNCED
 from tests.conftest import people
 from tests.test_web_webhooks import _mailgun_body, _svix_headers
 from tests.web_live import add_subscribers, live_web

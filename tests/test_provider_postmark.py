@@ -8,7 +8,7 @@ import pytest
 
 from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed, ConfigurationError
-from campaign.ledger.store import BOUNCED
+from campaign.ledger.states import BOUNCED
 from campaign.providers import make_provider
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET

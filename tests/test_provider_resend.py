@@ -7,7 +7,7 @@ import pytest
 
 from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed
-from campaign.ledger.store import INFLIGHT
+from campaign.ledger.states import INFLIGHT
 from campaign.providers.base import Batch
 from campaign.providers.resend import idempotency_key
 from campaign.series.links import unsubscribe_url

@@ -25,7 +25,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from campaign.delivery.welcome import send_welcomes
-from campaign.ledger.store import subscribers
+from campaign.ledger.schema import subscribers
 from tests.provider_servers import FakeResend, FakeSendGrid, Received, make_rig, seed_subscribers
 
 OPENAPI = Path(__file__).parent / "openapi"

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from campaign.clock import utcnow
 from campaign.delivery.tokens import Tokens
-from campaign.ledger.store import ACTIVE, PENDING, UNSUBSCRIBED, events, subscribers
+from campaign.ledger.schema import events, subscribers
+from campaign.ledger.states import ACTIVE, PENDING, UNSUBSCRIBED
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, live_web, parts, path_of, read_eml
 

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from campaign.clock import utcnow
 from campaign.delivery.tokens import Tokens
-from campaign.ledger.store import ACTIVE, UNSUBSCRIBED, Variants, events
+from campaign.ledger.queue import Variants
+from campaign.ledger.schema import events
+from campaign.ledger.states import ACTIVE, UNSUBSCRIBED
 from tests.conftest import TEST_SECRET, people
 from tests.web_live import add_subscribers, eml_for, list_unsubscribe_url, live_web, path_of, read_eml
 
@@ -179,7 +181,7 @@ def test_pause_lasts_seven_days(campaign_dir):
         paused = requests.post(f"{web.url}/unsubscribe/{token}/pause", timeout=10)
         assert paused.status_code == 200 and "the series continues where you left off" in paused.text
         with web.store.engine.connect() as conn:
-            from campaign.ledger.store import subscribers
+            from campaign.ledger.schema import subscribers
 
             until = conn.execute(
                 select(subscribers.c.paused_until).where(subscribers.c.id == subscriber.id)

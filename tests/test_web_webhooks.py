@@ -19,7 +19,8 @@ from sqlalchemy import select, text
 from svix.webhooks import Webhook as SvixWebhook
 
 from campaign.errors import ConfigurationError
-from campaign.ledger.store import ACTIVE, BOUNCED, COMPLAINED, UNSUBSCRIBED, events
+from campaign.ledger.schema import events
+from campaign.ledger.states import ACTIVE, BOUNCED, COMPLAINED, UNSUBSCRIBED
 from campaign.web import create_app
 from tests.conftest import people
 from tests.web_live import add_subscribers, live_web

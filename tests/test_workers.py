@@ -151,7 +151,7 @@ def _kill_one_worker(process: subprocess.Popen, server, *, after: int, store) ->
 def _in_flight_of(store, pid: int) -> int:
     from sqlalchemy import func, select
 
-    from campaign.ledger.store import deliveries
+    from campaign.ledger.schema import deliveries
 
     with store.engine.connect() as conn:
         return conn.execute(

@@ -17,6 +17,7 @@ import typer
 
 from campaign.cli.app import app, err, out, project, settings, store
 from campaign.errors import Problem
+from campaign.ledger.states import ACTIVE
 
 VARIANTS_NOTE = "countries with verified crisis lines, plus the international block"
 
@@ -89,7 +90,7 @@ def check(
         pause = st.get_state("pause")
     finally:
         st.close()
-    active = counts.get("active", 0)
+    active = counts.get(ACTIVE, 0)
     out.print(
         f"ok: database reachable; {active} active subscriber(s)"
         + (f", {sum(counts.values()) - active} not sent to" if sum(counts.values()) > active else "")

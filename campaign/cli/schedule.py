@@ -10,6 +10,7 @@ import typer
 from campaign.cli.app import app, err, out, settings, stop_on_signals, store
 from campaign.clock import Clock, utcnow
 from campaign.errors import CampaignError, ConfigurationError, InvalidInput, LockHeld, PausedError, Problem
+from campaign.ledger.states import ACTIVE
 
 
 def _when(moment, tz) -> str:
@@ -66,7 +67,7 @@ def run(
         if rehearse:
             rehearsal = _rehearsal_clock(s, st, seconds)
             if rehearsal is None:
-                if not st.count_subscribers().get("active"):
+                if not st.count_subscribers().get(ACTIVE):
                     out.print(
                         "rehearsal: nobody to send to — import subscribers first (campaign subscribers import FILE.csv)"
                     )
@@ -120,7 +121,7 @@ def _run_or_stand_by(scheduler, until: str, st, stop):
         try:
             return scheduler.run(until)
         except LockHeld as error:
-            if st.engine.dialect.name != "postgresql" or until != "stopped":
+            if not st.shared or until != "stopped":
                 raise CampaignError(
                     f"another scheduler is already running on this database: {error} — "
                     "stop it first (one `campaign run` per database)"

@@ -173,7 +173,7 @@ def _send_day(
 ) -> None:
     from campaign.delivery.editions import Editions
     from campaign.delivery.sender import Sender
-    from campaign.ledger.schema import SENT
+    from campaign.ledger.states import SENT
 
     recorded = Editions(st, None).get(d) if p is None else None  # no folder: the settings the day started with
     sender = Sender(

@@ -7,10 +7,22 @@ from datetime import datetime
 from rich.table import Table
 
 from campaign.clock import humanize, utcnow
-from campaign.ledger.store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store
+from campaign.ledger.states import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN
+from campaign.ledger.store import Store
 from campaign.series.project import Project
 from campaign.timing.days import day_views, next_slot
 from campaign.timing.pause import pause_windows
+
+
+def spans(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1–3, 5"."""
+    out: list[str] = []
+    for n in numbers:
+        if out and out[-1].rsplit("–", 1)[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('–')[0]}–{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
 
 
 def status_table(project: Project, store: Store, *, now: datetime | None = None) -> list:
@@ -24,9 +36,8 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
         title=f"{schedule.campaign.name} — {len(schedule.dates)} days, "
         f"{schedule.campaign.send_time} {schedule.campaign.timezone}"
     )
-    rendered = set(store.edition_days().values())  # days whose verified email is stored (series/edition.py)
-    for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown", "Render"):
-        table.add_column(col, justify="left" if col in ("Date", "State", "Render") else "right")
+    for col in ("Day", "Date", "State", "Sent", "Owed", "Failed", "Rejected", "Unknown"):
+        table.add_column(col, justify="left" if col in ("Date", "State") else "right")
     for day in schedule.dates:
         c = counts.get(day, {})
         view = views[day]
@@ -43,9 +54,12 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             str(c.get(FAILED, 0)),
             str(c.get(REJECTED, 0)),
             str(unknown),
-            "stored" if day in rendered else "—",
         )
     lines: list = [table]
+    if rendered := sorted(store.edition_days()):  # days whose verified email is stored (series/edition.py)
+        lines.append(
+            f"stored render (every later send, worker and archive page of the day uses it): day(s) {spans(rendered)}"
+        )
     subs = store.count_subscribers()
     lines.append("subscribers: " + (", ".join(f"{k} {v}" for k, v in sorted(subs.items())) or "none"))
     readers, parts = store.behind_summary(schedule.dates)

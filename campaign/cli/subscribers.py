@@ -9,6 +9,7 @@ import typer
 
 from campaign.cli.app import err, out, store, subscribers_app
 from campaign.errors import InvalidInput
+from campaign.ledger.states import UNSUBSCRIBED
 
 
 @subscribers_app.command("import")
@@ -84,7 +85,7 @@ def subscribers_unsubscribe(email: str = typer.Argument(..., help="The address t
                     "check the spelling with `campaign subscribers list`",
                 )
             )
-        if st.suppress(sub.id, "unsubscribed", "unsubscribed by an operator"):
+        if st.suppress(sub.id, UNSUBSCRIBED, "unsubscribed by an operator"):
             out.print(f"{sub.email} unsubscribed")
         else:  # already suppressed: its first reason (a bounce, a complaint) stands
             out.print(f"{sub.email} is already {sub.status}: it is never sent to")

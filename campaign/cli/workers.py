@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from campaign.cli.app import app, err, out, project, settings, stop_on_signals, store
+from campaign.ledger.states import FAILED, REJECTED, SENT, UNKNOWN
 
 if TYPE_CHECKING:
     import threading
@@ -142,10 +143,10 @@ def send_with_workers(
         d,
         number,
         owed=owed,
-        sent=counts.get("sent", 0),
-        failed=counts.get("failed", 0),
-        rejected=counts.get("rejected", 0),
-        unknown=counts.get("unknown", 0),
+        sent=counts.get(SENT, 0),
+        failed=counts.get(FAILED, 0),
+        rejected=counts.get(REJECTED, 0),
+        unknown=counts.get(UNKNOWN, 0),
         workers=workers,
         stopped=final.stopped if final else None,
     )

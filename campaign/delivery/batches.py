@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from campaign.delivery.editions import Editions
 from campaign.delivery.values import Chunk
-from campaign.ledger.schema import ACTIVE, UNKNOWN
+from campaign.ledger.states import ACTIVE, UNKNOWN
 from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Audience
 

@@ -16,7 +16,9 @@ from datetime import date, datetime
 from campaign.delivery.lease import Lease
 from campaign.delivery.values import Job, SendReport
 from campaign.errors import AuthenticationFailed, BatchCancelled, LocalSendError, OutcomeUnknown, ProviderError
-from campaign.ledger.store import FAILED, REJECTED, SENT, UNKNOWN, DeliveryOutcome, Store
+from campaign.ledger.deliveries import DeliveryOutcome
+from campaign.ledger.states import BOUNCED, FAILED, REJECTED, SENT, UNKNOWN
+from campaign.ledger.store import Store
 from campaign.providers.base import AllAccepted, Provider, Result
 
 
@@ -111,7 +113,7 @@ class Checkpoints:
         self.lease.check(job.batch_id, len(job.rows), changed)
         for r in results:
             if r.suppress:
-                self.store.suppress(r.subscriber_id, "bounced", r.error or "suppressed by the provider")
+                self.store.suppress(r.subscriber_id, BOUNCED, r.error or "suppressed by the provider")
         report.batches += 1
         self.progress(len(job.rows))
         return anything_went

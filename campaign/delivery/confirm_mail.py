@@ -21,7 +21,8 @@ from campaign.config import Settings
 from campaign.delivery.identity import identity_for
 from campaign.delivery.tokens import Tokens
 from campaign.errors import CampaignError
-from campaign.ledger.store import Store, Subscriber
+from campaign.ledger.store import Store
+from campaign.ledger.subscribers import Subscriber
 from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project

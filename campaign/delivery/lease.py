@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from campaign.clock import utcnow
-from campaign.ledger.store import Store, new_worker_id
+from campaign.ledger.liveness import new_worker_id
+from campaign.ledger.store import Store
 
 
 class Lease:

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from campaign.errors import CampaignError
-from campaign.ledger.store import Store, Subscriber
+from campaign.ledger.store import Store
+from campaign.ledger.subscribers import Subscriber
 from campaign.providers import Result
 
 log = logging.getLogger("campaign.delivery")

@@ -68,7 +68,8 @@ from campaign.errors import (
     PausedError,
 )
 from campaign.ledger.addresses import clean_name
-from campaign.ledger.store import FAILED, READY, UNKNOWN, Store
+from campaign.ledger.states import FAILED, READY, UNKNOWN
+from campaign.ledger.store import Store
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
@@ -115,7 +116,7 @@ class Sender(Checkpoints):
         self.concurrency = max(1, concurrency or (campaign and campaign.concurrency) or provider.default_concurrency)
         self.retry = retry or RetryPolicy()
         if shared_rate is None:  # several hosts may send from one PostgreSQL: one rate for all of them
-            shared_rate = store.engine.dialect.name == "postgresql"
+            shared_rate = store.shared
         self.bucket = SharedBucket(store, f"send:{provider.name}", self.rate) if shared_rate else TokenBucket(self.rate)
         self.lease = Lease(store, self.settings.lease_seconds, worker_id)
         self.sources = BatchSource(self.editions, store, max_batch=provider.max_batch, clock=clock)

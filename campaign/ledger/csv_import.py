@@ -30,7 +30,9 @@ from sqlalchemy import select, update
 from campaign.clock import utcnow, zone_of
 from campaign.errors import ImportError_, Problem
 from campaign.ledger.addresses import clean_name, normalise_email
-from campaign.ledger.store import ACTIVE, SUPPRESSED, Store, subscribers
+from campaign.ledger.schema import subscribers
+from campaign.ledger.states import ACTIVE, SUPPRESSED
+from campaign.ledger.store import Store
 
 __all__ = ["COLUMNS", "ImportReport", "Row", "import_subscribers", "normalise_email", "read_csv"]
 

@@ -35,7 +35,8 @@ from sqlalchemy import and_, bindparam, exists, func, not_, select, update
 
 from campaign.clock import utcnow
 from campaign.ledger.queue import DeliveryQueue, Variants, owed_subscribers
-from campaign.ledger.schema import ACTIVE, INFLIGHT, QUEUED, Tables, deliveries, subscribers
+from campaign.ledger.schema import Tables, deliveries, subscribers
+from campaign.ledger.states import ACTIVE, INFLIGHT, QUEUED
 from campaign.ledger.subscribers import Audience, audience_where
 
 

@@ -31,7 +31,8 @@ from typing import Any
 from sqlalchemy import false, func, or_, select, update
 
 from campaign.errors import IllegalTransition
-from campaign.ledger.schema import IssueState, Tables, issues
+from campaign.ledger.schema import Tables, issues
+from campaign.ledger.states import IssueState
 
 PLANNED, FROZEN, SENDING = IssueState.PLANNED, IssueState.FROZEN, IssueState.SENDING
 SENT, MISSED, SKIPPED, RESCHEDULED = IssueState.SENT, IssueState.MISSED, IssueState.SKIPPED, IssueState.RESCHEDULED

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +19,7 @@ from sqlalchemy import select, text
 
 from campaign.clock import utcnow
 from campaign.errors import LockHeld
+from campaign.ledger.liveness import alive, this_process
 from campaign.ledger.schema import Tables, locks, state
 
 
@@ -60,7 +59,7 @@ class LocksAndState(Tables):
                     {"h": high, "l": low},
                 ).first()
                 return row.owner if held else None
-        return row.owner if _alive(row.owner) else None
+        return row.owner if alive(row.owner) else None
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -69,7 +68,7 @@ class LocksAndState(Tables):
         A lock whose holder is a dead process on this host is taken over (a `kill -9` must not wedge the
         campaign). On another host we cannot tell, so it is reported and left to the operator.
         """
-        owner = f"{socket.gethostname()}:{os.getpid()}"
+        owner = this_process()
         if self.engine.dialect.name == "postgresql":
             with self._advisory_lock(name, owner):
                 yield
@@ -125,7 +124,7 @@ class LocksAndState(Tables):
                 holder = conn.execute(select(locks).where(locks.c.name == name)).first()
                 if holder is None:
                     continue  # released between our insert and our read: try again
-                if _alive(holder.owner):
+                if alive(holder.owner):
                     raise LockHeld(name, holder.owner, holder.acquired_at)
                 # Its holder died on this host: take it over (only if it is still that dead holder's).
                 conn.execute(locks.delete().where(locks.c.name == name, locks.c.owner == holder.owner))
@@ -141,16 +140,3 @@ def _advisory_parts(name: str) -> tuple[int, int]:
     """The key as pg_locks shows it: classid (high 32 bits) and objid (low 32 bits), both unsigned."""
     unsigned = _advisory_key(name) & 0xFFFFFFFFFFFFFFFF
     return unsigned >> 32, unsigned & 0xFFFFFFFF
-
-
-def _alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot check another machine: assume it is alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True

@@ -26,7 +26,8 @@ from sqlalchemy import Date, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from campaign.clock import utcnow
-from campaign.ledger.schema import ACTIVE, POSTPONED, READY, Tables, UTCDateTime, deliveries, state, subscribers
+from campaign.ledger.schema import Tables, UTCDateTime, deliveries, state, subscribers
+from campaign.ledger.states import ACTIVE, POSTPONED, READY
 from campaign.ledger.subscribers import Audience, audience_where
 
 BEHIND_STATES = (POSTPONED, READY)

@@ -16,9 +16,6 @@ lease, recorded only by the worker that holds them (fencing). The transitions ar
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,7 +24,9 @@ from typing import Any
 from sqlalchemy import Date, String, and_, bindparam, case, exists, func, literal, or_, select, text, update
 
 from campaign.clock import utcnow
-from campaign.ledger.schema import ACTIVE, INFLIGHT, QUEUED, UNKNOWN, Tables, UTCDateTime, deliveries, subscribers
+from campaign.ledger.liveness import alive
+from campaign.ledger.schema import Tables, UTCDateTime, deliveries, subscribers
+from campaign.ledger.states import ACTIVE, INFLIGHT, QUEUED, UNKNOWN
 from campaign.ledger.subscribers import Audience, audience_where
 
 CLAIMED = (subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.country, subscribers.c.timezone)
@@ -49,27 +48,6 @@ class Variants:
         whens = [(or_(subscribers.c.country.is_(None), subscribers.c.country == ""), self.no_country)]
         whens += [(country.in_(codes), variant) for variant, codes in sorted(grouped.items())]
         return case(*whens, else_=self.other)
-
-
-def new_worker_id() -> str:
-    """host:pid:random — unique per worker, and a dead local pid is recognisable."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def dead_here(worker_id: str | None) -> bool:
-    """True for a worker id of this host whose process no longer exists (or no id at all)."""
-    if not worker_id:
-        return True
-    parts = worker_id.split(":")
-    if len(parts) < 3 or parts[0] != socket.gethostname():
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError):
-        return False
-    return False
 
 
 def owed_subscribers(
@@ -187,7 +165,7 @@ class DeliveryQueue(Tables):
         mine = and_(deliveries.c.day == day, deliveries.c.status == INFLIGHT)
         with self.engine.begin() as conn:
             holders = conn.execute(select(deliveries.c.worker_id).distinct().where(mine)).scalars().all()
-            dead = [w for w in holders if w and dead_here(w)]
+            dead = [w for w in holders if w and not alive(w)]
             lapsed = or_(
                 deliveries.c.worker_id.is_(None),
                 deliveries.c.lease_until.is_(None),
@@ -308,7 +286,7 @@ class DeliveryQueue(Tables):
                 .distinct()
                 .where(deliveries.c.day == day, deliveries.c.status == INFLIGHT, deliveries.c.lease_until >= now)
             )
-            return sorted(w for w in conn.execute(query).scalars() if w and not dead_here(w))
+            return sorted(w for w in conn.execute(query).scalars() if alive(w))
 
     def days_queued(self, days: Sequence[date]) -> list[date]:
         """Which of `days` still have queued rows (what `campaign worker` looks for)."""

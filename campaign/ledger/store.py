@@ -6,8 +6,7 @@
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
-(see migrate.py). The names below are re-exported so older imports (`from campaign.ledger.store import
-ACTIVE, subscribers`) keep working.
+(see migrate.py). The states and tables live in schema.py, each table group's queries in its own module.
 """
 
 from __future__ import annotations
@@ -18,90 +17,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from campaign.ledger import migrate
-from campaign.ledger.deliveries import DeliveryLedger, DeliveryOutcome
+from campaign.ledger.deliveries import DeliveryLedger
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
 from campaign.ledger.postponed import PostponedLedger
-from campaign.ledger.queue import Variants, new_worker_id
 from campaign.ledger.rates import RateLimits
-from campaign.ledger.schema import (
-    ACTIVE,
-    BOUNCED,
-    COMPLAINED,
-    DELIVERY_STATES,
-    FAILED,
-    INFLIGHT,
-    PENDING,
-    POSTPONED,
-    QUEUED,
-    READY,
-    REJECTED,
-    SENT,
-    SUPPRESSED,
-    UNKNOWN,
-    UNSUBSCRIBED,
-    WELCOME_ATTEMPTS,
-    DeliveryStatus,
-    IssueState,
-    SubscriberStatus,
-    UTCDateTime,
-    WelcomeStatus,
-    deliveries,
-    events,
-    issues,
-    locks,
-    metadata,
-    rate_limits,
-    signups,
-    state,
-    subscribers,
-    webhook_tokens,
-    welcomes,
-)
-from campaign.ledger.subscribers import Audience, Subscriber, SubscriberQueries
+from campaign.ledger.schema import deliveries, events, issues, state, welcomes
+from campaign.ledger.subscribers import SubscriberQueries
 from campaign.ledger.welcomes import Welcomes
 
-__all__ = [
-    "ACTIVE",
-    "BOUNCED",
-    "COMPLAINED",
-    "DELIVERY_STATES",
-    "FAILED",
-    "INFLIGHT",
-    "PENDING",
-    "POSTPONED",
-    "READY",
-    "QUEUED",
-    "REJECTED",
-    "SENT",
-    "SUPPRESSED",
-    "UNKNOWN",
-    "UNSUBSCRIBED",
-    "WELCOME_ATTEMPTS",
-    "Audience",
-    "DeliveryOutcome",
-    "DeliveryStatus",
-    "IssueState",
-    "Store",
-    "Subscriber",
-    "Variants",
-    "SubscriberStatus",
-    "UTCDateTime",
-    "WelcomeStatus",
-    "deliveries",
-    "events",
-    "issues",
-    "locks",
-    "metadata",
-    "new_worker_id",
-    "rate_limits",
-    "signups",
-    "state",
-    "subscribers",
-    "webhook_tokens",
-    "welcomes",
-]
+__all__ = ["Store"]
 
 
 class Store(
@@ -126,6 +52,12 @@ class Store(
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def shared(self) -> bool:
+        """PostgreSQL: several processes on several hosts share this ledger (advisory locks, one rate for all
+        workers, a standby scheduler); SQLite: one host."""
+        return self.engine.dialect.name == "postgresql"
 
     def forget_sends(self, state_keys: tuple[str, ...]) -> int:
         """Delete every delivery, webhook event, issue record and welcome, and the state keys given; the

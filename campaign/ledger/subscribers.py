@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 
 from campaign.clock import utcnow
-from campaign.ledger.schema import ACTIVE, PENDING, SUPPRESSED, Tables, events, signups, subscribers
+from campaign.ledger.schema import Tables, events, signups, subscribers
+from campaign.ledger.states import ACTIVE, PENDING, SUPPRESSED
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import and_, literal, or_, select, update
 
-from campaign.ledger.schema import (
-    ACTIVE,
-    WELCOME_ATTEMPTS,
-    Tables,
-    UTCDateTime,
-    WelcomeStatus,
-    deliveries,
-    subscribers,
-    welcomes,
-)
+from campaign.ledger.schema import WELCOME_ATTEMPTS, Tables, UTCDateTime, deliveries, subscribers, welcomes
+from campaign.ledger.states import ACTIVE, WelcomeStatus
 
 
 class Welcomes(Tables):

@@ -199,7 +199,7 @@ def _plan_if_untouched(loaded: LoadedSchedule, article: Article, frozen: Mapping
 
 
 def _match(sent: list[tuple[str, int]], current: list[str], article: Article):
-    """Label each current block sent | edited | inserted | unsent (see the module docstring)."""
+    """Label each current block went out | edited | inserted | unsent (see the module docstring)."""
     sent_ids = [i for i, _ in sent]
     status = ["unsent"] * len(current)
     warnings: list[Problem] = []
@@ -208,7 +208,7 @@ def _match(sent: list[tuple[str, int]], current: list[str], article: Article):
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         at_end = i2 == len(sent_ids)
         if tag == "equal":
-            status[j1:j2] = ["sent"] * (j2 - j1)
+            status[j1:j2] = ["went out"] * (j2 - j1)
         elif tag in ("replace", "insert"):
             paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
             for k in range(paired):

@@ -22,7 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from campaign.clock import parse_hhmm, zone_of
-from campaign.ledger.store import SENT, Audience, Store
+from campaign.ledger.states import SENT
+from campaign.ledger.store import Store
+from campaign.ledger.subscribers import Audience
 from campaign.series.schedule import Schedule
 
 

@@ -26,7 +26,7 @@ from zoneinfo import available_timezones
 from flask import Blueprint, request
 
 from campaign.ledger.csv_import import normalise_email
-from campaign.ledger.store import ACTIVE
+from campaign.ledger.states import ACTIVE
 from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
 from campaign.web.error_pages import error_response
@@ -98,7 +98,7 @@ def subscribe():
     ctx = site()
     if not ctx.csrf.valid(request.form.get(CSRF_FIELD)):
         return error_response(400, title=EXPIRED_FORM[0], message=EXPIRED_FORM[1])
-    retry_after = ctx.signup_limiter.hit(request.remote_addr or "unknown")
+    retry_after = ctx.signup_limiter.hit(request.remote_addr or "no-address")
     if retry_after is not None:
         return error_response(429, headers={"Retry-After": str(int(retry_after))})
     values = {k: (request.form.get(k) or "").strip()[:MAX_FIELD] for k in FIELDS}

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from flask import Blueprint, request
 
-from campaign.ledger.store import PENDING, SUPPRESSED, UNSUBSCRIBED
+from campaign.ledger.states import PENDING, SUPPRESSED, UNSUBSCRIBED
 from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page

@@ -16,7 +16,8 @@ from itertools import accumulate
 from typing import Any
 
 from campaign.errors import Malformed, Unauthorized
-from campaign.ledger.store import BOUNCED, COMPLAINED, UNSUBSCRIBED, Store
+from campaign.ledger.states import BOUNCED, COMPLAINED, UNSUBSCRIBED
+from campaign.ledger.store import Store
 
 # Normalised kinds that stop all further mail, and the subscriber status each one sets.
 HARD_BOUNCE, COMPLAINT, UNSUBSCRIBE = "bounce", "complaint", "unsubscribe"
