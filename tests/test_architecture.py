@@ -222,7 +222,8 @@ def test_help_lists_every_command(argv):
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    commands = result.stdout.split("Commands:", 1)[1]
+    listed = {line.split()[0] for line in commands.splitlines() if line.startswith("  ") and line.strip()}
     missing = _commands() - listed
     assert len(_commands()) >= 12
     assert missing == set(), f"--help does not list: {missing}"
@@ -248,3 +249,83 @@ def test_the_exception_tree_drawn_in_errors_names_every_exception():
     ]
     drawn = errors.__doc__ or ""
     assert classes and [c for c in classes if f" {c} " not in drawn and not drawn.count(f"── {c}")] == []
+
+
+# -- one home for each fact, one state machine per thing (issue 18) ------------------------------------------
+STATE_HOMES = {  # where a state may be written as a string: the state machines and the schema
+    "campaign.ledger.states",
+    "campaign.ledger.schema",
+    "campaign.ledger.issues",
+    "campaign.ledger.deliveries",
+}
+# The providers' own vocabularies happen to share words with ours (Mailgun's "failed" and "complained" events,
+# its domain state "active", Resend's "rejected"): those modules speak the provider's language, not ours.
+PROVIDER_WORDS = (
+    "campaign.providers",
+    "campaign.web.webhooks",
+    "campaign.preflight.probes",
+    "campaign.ledger.migrations",
+)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def test_no_state_literal_outside_its_state_machine():
+    from campaign.ledger import states
+
+    values = {m.value for e in (states.SubscriberStatus, states.DeliveryStatus, states.IssueState) for m in e}
+    values |= {m.value for m in states.WelcomeStatus}
+    strays = []
+    for module, path in MODULES.items():
+        if module in STATE_HOMES or module.startswith(PROVIDER_WORDS):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in values and id(node) not in docs:
+                strays.append(f"{module}:{node.lineno}: {node.value!r}")
+    assert strays == [], "use the StrEnum members of campaign/ledger/states.py"
+
+
+def test_dialect_checks_stay_inside_the_ledger():
+    strays = []
+    for module, path in MODULES.items():
+        if module.startswith("campaign.ledger"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "dialect":
+                strays.append(f"{module}:{node.lineno}")
+    assert strays == [], "ask the Store (e.g. Store.shared) instead of its engine's dialect"
+
+
+def test_no_private_name_is_imported_across_modules():
+    strays = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("campaign"):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        strays.append(f"{module}:{node.lineno}: {node.module}.{alias.name}")
+    assert strays == [], "make it public in its module (a name other modules need is part of its API)"
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_is_over_80_lines():
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {lines} lines")
+    assert long == []

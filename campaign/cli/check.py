@@ -22,6 +22,47 @@ from campaign.ledger.states import ACTIVE
 VARIANTS_NOTE = "countries with verified crisis lines, plus the international block"
 
 
+def _network_checks(s, p, name: str, *, offline: bool, errors: list[Problem], warnings: list[Problem]) -> None:
+    """The provider credential, Postmark's stream, SPF/DKIM/DMARC — over the network unless --offline."""
+    from campaign.preflight import network_report
+
+    real = name != "outbox"
+    if not real:
+        out.print("ok: provider outbox (local files — nothing leaves this machine); no network checks needed")
+    elif offline:
+        out.print(
+            f"skipped (--offline): network checks — the {name} credential, "
+            + ("the Postmark stream settings, " if name == "postmark" else "")
+            + "SPF, DKIM and DMARC of the From domain are NOT verified"
+        )
+    else:
+        net = network_report(s, p, name)
+        for line in net.passed:
+            out.print(line if line.startswith("skipped ") else f"ok: {line}")
+        errors.extend(net.errors)
+        warnings.extend(net.warnings)
+    if real and not any(pr.field in ("CAMPAIGN_SECRET_KEY", "CAMPAIGN_PUBLIC_URL") for pr in errors):
+        out.print(f"ok: provider {name}: credentials present, signing key set, public URL is https")
+
+
+def _database_check(s) -> None:
+    st = store(s)
+    try:
+        counts = st.count_subscribers()
+        pause = st.get_state("pause")
+    finally:
+        st.close()
+    active = counts.get(ACTIVE, 0)
+    out.print(
+        f"ok: database reachable; {active} active subscriber(s)"
+        + (f", {sum(counts.values()) - active} not sent to" if sum(counts.values()) > active else "")
+    )
+    if not active:
+        err.print("warning: nobody to send to — campaign subscribers import FILE.csv")
+    if pause:
+        err.print(f"warning: the series is paused since {pause.get('since')} ({pause.get('reason')})")
+
+
 @app.command()
 def check(
     offline: bool = typer.Option(
@@ -33,7 +74,7 @@ def check(
 
     Example: campaign check    (or CAMPAIGN_PROVIDER=postmark campaign check --offline)
     """
-    from campaign.preflight import network_report, offline_problems
+    from campaign.preflight import offline_problems
     from campaign.preflight.email_qa import run_email_qa, variants
     from campaign.providers import provider_name
 
@@ -63,43 +104,12 @@ def check(
     (errors if real else warnings).extend(qa.errors)
     warnings.extend(qa.warnings)
 
-    if not real:
-        out.print("ok: provider outbox (local files — nothing leaves this machine); no network checks needed")
-    elif offline:
-        out.print(
-            f"skipped (--offline): network checks — the {name} credential, "
-            + ("the Postmark stream settings, " if name == "postmark" else "")
-            + "SPF, DKIM and DMARC of the From domain are NOT verified"
-        )
-    else:
-        net = network_report(s, p, name)
-        for line in net.passed:
-            out.print(line if line.startswith("skipped") else f"ok: {line}")
-        errors.extend(net.errors)
-        warnings.extend(net.warnings)
-    if real and not any(pr.field in ("CAMPAIGN_SECRET_KEY", "CAMPAIGN_PUBLIC_URL") for pr in errors):
-        out.print(f"ok: provider {name}: credentials present, signing key set, public URL is https")
-
+    _network_checks(s, p, name, offline=offline, errors=errors, warnings=warnings)
     last_send = p.schedule.send_at(p.schedule.dates[-1]).date()
     for entry in p.crisis.stale(last_send):
         err.print(f"warning: by {last_send} this crisis line will not have been re-verified for 12 months: {entry}")
 
-    st = store(s)
-    try:
-        counts = st.count_subscribers()
-        pause = st.get_state("pause")
-    finally:
-        st.close()
-    active = counts.get(ACTIVE, 0)
-    out.print(
-        f"ok: database reachable; {active} active subscriber(s)"
-        + (f", {sum(counts.values()) - active} not sent to" if sum(counts.values()) > active else "")
-    )
-    if not active:
-        err.print("warning: nobody to send to — campaign subscribers import FILE.csv")
-    if pause:
-        err.print(f"warning: the series is paused since {pause.get('since')} ({pause.get('reason')})")
-
+    _database_check(s)
     for problem in warnings:
         err.print(f"warning: {str(problem).strip()}")
     for problem in errors:

@@ -67,15 +67,7 @@ def run(
         if rehearse:
             rehearsal = _rehearsal_clock(s, st, seconds)
             if rehearsal is None:
-                if not st.count_subscribers().get(ACTIVE):
-                    out.print(
-                        "rehearsal: nobody to send to — import subscribers first (campaign subscribers import FILE.csv)"
-                    )
-                else:
-                    out.print(
-                        "rehearsal: nothing to send — every scheduled day is already in the ledger "
-                        "(see `campaign status`; `campaign reset --rehearsal` starts over)"
-                    )
+                _nothing_to_rehearse(st)
                 return
             clock = rehearsal
         with stop_on_signals() as (stop, received):
@@ -90,15 +82,7 @@ def run(
                 log.removeHandler(handler)
             if summary is None:  # stopped while waiting as a standby
                 return
-        elapsed = time.monotonic() - started
-        missed = f"missed {len(summary.missed)}, skipped {len(summary.skipped)}"
-        if rehearse:
-            out.print(
-                f"rehearsal done in {elapsed:.1f} s: {summary.sent_slots} send time(s), {summary.messages} "
-                f"message(s) in {s.outbox_dir}/; {missed}; welcomes {summary.welcomed}"
-            )
-        elif once:
-            out.print(f"once: {summary.sent_slots} send time(s) sent ({summary.messages} message(s)); {missed}")
+        _print_summary(summary, s, rehearse=rehearse, once=once, elapsed=time.monotonic() - started)
         if received:
             err.print(
                 "stopped: the batch in flight finished and the ledger is consistent; "
@@ -107,6 +91,27 @@ def run(
             )
     finally:
         st.close()
+
+
+def _nothing_to_rehearse(st) -> None:
+    if not st.count_subscribers().get(ACTIVE):
+        out.print("rehearsal: nobody to send to — import subscribers first (campaign subscribers import FILE.csv)")
+    else:
+        out.print(
+            "rehearsal: nothing to send — every scheduled day is already in the ledger "
+            "(see `campaign status`; `campaign reset --rehearsal` starts over)"
+        )
+
+
+def _print_summary(summary, s, *, rehearse: bool, once: bool, elapsed: float) -> None:
+    missed = f"missed {len(summary.missed)}, skipped {len(summary.skipped)}"
+    if rehearse:
+        out.print(
+            f"rehearsal done in {elapsed:.1f} s: {summary.sent_slots} send time(s), {summary.messages} "
+            f"message(s) in {s.outbox_dir}/; {missed}; welcomes {summary.welcomed}"
+        )
+    elif once:
+        out.print(f"once: {summary.sent_slots} send time(s) sent ({summary.messages} message(s)); {missed}")
 
 
 STANDBY_SECONDS = 5.0  # how often a standby scheduler (PostgreSQL) tries to take over

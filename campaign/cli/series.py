@@ -9,6 +9,7 @@ import typer
 
 from campaign.cli.app import DAY_HELP, app, err, existing_store, out, print_findings, project, settings
 from campaign.clock import utcnow
+from campaign.ledger.states import IssueState
 
 
 @app.command()
@@ -95,7 +96,11 @@ def plan() -> None:
     for part in p.plan.parts:
         entry = frozen.get(part.day) or p.schedule.days[part.day]
         pins = p.schedule.days[part.day].pin if part.day in p.schedule.days else []
-        started = ["sent (stored render)" if part.day in rendered else "frozen"] if part.day in frozen else []
+        started = (
+            [f"{IssueState.SENT} (stored render)" if part.day in rendered else IssueState.FROZEN]
+            if part.day in frozen
+            else []
+        )
         notes = started + (["pinned: " + ", ".join(pins)] if pins else [])
         on = sent_on(part.day, shift)
         table.add_row(

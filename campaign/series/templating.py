@@ -159,24 +159,7 @@ def check_templates(
                 )
             )
             continue
-        for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
-            attr = None
-            if isinstance(node, nodes.Getattr):
-                attr = node.attr
-            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-                attr = node.arg.value if isinstance(node.arg.value, str) else None
-            elif isinstance(node, nodes.Filter) and node.name == "attr":
-                attr = "|attr"
-            if attr and (attr.startswith("_") or attr == "|attr"):
-                problems.append(
-                    Problem(
-                        where,
-                        node.lineno,
-                        "",
-                        f"the template reaches into Python internals ({attr!r}); templates are sandboxed",
-                        "use only the documented context variables (see the comment at the top of the template)",
-                    )
-                )
+        problems += _internals(ast, where)
         edges = graph.setdefault(name, [])
         for ref, target in _referenced(ast):
             if isinstance(target, nodes.Const) and isinstance(target.value, str):
@@ -209,19 +192,42 @@ def check_templates(
                     )
                 )
         if number_check is not None:
-            for data in ast.find_all(nodes.TemplateData):
-                for message in number_check(data.data):
-                    problems.append(
-                        Problem(
-                            where,
-                            data.lineno,
-                            "",
-                            message,
-                            "crisis numbers come only from content/crisis_resources.yaml (the crisis block adds them)",
-                        )
-                    )
+            problems += _unverified_numbers(ast, where, number_check)
     problems.extend(_cycles(graph))
     return problems
+
+
+def _internals(ast: nodes.Template, where: str) -> list[Problem]:
+    """Reaches into Python internals (`x._y`, `x["_y"]`, `|attr`): refused even though the sandbox would."""
+    out = []
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        attr = None
+        if isinstance(node, nodes.Getattr):
+            attr = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            attr = node.arg.value if isinstance(node.arg.value, str) else None
+        elif isinstance(node, nodes.Filter) and node.name == "attr":
+            attr = "|attr"
+        if attr and (attr.startswith("_") or attr == "|attr"):
+            out.append(
+                Problem(
+                    where,
+                    node.lineno,
+                    "",
+                    f"the template reaches into Python internals ({attr!r}); templates are sandboxed",
+                    "use only the documented context variables (see the comment at the top of the template)",
+                )
+            )
+    return out
+
+
+def _unverified_numbers(ast: nodes.Template, where: str, number_check: Callable[[str], list[str]]) -> list[Problem]:
+    fix = "crisis numbers come only from content/crisis_resources.yaml (the crisis block adds them)"
+    return [
+        Problem(where, data.lineno, "", message, fix)
+        for data in ast.find_all(nodes.TemplateData)
+        for message in number_check(data.data)
+    ]
 
 
 def _cycles(graph: dict[str, list[tuple[str, int]]]) -> list[Problem]:

@@ -49,9 +49,9 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: Literal["sent", "skipped", "retry", "stopped"]
+    kind: Literal["done", "paused", "retry", "stopped"]  # done: the send ran to its end
     retry_after: timedelta | None = None  # kind "retry": None means after the next valid edit
-    reason: str = ""  # kind "skipped": the pause's reason
+    reason: str = ""  # kind "paused": the pause's reason
     report: SendReport | None = None
 
 
@@ -69,7 +69,7 @@ def send_slot(
     label = slot.describe(project.schedule.campaign.tz)
     pause = current_pause(store)
     if pause is not None:
-        return Outcome("skipped", reason=pause.reason)
+        return Outcome("paused", reason=pause.reason)
     try:
         sending_through = provider()
         if welcome is not None:
@@ -85,7 +85,7 @@ def send_slot(
         parts = sender.send_postponed(audience) if slot.series and not report.stopped else []
     except PausedError:
         pause = current_pause(store)
-        return Outcome("skipped", reason=pause.reason if pause else "paused")
+        return Outcome("paused", reason=pause.reason if pause else "paused")
     except LockHeld as err:
         log.warning("%s: %s — another process is sending it; checking again in %s", label, err, LOCKED_RETRY)
         return Outcome("retry", LOCKED_RETRY)
@@ -112,4 +112,4 @@ def send_slot(
         # the sender gave up (e.g. failed batches in a row): try again later, within the grace window
         log.error("%s: the send stopped (%s); trying again in %s", label, report.stopped, RETRY_AFTER)
         return Outcome("retry", RETRY_AFTER, report=report)
-    return Outcome("sent", report=report)
+    return Outcome("done", report=report)

@@ -338,11 +338,11 @@ class SeriesScheduler:
             stop=self.stop,
         )
         self.summary.messages += outcome.report.sent if outcome.report else 0
-        if outcome.kind == "skipped":
+        if outcome.kind == "paused":
             self._skipped(slot, outcome.reason)
         elif outcome.kind == "retry":
             self._retry(slot.key, outcome.retry_after)
-        elif outcome.kind == "sent":
+        elif outcome.kind == "done":
             self.summary.sent_slots += 1
             with self._lock:
                 self.finished.add(slot.key)

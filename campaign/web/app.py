@@ -55,21 +55,8 @@ class CampaignFlask(Flask):
     jinja_environment = SandboxedFlaskEnvironment
 
 
-def create_app(
-    settings: Settings,
-    store: Store | None = None,
-    *,
-    project=None,
-    clock: Callable[[], datetime] = utcnow,
-    preview: bool = False,
-    mailer=None,
-    signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
-) -> Flask:
-    """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
-    days already sent are shown as they went out); otherwise
-    `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
-    webhook secret stops `campaign serve` before it listens."""
-    app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
+def _configure(app: Flask, settings: Settings, *, preview: bool) -> None:
+    """Limits, cookies, keys and the template loader of the subscriber app."""
     # Our templates are *.html.j2, which Flask would not autoescape by default.
     app.jinja_options = {"autoescape": True, "undefined": StrictUndefined}
     app.config.update(
@@ -94,6 +81,24 @@ def create_app(
     app.jinja_loader = ChoiceLoader([SafeLoader(settings.templates_dir / "web"), SafeLoader(settings.templates_dir)])
     app.jinja_env.filters["how_html"] = how_html
     app.jinja_env.filters["first_number"] = first_number
+
+
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    project=None,
+    clock: Callable[[], datetime] = utcnow,
+    preview: bool = False,
+    mailer=None,
+    signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
+) -> Flask:
+    """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
+    days already sent are shown as they went out); otherwise
+    `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
+    webhook secret stops `campaign serve` before it listens."""
+    app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
+    _configure(app, settings, preview=preview)
 
     proxies = _trusted_proxies(settings)
     if proxies:
@@ -146,20 +151,18 @@ def create_app(
     for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
-    @app.get("/")
-    def home():
-        return render_page("home.html.j2")
-
-    @app.get("/healthz")
-    def health():
-        try:
-            site().store.count_subscribers()  # the database answers
-        except Exception:  # a health check reports, it does not fail: 503 tells the proxy to wait
-            log.exception("health check: the database does not answer")
-            return {"ok": False}, 503
-        return {"ok": True}
-
+    app.add_url_rule("/", "home", lambda: render_page("home.html.j2"))
+    app.add_url_rule("/healthz", "health", health)
     return app
+
+
+def health():
+    try:
+        site().store.count_subscribers()  # the database answers
+    except Exception:  # a health check reports, it does not fail: 503 tells the proxy to wait
+        log.exception("health check: the database does not answer")
+        return {"ok": False}, 503
+    return {"ok": True}
 
 
 def server_options(settings: Settings) -> dict:

@@ -15,6 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _subscriber_and_issue_tables()
+    _ledger_tables()
+
+
+def _subscriber_and_issue_tables() -> None:
+    """subscribers, issues, deliveries."""
     op.create_table(
         "subscribers",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -57,6 +63,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_deliveries_day_status", "deliveries", ["day", "status"])
     op.create_index("ix_deliveries_batch", "deliveries", ["batch_id"])
+
+
+def _ledger_tables() -> None:
+    """events, state, locks, signups, webhook_tokens, welcomes."""
     op.create_table(
         "events",
         sa.Column("id", sa.Integer(), primary_key=True),
