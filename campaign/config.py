@@ -20,7 +20,24 @@ DEFAULT_PUBLIC_URL = "https://campaign.example.org"
 # non-loopback `campaign serve` refuse to run with it (see `Settings.require_real_secret`).
 _DEV_SIGNING_KEY = "dev-only-" + "unsafe-signing-key"
 DEFAULT_LEASE_SECONDS = 60.0  # CAMPAIGN_LEASE_SECONDS: a dead worker's batch is unknown this long after
+
+# -- go-live: what counts as a placeholder, and what real mail needs (config and preflight/placeholders.py) ----
 MIN_SECRET_LENGTH = 32  # characters of CAMPAIGN_SECRET_KEY for real mail (secrets.token_urlsafe(32) gives 43)
+SECRET_FIX = "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "localhost")
+RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local")
+PLACEHOLDER_MARKERS = ("placeholder", "example street", "anytown", "lorem ipsum", "your address")
+
+# -- the provider registry: name -> (module, class); every list of provider names derives from it --------------
+PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
+    "outbox": ("campaign.providers.outbox", "OutboxProvider"),
+    "smtp": ("campaign.providers.smtp", "SMTPProvider"),
+    "postmark": ("campaign.providers.postmark", "PostmarkProvider"),
+    "sendgrid": ("campaign.providers.sendgrid", "SendGridProvider"),
+    "mailgun": ("campaign.providers.mailgun", "MailgunProvider"),
+    "resend": ("campaign.providers.resend", "ResendProvider"),
+}
+PROVIDER_NAMES = tuple(PROVIDER_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,7 @@ class Settings:
     def secret_problem(self, purpose: str) -> Problem | None:
         """Why the signing key is not fit for real mail (None: it is): the built-in development key, or
         shorter than MIN_SECRET_LENGTH characters."""
-        fix = "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        fix = SECRET_FIX
         if self.secret_key_is_dev or self.secret_key == _DEV_SIGNING_KEY:
             return Problem(
                 "environment",

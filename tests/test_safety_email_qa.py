@@ -146,7 +146,8 @@ def test_html_over_100_kb_is_reported():
 def test_the_welcome_and_confirmation_messages_pass(campaign_dir):
     from types import SimpleNamespace
 
-    from campaign.delivery.confirm_mail import CONFIRM_URL, TEMPLATE
+    from campaign.delivery.confirm_mail import TEMPLATE
+    from campaign.series.merge import CONFIRM_URL
     from campaign.delivery.welcome import render_welcome
 
     project = campaign_dir.project()

@@ -9,7 +9,6 @@ into their own outbox folder (`outbox/confirmations/YYYY-MM-DD/`) so they never 
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 import threading
 import uuid
@@ -25,13 +24,13 @@ from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Subscriber
 from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
 from campaign.series.links import unsubscribe_url
+from campaign.series.merge import CONFIRM_URL, fill_link
 from campaign.series.project import Project
 from campaign.series.render import RenderedIssue
 
 log = logging.getLogger("campaign.web")
 
 TEMPLATE = "confirm"
-CONFIRM_URL = "__CONFIRM_URL__"  # merged per recipient, like __UNSUBSCRIBE_URL__ (no braces: premailer-safe)
 OUTBOX_SUBFOLDER = "confirmations"
 
 
@@ -99,11 +98,8 @@ class ConfirmationMailer:
         now = self.clock()
         rendered = self._render(self.project.variant_for(subscriber.country), now.date())
         link = confirm_url(self.settings.public_url, self.tokens.confirm(subscriber.id))
-        issue = dataclasses.replace(
-            rendered,
-            html=rendered.html.replace(CONFIRM_URL, html.escape(link, quote=True)),
-            text=rendered.text.replace(CONFIRM_URL, link),
-        )
+        merged_html, merged_text = fill_link(rendered.html, rendered.text, CONFIRM_URL, link)
+        issue = dataclasses.replace(rendered, html=merged_html, text=merged_text)
         recipient = Recipient(
             subscriber.id,
             subscriber.email,

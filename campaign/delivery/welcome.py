@@ -75,7 +75,7 @@ def _why_not_welcome(project: Project, row, next_day: date | None, now: datetime
         return "already receiving the series: the parts they get say where they are"
     if next_day is None:
         return ""
-    zone = zone_of(row.timezone) if project.schedule.campaign.delivery == "local_time" else None
+    zone = zone_of(row.timezone) if project.schedule.campaign.local_time else None
     zone = zone or project.schedule.campaign.tz
     part_at = project.schedule.send_at(next_day)
     if zone is not project.schedule.campaign.tz:

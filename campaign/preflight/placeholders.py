@@ -10,16 +10,19 @@ from email.utils import parseaddr
 from ipaddress import ip_address
 from urllib.parse import urlparse
 
-from campaign.config import DEFAULT_PUBLIC_URL, Settings
+from campaign.config import (
+    DEFAULT_PUBLIC_URL,
+    MIN_SECRET_LENGTH,
+    PLACEHOLDER_MARKERS,
+    RESERVED_DOMAINS,
+    RESERVED_TLDS,
+    SECRET_FIX,
+    Settings,
+)
 from campaign.errors import ConfigurationError, Problem
 from campaign.series.project import Project
 
-MIN_SECRET_LENGTH = 32
-SECRET_FIX = "export CAMPAIGN_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 # RFC 2606 / RFC 6761 names: nobody can receive replies, host links or publish DNS records there.
-RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "localhost")
-RESERVED_TLDS = ("example", "test", "invalid", "localhost", "local")
-PLACEHOLDER_MARKERS = ("placeholder", "example street", "anytown", "lorem ipsum", "your address")
 
 
 def is_reserved_host(host: str) -> bool:

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-from campaign.config import Settings
+from campaign.config import PROVIDER_CLASSES, Settings
 from campaign.providers.base import Provider
 
-# The one provider registry: name → (module, class). Every other list of providers derives from it (the
-# schedule's `provider:` Literal is checked against it in the tests). Imported on demand: `campaign send`
-# with the outbox never loads requests or smtplib.
-REGISTRY: dict[str, tuple[str, str]] = {
-    "outbox": ("campaign.providers.outbox", "OutboxProvider"),
-    "smtp": ("campaign.providers.smtp", "SMTPProvider"),
-    "postmark": ("campaign.providers.postmark", "PostmarkProvider"),
-    "sendgrid": ("campaign.providers.sendgrid", "SendGridProvider"),
-    "mailgun": ("campaign.providers.mailgun", "MailgunProvider"),
-    "resend": ("campaign.providers.resend", "ResendProvider"),
-}
+# The one provider registry lives in config (series validates `provider:` against it, below providers): the
+# classes are imported on demand, so `campaign send` with the outbox never loads requests or smtplib.
+REGISTRY = PROVIDER_CLASSES
 PROVIDERS = tuple(REGISTRY)
 
 

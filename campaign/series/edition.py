@@ -48,11 +48,7 @@ class SendSettings:
     provider: str
     rate_limit: float | None
     concurrency: int | None
-    personal_pause: str  # "postpone" | "skip"
-
-    @property
-    def postpones(self) -> bool:
-        return self.personal_pause == "postpone"
+    postpones: bool  # a reader's own pause holds their parts for later (personal_pause: postpone)
 
 
 @dataclass(frozen=True)
@@ -144,7 +140,7 @@ def make_edition(project: Project, day: date) -> Edition:
         countries=countries,
         default_variant=project.default_variant,
         headers=headers_for(campaign),
-        send=SendSettings(campaign.provider, campaign.rate_limit, campaign.concurrency, campaign.personal_pause),
+        send=SendSettings(campaign.provider, campaign.rate_limit, campaign.concurrency, campaign.postpones),
         web_html=project.render(day, web=True).html,
     )
     parts = {}

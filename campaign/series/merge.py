@@ -23,6 +23,7 @@ from dataclasses import dataclass
 UNSUBSCRIBE_URL = "__UNSUBSCRIBE_URL__"
 NAME_HTML = "__NAME_HTML__"
 NAME_TEXT = "__NAME__"
+CONFIRM_URL = "__CONFIRM_URL__"  # the sign-up confirmation's own link (delivery/confirm_mail.py), via fill_link
 DEFAULT_NAME = "there"  # "Hi there," when we do not know a name
 
 _PLACEHOLDER = re.compile("|".join(map(re.escape, (UNSUBSCRIBE_URL, NAME_HTML, NAME_TEXT))))
@@ -62,6 +63,11 @@ def recipient_fill(unsubscribe_url: str, name: str | None) -> Fill:
         unsubscribe_text=unsubscribe_url,
         name_text=shown,
     )
+
+
+def fill_link(html: str, text: str, placeholder: str, url: str) -> tuple[str, str]:
+    """One message's own link placeholder (`CONFIRM_URL`): HTML-escaped in the HTML part, as it is in the text."""
+    return html.replace(placeholder, html_lib.escape(url, quote=True)), text.replace(placeholder, url)
 
 
 def merge(html: str, text: str, *, unsubscribe_url: str, name: str | None) -> tuple[str, str]:

@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from campaign.clock import parse_hhmm, zone_of
+from campaign.config import PROVIDER_NAMES
 from campaign.errors import Problem, ScheduleError
 from campaign.series.headers import address, one_line
 from campaign.series.yamlsource import dotted_path, load_yaml
 
-PROVIDERS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
 SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
 SUBJECT_MAX = 150  # an error
 PREHEADER_WARN = 110  # inbox previews show about this much: a warning
@@ -38,7 +38,7 @@ class CampaignSettings(_Strict):
     postal_address: str = Field(min_length=1)
     timezone: str = "America/New_York"
     send_time: str = "09:00"
-    provider: Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend"] = "outbox"
+    provider: str = "outbox"  # a name of the provider registry (config.PROVIDER_CLASSES)
     default_country: str = "US"
     delivery: Literal["campaign_time", "local_time"] = "campaign_time"
     misfire_grace_minutes: int = Field(default=120, ge=0)
@@ -50,6 +50,23 @@ class CampaignSettings(_Strict):
     # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
     # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
     personal_pause: Literal["postpone", "skip"] = "postpone"
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, v: str) -> str:
+        if v not in PROVIDER_NAMES:
+            raise ValueError(f"unknown provider {v!r} — use one of {', '.join(PROVIDER_NAMES)}")
+        return v
+
+    @property
+    def local_time(self) -> bool:
+        """Each subscriber gets the day at send_time in their own zone (`delivery: local_time`)."""
+        return self.delivery == "local_time"
+
+    @property
+    def postpones(self) -> bool:
+        """A reader's own pause holds their parts for later (`personal_pause: postpone`) instead of skipping them."""
+        return self.personal_pause == "postpone"
 
     @field_validator("name", "postal_address")
     @classmethod
@@ -162,11 +179,14 @@ class Schedule(_Strict):
     def day_number(self, day: date) -> int:
         return self.dates.index(day) + 1
 
+    def send_clock(self, day: date) -> time:
+        """The day's send time of day: its own `send_time`, else the campaign's."""
+        own = self.days[day].send_time
+        return parse_hhmm(own) if own else self.campaign.send_clock
+
     def send_at(self, day: date) -> datetime:
         """The day's send instant, timezone-aware, in the campaign's zone (zoneinfo handles DST)."""
-        entry = self.days[day]
-        clock = entry.send_time or self.campaign.send_time
-        return datetime.combine(day, parse_hhmm(clock), tzinfo=self.campaign.tz)
+        return datetime.combine(day, self.send_clock(day), tzinfo=self.campaign.tz)
 
     def resolve_day(self, arg: str | int | date) -> date:
         """A DAY argument: an ISO date (2027-09-05) or a day number in the series (5)."""

@@ -19,7 +19,7 @@ from campaign.timing.slots import Slot, owed_count, sent_on, slots_for, subscrib
 
 
 def _zones(project: Project, store: Store) -> frozenset[str]:
-    return subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
+    return subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
 
 
 def postpone_after_pause(project: Project, store: Store, since: datetime, until: datetime) -> list[Slot]:

@@ -59,7 +59,7 @@ def log_report(label: str, number: int, report: SendReport) -> None:
 
 def log_started(project: Project, pid: int, provider: str, pause: PauseWindow | None) -> None:
     c = project.schedule.campaign
-    how = "each subscriber's local time" if c.delivery == "local_time" else "campaign time"
+    how = "each subscriber's local time" if c.local_time else "campaign time"
     log.info(
         "scheduler started (pid %d): %d days at %s %s (%s), grace %d min, provider %s%s",
         pid,

@@ -22,7 +22,7 @@ REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send:
 def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | None:
     """A clock that plays the remaining slots in about `seconds` (after a short lead-in, so the first send
     is still ahead once the scheduler is up); None when nobody is owed anything (a second `make run`)."""
-    zones = subscriber_zones(store) if project.schedule.campaign.delivery == "local_time" else frozenset()
+    zones = subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
     pending = [s for s in slots_for(project.schedule, zones, schedule_shift(store)) if owed_count(store, s, zones)]
     if not pending:
         return None

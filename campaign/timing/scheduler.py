@@ -103,7 +103,7 @@ class SeriesScheduler:
         return timedelta(minutes=self.project.schedule.campaign.misfire_grace_minutes)
 
     def _zones(self) -> frozenset[str]:
-        local = self.project.schedule.campaign.delivery == "local_time"
+        local = self.project.schedule.campaign.local_time
         return subscriber_zones(self.store) if local else frozenset()
 
     def _owed(self, slot: Slot) -> int:

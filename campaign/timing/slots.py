@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from campaign.clock import parse_hhmm, zone_of
+from campaign.clock import zone_of
 from campaign.ledger.states import SENT
 from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Audience
@@ -79,10 +79,6 @@ def subscriber_zones(store: Store) -> frozenset[str]:
     return frozenset(n for n in store.subscriber_timezones() if zone_of(n) is not None)
 
 
-def day_clock(schedule: Schedule, day: date) -> time:
-    return parse_hhmm(schedule.days[day].send_time or schedule.campaign.send_time)
-
-
 Shift = tuple[tuple[date, int], ...]  # (from this day on, send so many calendar days later): a caught-up pause
 
 
@@ -98,14 +94,14 @@ def slots_for(
     owed cutoff stays the day's own send time in schedule.yaml), then `tail` more send times after the last
     day, one a day, for the parts readers' own pauses postponed (ledger/postponed.py)."""
     out: list[Slot] = []
-    local = schedule.campaign.delivery == "local_time"
-    series = tuple(schedule.dates) if schedule.campaign.personal_pause == "postpone" else ()
+    local = schedule.campaign.local_time
+    series = tuple(schedule.dates) if schedule.campaign.postpones else ()
     for day in schedule.dates:
         on = sent_on(day, shift)
-        out += _day_slots(schedule, day, on, day_clock(schedule, day), zones if local else None, series)
+        out += _day_slots(schedule, day, on, schedule.send_clock(day), zones if local else None, series)
     if tail and series:
         last = schedule.dates[-1]
-        last_on, clock = sent_on(last, shift), parse_hhmm(schedule.campaign.send_time)
+        last_on, clock = sent_on(last, shift), schedule.campaign.send_clock
         for n in range(1, tail + 1):
             out += _day_slots(schedule, last, last_on + timedelta(days=n), clock, zones if local else None, series, n)
     return sorted(out, key=lambda s: (s.at, s.day, s.tail))
@@ -140,16 +136,16 @@ def tail_needed(schedule: Schedule, store: Store, shift: Shift, now: datetime) -
     """How many send times after the last day the postponed parts need: those already passed, plus the most
     parts any reader still has postponed (so a tail slot keeps its place as the parts go out), plus one for
     the zones ahead of the campaign's (local time)."""
-    if schedule.campaign.personal_pause != "postpone" or not schedule.dates:
+    if not schedule.campaign.postpones or not schedule.dates:
         return 0
     behind = store.most_behind(schedule.dates)
     if not behind:
         return 0
     last = schedule.dates[-1]
-    first_tail = datetime.combine(sent_on(last, shift) + timedelta(days=1), parse_hhmm(schedule.campaign.send_time))
+    first_tail = datetime.combine(sent_on(last, shift) + timedelta(days=1), schedule.campaign.send_clock)
     first_tail = first_tail.replace(tzinfo=schedule.campaign.tz)
     passed = max(0, (now - first_tail).days + 1) if now >= first_tail else 0
-    return passed + behind + (1 if schedule.campaign.delivery == "local_time" else 0)
+    return passed + behind + (1 if schedule.campaign.local_time else 0)
 
 
 def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:

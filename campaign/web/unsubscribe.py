@@ -102,7 +102,7 @@ def unsubscribe(token: str):
 
 def _postpones() -> bool:
     """personal_pause: postpone — the reader resumes where they left off (else the paused days are skipped)."""
-    return site().project.schedule.campaign.personal_pause == "postpone"
+    return site().project.schedule.campaign.postpones
 
 
 @bp.post("/unsubscribe/<token>/pause")
