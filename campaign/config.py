@@ -53,6 +53,16 @@ class Settings:
     lease_seconds: float = DEFAULT_LEASE_SECONDS  # how long a worker's claim lasts unless renewed
 
     @property
+    def no_ledger_yet(self) -> bool:
+        """True when the database URL names a SQLite file that does not exist yet: nothing was ever recorded, so a
+        command that only reads the ledger need not load SQLAlchemy (`campaign validate` in a new folder)."""
+        scheme, sep, rest = self.database_url.partition("://")
+        if not sep or not scheme.startswith("sqlite") or not rest.startswith("/"):
+            return False
+        database = rest[1:].split("?", 1)[0]
+        return database not in ("", ":memory:") and not Path(database).exists()
+
+    @property
     def schedule_path(self) -> Path:
         return self.root / "schedule.yaml"
 

@@ -86,7 +86,7 @@ def test_a_batch_left_in_flight_by_a_crash_is_resent_automatically_with_the_same
             "20270901-crashed",
             rig.project.render(rig.day),
             tuple(sender.recipient(r) for r in rows),
-            sender.identity,
+            sender.identity(rig.day),
             sent_at=sender.clock(),
         )
         rig.provider.send_batch(batch)

@@ -83,7 +83,9 @@ def test_the_same_address_twice_goes_out_in_separate_requests(campaign_dir):
             ]
         recipients.sort(key=lambda r: r.subscriber_id)
         twin = replace(recipients[0], subscriber_id=ids[1], email=recipients[0].email.upper())
-        batch = Batch("b1", rig.project.render(rig.day), (recipients[0], twin), sender.identity, sent_at=sender.clock())
+        batch = Batch(
+            "b1", rig.project.render(rig.day), (recipients[0], twin), sender.identity(rig.day), sent_at=sender.clock()
+        )
         results = rig.provider.send_batch(batch)
         assert [r.ok for r in results] == [True, True]
         assert [len(r.json["personalizations"]) for r in server.requests] == [1, 1]

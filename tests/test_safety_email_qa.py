@@ -147,8 +147,8 @@ def test_the_welcome_and_confirmation_messages_pass(campaign_dir):
     from types import SimpleNamespace
 
     from campaign.delivery.confirm_mail import TEMPLATE
-    from campaign.series.merge import CONFIRM_URL
     from campaign.delivery.welcome import render_welcome
+    from campaign.series.merge import CONFIRM_URL
 
     project = campaign_dir.project()
     days = project.schedule.dates

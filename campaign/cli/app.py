@@ -88,9 +88,13 @@ def project(s: Settings | None = None, st: Store | None = None) -> Project:
 
     Without `st`, the ledger is read when it exists (a missing SQLite file means nothing was sent yet: it is
     not created just to look)."""
+    s = s or settings()
+    if st is None and s.no_ledger_yet:  # nothing sent yet: the files alone (no database layer loaded)
+        from campaign.series.project import load_project
+
+        return load_project(s)
     from campaign.delivery.as_sent import load_project_as_sent
 
-    s = s or settings()
     if st is not None:
         return load_project_as_sent(s, st)
     with existing_store(s) as opened:
@@ -100,6 +104,9 @@ def project(s: Settings | None = None, st: Store | None = None) -> Project:
 @contextmanager
 def existing_store(s: Settings):
     """The store when the ledger exists, else None (a missing SQLite file is not created just to look)."""
+    if s.no_ledger_yet:
+        yield None
+        return
     from campaign.ledger.migrate import ledger_exists
 
     if not ledger_exists(s.database_url):

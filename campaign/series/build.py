@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import html
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,12 +39,41 @@ def write_issue(project: Project, day: date, folder: Path, *, variant: str | Non
     return BuiltIssue(day, part.number, issue.subject, part.words, html_path, text_path, len(page.encode()))
 
 
-def build_series(project: Project, out: Path) -> list[BuiltIssue]:
+PARALLEL_FROM = 8  # days: below this, a second process costs more than it saves
+
+
+def build_series(project: Project, out: Path, *, processes: int | None = None) -> list[BuiltIssue]:
+    """Every day rendered and written. With many days the work is split over the machine's cores: forked
+    processes share the loaded project (and its parsed stylesheets), each renders and writes its own days."""
     project.check_templates()  # the sandbox's static checks, before any template runs
     project.check_safe_messaging()  # every day, before writing anything
-    built = [write_issue(project, day, out / day.isoformat()) for day in project.schedule.dates]
+    days = list(project.schedule.dates)
+    processes = processes or (min(os.cpu_count() or 1, 4) if len(days) >= PARALLEL_FROM else 1)
+    if processes > 1 and "fork" in multiprocessing.get_all_start_methods():
+        project.render(days[0])  # warm the shared caches (templates, premailer's rules) once, before forking
+        shares = [days[i::processes] for i in range(processes)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=(project, out)) as pool:
+            done = {b.day: b for share in pool.map(_write_days, shares) for b in share}
+        built = [done[day] for day in days]
+    else:
+        built = [write_issue(project, day, out / day.isoformat()) for day in days]
     (out / "index.html").write_text(_index(project, built), encoding="utf-8")
     return built
+
+
+_WORK: tuple[Project, Path] | None = None  # a build process's project and folder (inherited by fork)
+
+
+def _adopt(project: Project, out: Path) -> None:
+    global _WORK
+    _WORK = (project, out)
+
+
+def _write_days(days: list[date]) -> list[BuiltIssue]:
+    assert _WORK is not None
+    project, out = _WORK
+    return [write_issue(project, day, out / day.isoformat()) for day in days]
 
 
 def _index(project: Project, built: list[BuiltIssue]) -> str:
