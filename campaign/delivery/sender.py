@@ -256,7 +256,14 @@ class Sender(Checkpoints):
         archive_issue(project, self.store, day, number=report.number, at=self.clock())
         if project.schedule.campaign.personal_pause == "postpone":
             # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
-            self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
+            self.store.postpone(
+                day,
+                self.cutoff(day),
+                days=self.series_days,
+                at=self.clock(),
+                audience=audience,
+                from_start=project.schedule.campaign.from_start,  # late joiners start at part 1
+            )
         report.owed = self.count_owed(day)
         self.sources.enqueue(day, audience)
 

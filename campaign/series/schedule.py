@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from campaign.clock import parse_hhmm, zone_of
 from campaign.errors import Problem, ScheduleError
@@ -42,7 +42,10 @@ class CampaignSettings(_Strict):
     default_country: str = "US"
     delivery: Literal["campaign_time", "local_time"] = "campaign_time"
     misfire_grace_minutes: int = Field(default=120, ge=0)
-    late_joiners: Literal["next_day", "welcome"] = "next_day"
+    # Who joins after day 1 went out: "next_day" starts with the next scheduled day; "welcome" too, after one
+    # welcome email linking to the archive; "from_start" gets part 1 at their first send time, then one part
+    # a day, in order, past the last day if needed (`welcome: true` also welcomes them first).
+    late_joiners: Literal["next_day", "welcome", "from_start"] = "next_day"
     rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
     concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
     message_stream: str = "broadcast"
@@ -50,6 +53,27 @@ class CampaignSettings(_Strict):
     # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
     # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
     personal_pause: Literal["postpone", "skip"] = "postpone"
+    welcome: bool = False  # late_joiners: from_start only — welcome them first (the archive link, part 1's date)
+
+    @field_validator("personal_pause")
+    @classmethod
+    def _pause_keeps_positions(cls, v: str, info: ValidationInfo) -> str:
+        if v == "skip" and info.data.get("late_joiners") == "from_start":
+            raise ValueError(
+                "late_joiners: from_start keeps each reader's place by postponing, so it cannot skip — write "
+                "personal_pause: postpone (or choose another late_joiners)"
+            )
+        return v
+
+    @field_validator("welcome")
+    @classmethod
+    def _welcome_needs_from_start(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("late_joiners") != "from_start":
+            raise ValueError(
+                "welcome: true applies to late_joiners: from_start — write late_joiners: from_start, or use "
+                "late_joiners: welcome (which always welcomes)"
+            )
+        return v
 
     @field_validator("name", "postal_address")
     @classmethod
@@ -106,6 +130,11 @@ class CampaignSettings(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def from_start(self) -> bool:
+        """Late joiners get every part from part 1 (their place is kept like a reader's own pause)."""
+        return self.late_joiners == "from_start"
 
     @property
     def send_clock(self) -> time:

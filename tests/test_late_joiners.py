@@ -1,0 +1,125 @@
+"""Issue 21: `late_joiners: from_start` — every reader gets the whole article, in order, from part 1.
+
+The real `campaign run --rehearse` plays sign-ups by their imported `joined_at` (a pre-registration joins at
+that moment) through the outbox; each reader's `.eml` files are read back: which part (the outbox folder is
+the part's day), its Date header in the reader's zone, and the article paragraphs its text part holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.scheduler_helpers import NY, at_ny, emls, ledger, message, plain_text
+
+ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Asia/Tokyo", "Pacific/Auckland"]
+
+
+def _readers() -> list[dict]:
+    """20 readers from before the series; 20 joining from 3 to 28 September, at all hours, in five zones."""
+    rows = [{"email": f"early{i:02d}@example.org", "timezone": ZONES[i % 5]} for i in range(20)]
+    for i in range(20):
+        zone = ZoneInfo(ZONES[i % 5])
+        day = 3 + (i * 25) // 19  # 3 … 28 September
+        joined = datetime(2027, 9, day, (i * 7) % 24, (i * 13) % 60, tzinfo=zone)
+        if i == 5:  # Los Angeles, after New York's 09:00 and before their own: local time starts them that day
+            joined = joined.replace(hour=7, minute=30)
+        rows.append({"email": f"late{i:02d}@example.org", "timezone": ZONES[i % 5], "joined_at": joined.isoformat()})
+    return rows
+
+
+def _parts(cdir) -> dict[str, list[tuple[int, datetime, str]]]:
+    """reader → [(part number, sent at, text part)], in the order they were sent."""
+    days = sorted(p.name for p in cdir.outbox.iterdir() if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name))
+    numbers = {d: n for n, d in enumerate(days, 1)}
+    out: dict[str, list] = defaultdict(list)
+    for day in days:
+        for path in emls(cdir, day):
+            msg = message(path)
+            to = re.search(r"[\w.+-]+@[\w.-]+", msg["To"]).group(0)
+            out[to].append((numbers[day], _date(msg), plain_text(path)))
+    return {who: sorted(got, key=lambda p: p[1]) for who, got in out.items()}
+
+
+def _date(msg) -> datetime:
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(msg["Date"])
+
+
+def _first_send_time_after(joined: datetime, zone: ZoneInfo, local: bool) -> datetime:
+    """09:00 in the reader's zone (local_time) or New York's, the first one after `joined`."""
+    tz = zone if local else NY
+    mine = joined.astimezone(tz)
+    at = datetime.combine(mine.date(), datetime.min.time().replace(hour=9), tzinfo=tz)
+    return at if at >= mine else datetime.combine(mine.date() + timedelta(days=1), at.timetz())
+
+
+def _paragraphs(cdir) -> list[str]:
+    """The article's paragraphs, as the text part prints them (first 60 characters of each)."""
+    text = (cdir.root / "content" / "article.md").read_text(encoding="utf-8").split("---", 2)[2]
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        if block and block[0].isalpha() and not block.startswith("<!--"):
+            out.append(block[:60])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delivery", ["campaign_time", "local_time"])
+def test_a_rehearsal_gives_every_reader_every_part_once_in_order_from_their_first_send_time(campaign_dir, delivery):
+    campaign_dir.edit_schedule(
+        "default_country: US", f"default_country: US\n  late_joiners: from_start\n  delivery: {delivery}"
+    )
+    readers = _readers()
+    campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(readers)), check=True)
+    result = campaign_dir.run("run", "--rehearse", "--seconds", "30", check=True, timeout=400)
+    assert "rehearsal done" in result.stdout and "Traceback" not in result.stderr
+    parts = _parts(campaign_dir)
+    total = len(campaign_dir.project().schedule.dates)
+    local = delivery == "local_time"
+    paragraphs = _paragraphs(campaign_dir)
+    assert len(paragraphs) > 30
+    last_join = max(datetime.fromisoformat(r["joined_at"]) for r in readers if "joined_at" in r)
+    last_send = max(at for got in parts.values() for _, at, _ in got)
+    for row in readers:
+        who, zone = row["email"], ZoneInfo(row["timezone"])
+        got = parts[who]
+        assert [n for n, _, _ in got] == list(range(1, total + 1)), who  # every part once, in order
+        local_days = [at.astimezone(zone if local else NY).date() for _, at, _ in got]
+        assert len(set(local_days)) == total, (who, local_days)  # never two on one (local) day
+        if "joined_at" in row:
+            joined = datetime.fromisoformat(row["joined_at"])
+            assert got[0][1] == _first_send_time_after(joined, zone, local), (who, joined, got[0][1])
+        else:
+            assert got[0][1] == at_ny("2027-09-01 09:00") or local
+        text = " ".join(" ".join(body.split()) for _, _, body in got)
+        for paragraph in paragraphs:  # every paragraph of the article, exactly once, in this reader's emails
+            assert text.count(paragraph) == 1, (who, paragraph)
+    assert last_send.date() <= (last_join + timedelta(days=total)).astimezone(UTC).date() + timedelta(days=1)
+    assert last_send.astimezone(ZoneInfo("Pacific/Auckland")).date() <= last_join.date() + timedelta(days=total)
+    assert {status for _, _, status in ledger(campaign_dir)} == {"sent"}  # nothing left postponed or ready
+    status = campaign_dir.run("status", check=True).stdout
+    assert "behind: 0" in " ".join(status.split())
+
+
+def test_from_start_settings_are_validated_with_file_line_and_field(campaign_dir):
+    campaign_dir.edit_schedule("default_country: US", "default_country: US\n  welcome: true")
+    result = campaign_dir.run("validate")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    message_ = " ".join(result.stderr.split())
+    assert re.search(r"schedule\.yaml:\d+: campaign\.welcome: .*late_joiners: from_start", message_), message_
+    campaign_dir.edit_schedule(
+        "  welcome: true", "  late_joiners: from_start\n  personal_pause: skip\n  welcome: maybe"
+    )
+    result = campaign_dir.run("validate")
+    message_ = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "campaign.personal_pause:" in message_ and "campaign.welcome:" in message_
+    campaign_dir.edit_schedule("  late_joiners: from_start", "  late_joiners: from_the_top")
+    result = campaign_dir.run("validate")
+    assert result.returncode == 2 and "campaign.late_joiners:" in " ".join(result.stderr.split())
