@@ -123,3 +123,98 @@ def test_from_start_settings_are_validated_with_file_line_and_field(campaign_dir
     campaign_dir.edit_schedule("  late_joiners: from_start", "  late_joiners: from_the_top")
     result = campaign_dir.run("validate")
     assert result.returncode == 2 and "campaign.late_joiners:" in " ".join(result.stderr.split())
+
+
+def test_status_shows_readers_per_part_who_is_behind_the_last_date_and_one_readers_parts(campaign_dir):
+    from campaign.cli.status_table import reader_table, status_table
+    from campaign.clock import Clock
+    from tests.conftest import people
+    from tests.scheduler_helpers import import_people, run_once, set_joined_at
+
+    campaign_dir.edit_schedule("default_country: US", "default_country: US\n  late_joiners: from_start")
+    import_people(campaign_dir, people(2))
+    import_people(campaign_dir, [{"email": "late@example.org"}])
+    set_joined_at(campaign_dir, "late@example.org", at_ny("2027-09-03 12:00"))
+    for day in (1, 2, 3, 4):
+        run_once(campaign_dir, Clock(at_ny(f"2027-09-0{day} 09:00:10")))
+    got = {d: sorted(a for _, a, s in ledger(campaign_dir, date(2027, 9, d)) if s == "sent") for d in (1, 2, 3, 4)}
+    assert "late@example.org" in got[1] and all("late@example.org" not in got[d] for d in (2, 3, 4))
+    assert len(emls(campaign_dir, "2027-09-01")) == 3  # the late joiner's part 1 went out on 4 September
+    project, store = campaign_dir.project(), campaign_dir.store()
+    try:
+        now = at_ny("2027-09-04 12:00")
+        text = " ".join(" ".join(str(x) for x in status_table(project, store, now=now)[1:]).split())
+        assert "readers by parts had: 1: 1 · 4: 2" in text, text
+        assert "behind: 1 reader(s)" in text and "last part goes out on 2027-10-03" in text, text
+        (table,) = reader_table(project, store, "late@example.org", now=now)
+        rows = list(zip(*(c._cells for c in table.columns), strict=True))
+        assert rows[0][2] == "sent" and rows[0][3].startswith("2027-09-04 09:00")
+        assert rows[1][2] == "next (postponed)" and rows[1][3].startswith("2027-09-05 09:00")
+        assert rows[29][3].startswith("2027-10-03 09:00")  # part 30, one a day from the next
+        assert reader_table(project, store, "nobody@example.org", now=now) == []
+    finally:
+        store.close()
+    result = campaign_dir.run("status", "--subscriber", "late@example.org", check=True)
+    assert "next (postponed)" in result.stdout
+    missing = campaign_dir.run("status", "--subscriber", "nobody@example.org")
+    assert missing.returncode == 2 and "--subscriber" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_mid_send_time_leaves_no_duplicate_and_no_skipped_part_and_a_pause_postpones_a_late_joiner(
+    campaign_dir,
+):
+    """The rehearsal is killed while late joiners' part 1 is being written (21 September), then run again to
+    the end. Every (reader, part) has one ledger row and at most one email; every part is sent, or — only for
+    the batch that was in flight at the kill — unknown, for the operator (never resent blindly, never lost)."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import CAMPAIGN_BIN
+    from tests.scheduler_helpers import recipients
+
+    campaign_dir.edit_schedule("default_country: US", "default_country: US\n  late_joiners: from_start")
+    early = [{"email": f"early{i:03d}@example.org"} for i in range(300)]
+    late = [{"email": f"late{i:03d}@example.org", "joined_at": "2027-09-20T12:00:00-04:00"} for i in range(300)]
+    campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(early + late)), check=True)
+    store = campaign_dir.store()
+    try:  # a from-start reader paused (their own 7-day pause) until the evening of 25 September
+        store.pause_subscriber(store.subscriber_by_email("late299@example.org").id, at_ny("2027-09-25 18:00"))
+    finally:
+        store.close()
+    process = subprocess.Popen(
+        [str(CAMPAIGN_BIN), "run", "--rehearse", "--seconds", "20"],
+        cwd=campaign_dir.root,
+        env=campaign_dir.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while len(emls(campaign_dir, "2027-09-01")) <= 300:  # the 300 early readers had part 1 on 1 September
+            assert process.poll() is None and time.monotonic() < deadline, "the rehearsal ended before the kill"
+            time.sleep(0.002)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    again = campaign_dir.run("run", "--rehearse", "--seconds", "20", timeout=300)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    rows = ledger(campaign_dir)
+    by_reader: dict[str, dict[date, str]] = defaultdict(dict)
+    for day, who, status in rows:
+        assert day not in by_reader[who], (who, day)  # one row per (reader, part)
+        by_reader[who][day] = status
+    days = campaign_dir.project().schedule.dates
+    unknown = [(who, day) for who, parts in by_reader.items() for day, s in parts.items() if s == "unknown"]
+    assert len(unknown) <= 500  # at most the one batch in flight at the kill
+    for who in [r["email"] for r in early + late]:
+        assert sorted(by_reader[who]) == days, who  # no part skipped
+        assert set(by_reader[who].values()) <= {"sent", "unknown"}, who
+    for day in days:
+        recipients(campaign_dir, day.isoformat())  # asserts nobody has a part twice in the outbox
+    sent_on = {d: {a: at for a, at in recipients(campaign_dir, d.isoformat()).items()} for d in days}
+    paused = [sent_on[d]["late299@example.org"].astimezone(NY).date() for d in days if by_reader["late299@example.org"][d] == "sent"]
+    assert paused[0] == date(2027, 9, 26)  # the pause held part 1 (due 21 Sept); then one a day, in order
+    assert all((paused[i] - paused[i - 1]).days >= 1 for i in range(1, len(paused)))

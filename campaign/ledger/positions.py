@@ -79,6 +79,12 @@ class ReaderPart:
 
 
 class Positions(Tables):
+    def count_waiting(self, days: Sequence[date], *, joined_after: datetime, joined_by: datetime) -> int:
+        """from_start readers who joined after the first day's send time (by `joined_by`), not started yet."""
+        query = select(func.count()).where(waiting(days, joined_by), subscribers.c.joined_at > joined_after)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def last_waiting_join(self, days: Sequence[date], *, joined_after: datetime) -> datetime | None:
         """When the last from_start reader not started yet joins (or joined) — pre-registrations included —
         among those who join after the first day's send time; None when nobody waits."""
