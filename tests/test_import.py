@@ -147,11 +147,15 @@ def test_an_unparseable_joined_at_rejects_that_row_alone(store, tmp_path):
 
 
 def test_the_cli_imports_the_good_rows_and_exits_2_on_a_bad_joined_at(campaign_dir):
-    path = write(campaign_dir.root, "email,joined_at\nann@example.org,2027-09-03T10:00:00Z\nbo@example.org,2027-13-01\n")
+    path = write(
+        campaign_dir.root, "email,joined_at\nann@example.org,2027-09-03T10:00:00Z\nbo@example.org,2027-13-01\n"
+    )
     result = campaign_dir.run("subscribers", "import", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "list.csv:3: joined_at:" in " ".join(result.stderr.split()) and "1 added" in result.stdout
-    strict = write(campaign_dir.root, "email,joined_at\ncy@example.org,2027-09-03\ndi@example.org,13/01/2027\n", "b.csv")
+    strict = write(
+        campaign_dir.root, "email,joined_at\ncy@example.org,2027-09-03\ndi@example.org,13/01/2027\n", "b.csv"
+    )
     result = campaign_dir.run("subscribers", "import", str(strict), "--strict")
     assert result.returncode == 2 and "b.csv:3: joined_at:" in " ".join(result.stderr.split())
     st = campaign_dir.store()

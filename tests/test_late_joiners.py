@@ -78,7 +78,7 @@ def test_a_rehearsal_gives_every_reader_every_part_once_in_order_from_their_firs
     )
     readers = _readers()
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(readers)), check=True)
-    result = campaign_dir.run("run", "--rehearse", "--seconds", "30", check=True, timeout=400)
+    result = campaign_dir.run("run", "--rehearse", "--seconds", "15", check=True, timeout=400)
     assert "rehearsal done" in result.stdout and "Traceback" not in result.stderr
     parts = _parts(campaign_dir)
     total = len(campaign_dir.project().schedule.dates)
@@ -95,9 +95,10 @@ def test_a_rehearsal_gives_every_reader_every_part_once_in_order_from_their_firs
         assert len(set(local_days)) == total, (who, local_days)  # never two on one (local) day
         if "joined_at" in row:
             joined = datetime.fromisoformat(row["joined_at"])
-            assert got[0][1] == _first_send_time_after(joined, zone, local), (who, joined, got[0][1])
-        else:
-            assert got[0][1] == at_ny("2027-09-01 09:00") or local
+            late = (got[0][1] - _first_send_time_after(joined, zone, local)).total_seconds()
+            assert 0 <= late < 60, (who, joined, got[0][1])  # a Date may trail its second by the send's duration
+        elif not local:
+            assert 0 <= (got[0][1] - at_ny("2027-09-01 09:00")).total_seconds() < 60, who
         text = " ".join(" ".join(body.split()) for _, _, body in got)
         for paragraph in paragraphs:  # every paragraph of the article, exactly once, in this reader's emails
             assert text.count(paragraph) == 1, (who, paragraph)
@@ -175,16 +176,16 @@ def test_kill_9_mid_send_time_leaves_no_duplicate_and_no_skipped_part_and_a_paus
     from tests.scheduler_helpers import recipients
 
     campaign_dir.edit_schedule("default_country: US", "default_country: US\n  late_joiners: from_start")
-    early = [{"email": f"early{i:03d}@example.org"} for i in range(300)]
-    late = [{"email": f"late{i:03d}@example.org", "joined_at": "2027-09-20T12:00:00-04:00"} for i in range(300)]
+    early = [{"email": f"early{i:03d}@example.org"} for i in range(100)]
+    late = [{"email": f"late{i:03d}@example.org", "joined_at": "2027-09-20T12:00:00-04:00"} for i in range(100)]
     campaign_dir.run("subscribers", "import", str(campaign_dir.write_csv(early + late)), check=True)
     store = campaign_dir.store()
     try:  # a from-start reader paused (their own 7-day pause) until the evening of 25 September
-        store.pause_subscriber(store.subscriber_by_email("late299@example.org").id, at_ny("2027-09-25 18:00"))
+        store.pause_subscriber(store.subscriber_by_email("late099@example.org").id, at_ny("2027-09-25 18:00"))
     finally:
         store.close()
     process = subprocess.Popen(
-        [str(CAMPAIGN_BIN), "run", "--rehearse", "--seconds", "20"],
+        [str(CAMPAIGN_BIN), "run", "--rehearse", "--seconds", "10"],
         cwd=campaign_dir.root,
         env=campaign_dir.env,
         stdout=subprocess.DEVNULL,
@@ -192,14 +193,14 @@ def test_kill_9_mid_send_time_leaves_no_duplicate_and_no_skipped_part_and_a_paus
     )
     deadline = time.monotonic() + 120
     try:
-        while len(emls(campaign_dir, "2027-09-01")) <= 300:  # the 300 early readers had part 1 on 1 September
+        while len(emls(campaign_dir, "2027-09-01")) <= 100:  # the 100 early readers had part 1 on 1 September
             assert process.poll() is None and time.monotonic() < deadline, "the rehearsal ended before the kill"
             time.sleep(0.002)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    again = campaign_dir.run("run", "--rehearse", "--seconds", "20", timeout=300)
+    again = campaign_dir.run("run", "--rehearse", "--seconds", "10", timeout=300)
     assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
     rows = ledger(campaign_dir)
     by_reader: dict[str, dict[date, str]] = defaultdict(dict)
@@ -208,13 +209,17 @@ def test_kill_9_mid_send_time_leaves_no_duplicate_and_no_skipped_part_and_a_paus
         by_reader[who][day] = status
     days = campaign_dir.project().schedule.dates
     unknown = [(who, day) for who, parts in by_reader.items() for day, s in parts.items() if s == "unknown"]
-    assert len(unknown) <= 500  # at most the one batch in flight at the kill
+    assert len({day for _, day in unknown}) <= 1  # at most the one batch in flight at the kill
     for who in [r["email"] for r in early + late]:
         assert sorted(by_reader[who]) == days, who  # no part skipped
         assert set(by_reader[who].values()) <= {"sent", "unknown"}, who
     for day in days:
         recipients(campaign_dir, day.isoformat())  # asserts nobody has a part twice in the outbox
     sent_on = {d: {a: at for a, at in recipients(campaign_dir, d.isoformat()).items()} for d in days}
-    paused = [sent_on[d]["late299@example.org"].astimezone(NY).date() for d in days if by_reader["late299@example.org"][d] == "sent"]
+    paused = [
+        sent_on[d]["late099@example.org"].astimezone(NY).date()
+        for d in days
+        if by_reader["late099@example.org"][d] == "sent"
+    ]
     assert paused[0] == date(2027, 9, 26)  # the pause held part 1 (due 21 Sept); then one a day, in order
     assert all((paused[i] - paused[i - 1]).days >= 1 for i in range(1, len(paused)))

@@ -13,7 +13,9 @@ from campaign.errors import InvalidInput
 
 @subscribers_app.command("import")
 def subscribers_import(
-    file: Path = typer.Argument(..., help="CSV with an email column; optional name, country, timezone, joined_at (ISO 8601)."),
+    file: Path = typer.Argument(
+        ..., help="CSV with an email column; optional name, country, timezone, joined_at (ISO 8601)."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Import nothing if any row is invalid."),
 ) -> None:
     """Import subscribers from a CSV file (idempotent; never re-subscribes an unsubscribed address).

@@ -101,9 +101,7 @@ class PostponedLedger(Tables):
         )
         with self.engine.begin() as conn:
             if from_start:
-                positions.start(
-                    conn, self.insert, before=day, joined_by=cutoff, days=days, at=at, audience=audience
-                )
+                positions.start(conn, self.insert, before=day, joined_by=cutoff, days=days, at=at, audience=audience)
             added = list(conn.execute(insert).scalars())
             if not added:
                 return 0

@@ -27,6 +27,10 @@ _one_line = one_line
 _address = address
 
 
+LATE_SKIP = "late_joiners: from_start keeps each reader's place by postponing — write personal_pause: postpone"
+LATE_WELCOME = "welcome: true applies to late_joiners: from_start — write that, or use late_joiners: welcome"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=False)
 
@@ -42,9 +46,7 @@ class CampaignSettings(_Strict):
     default_country: str = "US"
     delivery: Literal["campaign_time", "local_time"] = "campaign_time"
     misfire_grace_minutes: int = Field(default=120, ge=0)
-    # Who joins after day 1 went out: "next_day" starts with the next scheduled day; "welcome" too, after one
-    # welcome email linking to the archive; "from_start" gets part 1 at their first send time, then one part
-    # a day, in order, past the last day if needed (`welcome: true` also welcomes them first).
+    # after day 1 went out: next day; a welcome first; or every part from part 1 (`welcome: true` welcomes too)
     late_joiners: Literal["next_day", "welcome", "from_start"] = "next_day"
     rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
     concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
@@ -55,24 +57,14 @@ class CampaignSettings(_Strict):
     personal_pause: Literal["postpone", "skip"] = "postpone"
     welcome: bool = False  # late_joiners: from_start only — welcome them first (the archive link, part 1's date)
 
-    @field_validator("personal_pause")
+    @field_validator("personal_pause", "welcome")
     @classmethod
-    def _pause_keeps_positions(cls, v: str, info: ValidationInfo) -> str:
-        if v == "skip" and info.data.get("late_joiners") == "from_start":
-            raise ValueError(
-                "late_joiners: from_start keeps each reader's place by postponing, so it cannot skip — write "
-                "personal_pause: postpone (or choose another late_joiners)"
-            )
-        return v
-
-    @field_validator("welcome")
-    @classmethod
-    def _welcome_needs_from_start(cls, v: bool, info: ValidationInfo) -> bool:
-        if v and info.data.get("late_joiners") != "from_start":
-            raise ValueError(
-                "welcome: true applies to late_joiners: from_start — write late_joiners: from_start, or use "
-                "late_joiners: welcome (which always welcomes)"
-            )
+    def _from_start(cls, v, info: ValidationInfo):
+        from_start = info.data.get("late_joiners") == "from_start"
+        if info.field_name == "personal_pause" and v == "skip" and from_start:
+            raise ValueError(LATE_SKIP)
+        if info.field_name == "welcome" and v and not from_start:
+            raise ValueError(LATE_WELCOME)
         return v
 
     @field_validator("name", "postal_address")
@@ -132,8 +124,7 @@ class CampaignSettings(_Strict):
         return ZoneInfo(self.timezone)
 
     @property
-    def from_start(self) -> bool:
-        """Late joiners get every part from part 1 (their place is kept like a reader's own pause)."""
+    def from_start(self) -> bool:  # late joiners get every part from part 1 (kept like a reader's own pause)
         return self.late_joiners == "from_start"
 
     @property
