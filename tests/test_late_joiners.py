@@ -223,3 +223,30 @@ def test_kill_9_mid_send_time_leaves_no_duplicate_and_no_skipped_part_and_a_paus
     ]
     assert paused[0] == date(2027, 9, 26)  # the pause held part 1 (due 21 Sept); then one a day, in order
     assert all((paused[i] - paused[i - 1]).days >= 1 for i in range(1, len(paused)))
+
+
+def test_welcome_true_welcomes_a_late_joiner_first_unless_part_1_reaches_them_the_same_day(campaign_dir):
+    from campaign.clock import Clock
+    from tests.conftest import people
+    from tests.scheduler_helpers import import_people, run_once, set_joined_at
+
+    campaign_dir.edit_schedule(
+        "default_country: US", "default_country: US\n  late_joiners: from_start\n  welcome: true"
+    )
+    import_people(campaign_dir, people(1))
+    import_people(campaign_dir, [{"email": "evening@example.org"}, {"email": "morning@example.org"}])
+    set_joined_at(campaign_dir, "evening@example.org", at_ny("2027-09-02 20:00"))
+    set_joined_at(campaign_dir, "morning@example.org", at_ny("2027-09-03 08:00"))
+    run_once(campaign_dir, Clock(at_ny("2027-09-01 09:00:10")))
+    run_once(campaign_dir, Clock(at_ny("2027-09-02 09:00:10")))
+    run_once(campaign_dir, Clock(at_ny("2027-09-02 20:30")))  # the evening joiner's part 1 comes tomorrow
+    run_once(campaign_dir, Clock(at_ny("2027-09-03 08:30")))  # the morning joiner's comes at 09:00 today
+    welcomes = {re.search(r"[\w.+-]+@[\w.-]+", message(p)["To"]).group(0): p for p in emls(campaign_dir, "2027-08-31")}
+    assert set(welcomes) == {"evening@example.org"}  # not the morning joiner (nor before they joined)
+    text = " ".join(plain_text(welcomes["evening@example.org"]).split())
+    assert "Your first part, day 1, arrives on Friday 3 September." in text
+    assert "You get every part, from the first" in text and "parts you missed" not in text
+    run_once(campaign_dir, Clock(at_ny("2027-09-03 09:00:10")))
+    part_1 = {re.search(r"[\w.+-]+@[\w.-]+", message(p)["To"]).group(0) for p in emls(campaign_dir, "2027-09-01")}
+    assert part_1 == {"reader00001@example.org", "evening@example.org", "morning@example.org"}
+    assert len(emls(campaign_dir, "2027-08-31")) == 1  # nobody welcomed twice, nor the morning joiner later
