@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal_column, select
 
 from campaign.ledger.schema import ACTIVE, POSTPONED, SENT, Tables, deliveries, subscribers
 from campaign.ledger.subscribers import Audience, audience_where
@@ -102,11 +102,12 @@ class Positions(Tables):
             .group_by(deliveries.c.subscriber_id)
             .subquery()
         )
+        parts = func.coalesce(had.c.n, literal_column("0"))  # no bound parameter: PostgreSQL matches the GROUP BY
         query = (
-            select(func.coalesce(had.c.n, 0), func.count())
+            select(parts, func.count())
             .select_from(subscribers.outerjoin(had, had.c.subscriber_id == subscribers.c.id))
             .where(subscribers.c.status == ACTIVE)
-            .group_by(func.coalesce(had.c.n, 0))
+            .group_by(parts)
         )
         with self.engine.connect() as conn:
             return {int(n): int(readers) for n, readers in conn.execute(query)}
