@@ -250,3 +250,57 @@ def test_welcome_true_welcomes_a_late_joiner_first_unless_part_1_reaches_them_th
     part_1 = {re.search(r"[\w.+-]+@[\w.-]+", message(p)["To"]).group(0) for p in emls(campaign_dir, "2027-09-01")}
     assert part_1 == {"reader00001@example.org", "evening@example.org", "morning@example.org"}
     assert len(emls(campaign_dir, "2027-08-31")) == 1  # nobody welcomed twice, nor the morning joiner later
+
+
+def test_from_start_is_the_pause_mechanism_idempotent_one_part_per_send_time_on_both_engines(db_url):
+    """The ledger rule: a late joiner gets postponed rows for the days sent before they joined, in the same
+    transaction as the send time's postponements; a send time tried again (a restart after kill -9) starts
+    and advances nobody twice; after the last day, a reader who joined since starts at part 1."""
+    from sqlalchemy import select
+
+    from campaign.ledger.store import POSTPONED, READY, SENT, Store, deliveries, subscribers
+
+    store = Store.open(db_url)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(subscribers.insert().values(id=1, email="a@example.org", joined_at=at_ny("2027-08-01 12:00")))
+            conn.execute(subscribers.insert().values(id=2, email="b@example.org", joined_at=at_ny("2027-09-02 12:00")))
+            conn.execute(subscribers.insert().values(id=3, email="c@example.org", joined_at=at_ny("2027-09-05 12:00")))
+        days = [date(2027, 9, d) for d in range(1, 5)]
+
+        def states(sid):
+            with store.engine.connect() as conn:
+                rows = conn.execute(
+                    select(deliveries.c.day, deliveries.c.status)
+                    .where(deliveries.c.subscriber_id == sid)
+                    .order_by(deliveries.c.day)
+                )
+                return [(r.day.day, r.status) for r in rows]
+
+        def send(day: int) -> int:
+            at = at_ny(f"2027-09-0{day} 09:00")
+            return store.postpone(days[day - 1], at, days=days, at=at, from_start=True)
+
+        assert send(1) == 0 and states(1) == [] and states(2) == []  # a is owed day 1 as usual
+        with store.engine.begin() as conn:
+            conn.execute(
+                deliveries.insert().values(
+                    day=days[0], subscriber_id=1, status=SENT, updated_at=at_ny("2027-09-01 09:00")
+                )
+            )
+        assert send(2) == 0  # b joined after day 2's send time: nothing yet
+        assert send(3) == 1 and send(3) == 0  # b starts: day 1 ready; tried again, nobody advances twice
+        assert states(2) == [(1, READY), (2, POSTPONED), (3, POSTPONED)]
+        assert states(1) == [(1, SENT)]  # a is not behind: day 3 goes to them as usual
+        assert (
+            store.count_waiting(days, joined_after=at_ny("2027-09-01 09:00"), joined_by=at_ny("2027-09-06 12:00")) == 1
+        )
+        # After the last day: c, who joined since, starts at part 1 — once per tail send time
+        at = at_ny("2027-09-06 09:00")
+        assert store.advance_tail("t1", days=days, at=at, from_start=True) == 1
+        assert store.advance_tail("t1", days=days, at=at, from_start=True) == 0
+        assert states(3) == [(1, READY), (2, POSTPONED), (3, POSTPONED), (4, POSTPONED)]
+        assert store.count_behind(days, at=at, from_start=True) == 2
+        assert store.part_counts(days) == {1: 1, 0: 2}
+    finally:
+        store.close()
