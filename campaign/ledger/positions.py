@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import exists, func, literal_column, select
 
@@ -34,7 +34,9 @@ def waiting(days: Sequence[date], joined_by: datetime | None):
     series' first day: from_start readers not started yet (after the first day's send, everyone else has one)."""
     if not days:
         return subscribers.c.id.is_(None)
-    condition = (subscribers.c.status == ACTIVE) & ~_has_row(min(days))
+    # Whoever joined before the first day began anywhere (UTC+14) was owed it: read no index for them.
+    before_any = datetime.combine(min(days) - timedelta(days=1), time(0), tzinfo=UTC)
+    condition = (subscribers.c.status == ACTIVE) & (subscribers.c.joined_at > before_any) & ~_has_row(min(days))
     return condition if joined_by is None else condition & (subscribers.c.joined_at <= joined_by)
 
 
