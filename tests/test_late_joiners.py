@@ -289,8 +289,10 @@ def test_from_start_is_the_pause_mechanism_idempotent_one_part_per_send_time_on_
                 )
             )
         assert send(2) == 0  # b joined after day 2's send time: nothing yet
+        # day 4 went out before day 3 (a manual send out of order): b missed it too
+        store.save_issue(days[3], number=4, subject="Day 4", web_html="<p>4</p>", at=at_ny("2027-09-02 10:00"))
         assert send(3) == 1 and send(3) == 0  # b starts: day 1 ready; tried again, nobody advances twice
-        assert states(2) == [(1, READY), (2, POSTPONED), (3, POSTPONED)]
+        assert states(2) == [(1, READY), (2, POSTPONED), (3, POSTPONED), (4, POSTPONED)]
         assert states(1) == [(1, SENT)]  # a is not behind: day 3 goes to them as usual
         assert (
             store.count_waiting(days, joined_after=at_ny("2027-09-01 09:00"), joined_by=at_ny("2027-09-06 12:00")) == 1

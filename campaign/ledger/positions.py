@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import exists, func, literal_column, select
 
-from campaign.ledger.schema import ACTIVE, POSTPONED, SENT, Tables, deliveries, subscribers
+from campaign.ledger.schema import ACTIVE, POSTPONED, SENT, Tables, deliveries, issues, subscribers
 from campaign.ledger.subscribers import Audience, audience_where
 
 ROW_CHUNK = 2000  # rows per INSERT of the start of a late joiner
@@ -52,8 +52,15 @@ def start(
 ) -> int:
     """From the start: every reader of `audience` waiting at a send time (of day `before`, or after the last
     day: None) gets a POSTPONED row for each day of the series before it — the parts they missed by joining
-    late — so the send time treats them as behind. In the caller's transaction; returns how many readers."""
-    earlier = sorted(d for d in days if before is None or d < before)
+    late — so the send time treats them as behind. In the caller's transaction; returns how many readers.
+    A later day already started (sent out of order before this one) is among the missed: it is never sent
+    to them otherwise."""
+    started = set(
+        conn.execute(select(issues.c.day).where(issues.c.day.in_(list(days)), issues.c.first_sent_at.is_not(None)))
+        .scalars()
+        .all()
+    )
+    earlier = sorted(d for d in days if before is None or d < before or (d in started and d != before))
     if not earlier:
         return 0
     who = select(subscribers.c.id).where(waiting(days, joined_by))
