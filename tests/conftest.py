@@ -72,6 +72,7 @@ class CampaignDir:
     def write_csv(self, rows: list[dict], name: str = "subscribers.csv") -> Path:
         path = self.root / name
         fields = ["email", "name", "country", "timezone"]
+        fields += ["joined_at"] if any("joined_at" in row for row in rows) else []
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
             writer.writeheader()

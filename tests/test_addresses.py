@@ -83,7 +83,10 @@ def write_list(cdir: CampaignDir) -> None:
 
 
 def import_and_send(cdir: CampaignDir, env: dict | None = None) -> tuple[str, str]:
-    imported = cdir.run("subscribers", "import", "list.csv", env=env, check=True)
+    imported = cdir.run("subscribers", "import", "list.csv", env=env)
+    assert imported.returncode == (0 if " 0 rejected" in imported.stdout else 2), (
+        imported.stderr
+    )  # exit 2: a row refused
     sent = cdir.run("send", "1", "--yes", env=env, check=True)
     status = cdir.run("status", env=env, check=True)
     day_one = next(line for line in status.stdout.splitlines() if "01 Sep" in line)

@@ -120,6 +120,36 @@ CASES = [
         ["--strict"],
     ),
     (
+        "strict-month-13-joined-at",
+        _text("email,joined_at\nann@example.org,2027-09-03T10:00:00Z\nbo@example.org,2027-13-01\n"),
+        ["list.csv:3:", "joined_at:", "2027-13-01", "ISO 8601"],
+        ["--strict"],
+    ),
+    (
+        "strict-joined-at-words",
+        _text("email,joined_at\nann@example.org,last tuesday\n"),
+        ["list.csv:2:", "joined_at:", "ISO 8601"],
+        ["--strict"],
+    ),
+    (
+        "header-of-a-million-columns",
+        _text("email" + ",x" * 999_999 + "\n"),
+        ["list.csv:1:", "1,000,000 columns"],
+        [],
+    ),
+    (
+        "header-of-a-million-repeated-emails",
+        _text(",".join(["email"] * 1_000_000) + "\n"),
+        ["list.csv:1:", "1,000,000 columns"],
+        [],
+    ),
+    (
+        "header-of-65-columns",
+        _text("email" + "".join(f",c{i}" for i in range(64)) + "\n"),
+        ["list.csv:1:", "65 columns"],
+        [],
+    ),
+    (
         "strict-accented-local-part-with-postmark",
         _text(HEADER + "josé@example.org,José,,\n"),
         ["list.csv:2:", "email:", "non-ASCII local part"],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from campaign.errors import ImportError_
-from campaign.ledger.csv_import import import_subscribers
+from campaign.ledger.csv_import import import_subscribers, read_csv
 from campaign.ledger.store import Store
 
 
@@ -105,8 +107,82 @@ def test_a_later_file_updates_names_and_countries(store, tmp_path):
 def test_the_cli_reports_rejects_on_stderr(campaign_dir):
     path = write(campaign_dir.root, "email\nann@example.org\nbroken\n")
     result = campaign_dir.run("subscribers", "import", str(path))
-    assert result.returncode == 0
+    assert result.returncode == 2  # the valid row is in; the exit code says one was not
     assert "1 added" in result.stdout and "list.csv:3" in result.stderr
     bad = write(campaign_dir.root, "name\nAnn\n", "bad.csv")
     result = campaign_dir.run("subscribers", "import", str(bad))
     assert result.returncode == 2 and "bad.csv:1" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- joined_at (issue 21 #3) -------------------------------------------------------------------------------
+
+
+def test_joined_at_keeps_each_readers_place_in_utc(store, tmp_path):
+    path = write(
+        tmp_path,
+        "email,joined_at\n"
+        "ann@example.org,2027-09-14T18:30:00+02:00\n"
+        "bo@example.org,2027-09-03T07:00:00Z\n"
+        "cy@example.org,2027-09-20 08:15\n"
+        "di@example.org,2026-05-01\n"
+        "ed@example.org,\n",
+    )
+    before = datetime.now(UTC)
+    report = import_subscribers(store, path)
+    assert report.added == 5 and report.rejected == []
+    joined = {s.email: s.joined_at for s in store.list_subscribers()}
+    assert joined["ann@example.org"] == datetime(2027, 9, 14, 16, 30, tzinfo=UTC)
+    assert joined["bo@example.org"] == datetime(2027, 9, 3, 7, 0, tzinfo=UTC)
+    assert joined["cy@example.org"] == datetime(2027, 9, 20, 8, 15, tzinfo=UTC)  # no offset: UTC
+    assert joined["di@example.org"] == datetime(2026, 5, 1, tzinfo=UTC)  # before the series: from day 1
+    assert joined["ed@example.org"] >= before  # none given: they join now
+
+
+def test_an_unparseable_joined_at_rejects_that_row_alone(store, tmp_path):
+    path = write(tmp_path, "email,joined_at\nann@example.org,2027-09-03T10:00:00Z\nbo@example.org,2027-13-01\n")
+    report = import_subscribers(store, path)
+    assert emails(store) == ["ann@example.org"]
+    (problem,) = report.rejected
+    assert str(problem).startswith("list.csv:3: joined_at: ") and "2027-13-01" in str(problem) and problem.fix
+
+
+def test_the_cli_imports_the_good_rows_and_exits_2_on_a_bad_joined_at(campaign_dir):
+    path = write(
+        campaign_dir.root, "email,joined_at\nann@example.org,2027-09-03T10:00:00Z\nbo@example.org,2027-13-01\n"
+    )
+    result = campaign_dir.run("subscribers", "import", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "list.csv:3: joined_at:" in " ".join(result.stderr.split()) and "1 added" in result.stdout
+    strict = write(
+        campaign_dir.root, "email,joined_at\ncy@example.org,2027-09-03\ndi@example.org,13/01/2027\n", "b.csv"
+    )
+    result = campaign_dir.run("subscribers", "import", str(strict), "--strict")
+    assert result.returncode == 2 and "b.csv:3: joined_at:" in " ".join(result.stderr.split())
+    st = campaign_dir.store()
+    try:
+        assert [s.email for s in st.list_subscribers(None)] == ["ann@example.org"]  # --strict: nothing of b.csv
+    finally:
+        st.close()
+
+
+def test_a_later_import_never_moves_an_existing_readers_place(store, tmp_path):
+    import_subscribers(store, write(tmp_path, "email,joined_at\nann@example.org,2027-09-10T09:00:00Z\n"))
+    import_subscribers(store, write(tmp_path, "email,joined_at\nann@example.org,2027-09-01T09:00:00Z\n", "b.csv"))
+    assert store.subscriber_by_email("ann@example.org").joined_at == datetime(2027, 9, 10, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("header", [",".join(["email"] + ["x"] * 999_999), ",".join(["email"] * 1_000_000)])
+def test_a_header_of_a_million_columns_is_refused_within_a_second(tmp_path, header):
+    path = write(tmp_path, header + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ImportError_) as info:
+        read_csv(path)
+    assert time.perf_counter() - started < 1.0
+    assert info.value.problems[0].line == 1 and "1,000,000 columns" in str(info.value)
+
+
+def test_the_duplicate_column_check_is_linear(tmp_path):
+    """64 columns pass the width check; the repeated one is still named (Counter, not header.count per column)."""
+    path = write(tmp_path, "email,name," + ",".join(f"c{i}" for i in range(61)) + ",name\n")
+    with pytest.raises(ImportError_, match="named twice: name"):
+        read_csv(path)

@@ -299,18 +299,27 @@ def _progress() -> Progress:
 
 
 @app.command()
-def status() -> None:
-    """Per day: sent, owed, failed, unknown; the subscriber list; any pause.
+def status(
+    subscriber: Optional[str] = typer.Option(
+        None, "--subscriber", help="One reader's parts: sent, next, and when (their address)."
+    ),
+) -> None:
+    """Per day: sent, owed, failed, unknown; readers per part and who is behind; the subscriber list; any pause.
 
-    Example: campaign status
+    Example: campaign status --subscriber ann@example.org
     """
-    from campaign.cli.status_table import status_table
+    from campaign.cli.status_table import reader_table, status_table
 
     s = settings()
     p = project(s)
     st = store(s)
     try:
-        for line in status_table(p, st):
+        lines = status_table(p, st) if subscriber is None else reader_table(p, st, subscriber)
+        if subscriber is not None and not lines:
+            raise InvalidInput(
+                Problem("argument", None, "--subscriber", f"no subscriber {subscriber!r}", "check the address")
+            )
+        for line in lines:
             out.print(line)
     finally:
         st.close()

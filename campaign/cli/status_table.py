@@ -12,6 +12,7 @@ from campaign.ledger.store import Store
 from campaign.series.project import Project
 from campaign.timing.days import day_views, next_slot
 from campaign.timing.pause import pause_windows
+from campaign.timing.positions import overview, reader_parts
 
 
 def spans(numbers: list[int]) -> str:
@@ -68,6 +69,7 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             f"postponed by readers' own pauses: {parts} part(s) for {readers} reader(s) — each resumes where they "
             "left off, one part a day at the send time (after the last day, too)"
         )
+    lines += position_lines(project, store, now)
     pause = store.get_state("pause")
     if pause:
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
@@ -78,3 +80,37 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             + (" (held: the series is paused)" if pause else "")
         )
     return lines
+
+
+def position_lines(project: Project, store: Store, now: datetime) -> list[str]:
+    """Where readers are: how many have had each number of parts, how many are behind the calendar (their
+    own pause, or joined late with late_joiners: from_start), and the last date any reader gets a part."""
+    view = overview(project.schedule, store, now)
+    if not view.total:
+        return []
+    parts = " · ".join(
+        f"{'all ' + str(n) if n == view.total else n}: {readers}" for n, readers in sorted(view.by_parts.items())
+    )
+    lines = [f"readers by parts had: {parts or 'none'}"]
+    lines.append(
+        f"behind: {view.behind} reader(s)"
+        + (f" ({view.waiting} joined late and start at part 1 at their next send time)" if view.waiting else "")
+        + (f"; last part goes out on {view.last_date:%Y-%m-%d}" if view.last_date else "")
+    )
+    return lines
+
+
+def reader_table(project: Project, store: Store, email: str, *, now: datetime | None = None) -> list:
+    """`campaign status --subscriber EMAIL`: one reader's parts — sent, next, and when. None: unknown address."""
+    now = now or utcnow()
+    who = store.subscriber_by_email(email)
+    if who is None:
+        return []
+    tz = project.schedule.campaign.tz
+    table = Table(title=f"{who.email} — {who.status}, joined {who.joined_at.astimezone(tz):%Y-%m-%d %H:%M %Z}")
+    for col in ("Part", "Day", "Status", "When"):
+        table.add_column(col, justify="right" if col == "Part" else "left")
+    for line in reader_parts(project.schedule, store, who, now):
+        when = f"{line.when.astimezone(tz):%Y-%m-%d %H:%M %Z}" if line.when else ""
+        table.add_row(str(line.number), f"{line.day:%d %b}", line.status, when)
+    return [table]

@@ -14,7 +14,9 @@ from campaign.ledger.states import UNSUBSCRIBED
 
 @subscribers_app.command("import")
 def subscribers_import(
-    file: Path = typer.Argument(..., help="CSV with an email column; optional name, country, timezone."),
+    file: Path = typer.Argument(
+        ..., help="CSV with an email column; optional name, country, timezone, joined_at (ISO 8601)."
+    ),
     strict: bool = typer.Option(False, "--strict", help="Import nothing if any row is invalid."),
 ) -> None:
     """Import subscribers from a CSV file (idempotent; never re-subscribes an unsubscribed address).
@@ -38,6 +40,8 @@ def subscribers_import(
         f"{report.kept_suppressed} kept unsubscribed, {report.duplicates} duplicate(s) in the file, "
         f"{len(report.rejected)} rejected"
     )
+    if report.rejected:  # the valid rows are in; the exit code tells a script that some were not
+        raise typer.Exit(2)
 
 
 @subscribers_app.command("list")

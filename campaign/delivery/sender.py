@@ -1,15 +1,13 @@
 """Send one day's issue to everyone still owed it: the ledger decides, every batch is a checkpoint.
 
-Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, subscriber) ledger and a queue):
-  at the start, under the day's lock: expire dead workers' rows, enqueue the owed subscribers (one statement,
-  with their crisis variant); then, with no lock (any number of senders, on any host): claim a batch of one
-  variant from the queue (in flight, under this worker's lease) → a thread sends it → the main thread
-  records sent / failed / rejected, matching (batch, worker, in flight) and checking the count.
-
-- **Leases and fencing.** A heartbeat thread renews the lease of this worker's in-flight rows (lease.py);
-  only rows whose lease expired (or whose worker's process on this host is dead) become unknown, so no
-  sender touches another live one's rows. A worker whose rows were taken is fenced: it stops at once.
-
+Loop (listmonk's scan → batch → workers → messenger, with a per-(issue, subscriber) ledger and a queue): at the
+start, under the day's lock, expire dead workers' rows, store the day's edition (editions.py: rendered once,
+every crisis variant) and enqueue the owed subscribers in one statement; then, with no lock (any number of
+senders on any host, with or without the campaign folder), claim a batch of one variant (in flight, under this
+worker's lease) → a thread merges each recipient into the stored edition and sends → the main thread records
+sent / failed / rejected, matching (batch, worker, in flight) and checking the count.
+- **Leases and fencing.** A heartbeat thread renews the lease of this worker's in-flight rows (lease.py); only
+  rows whose lease expired (or whose worker on this host is dead) become unknown. A fenced worker stops at once.
 - **Bounded concurrency.** At most `concurrency` batches are claimed and not yet recorded; worker threads only
   build payloads and talk to the provider, the main thread does every database write.
 - **Rate limit.** A token bucket in messages per second (`campaign.rate_limit`, else the provider's default),
@@ -275,7 +273,14 @@ class Sender(Checkpoints):
         edition = self.editions.start(day, at=self.clock())
         if edition.send.postpones:
             # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)
-            self.store.postpone(day, self.cutoff(day), days=self.series_days, at=self.clock(), audience=audience)
+            self.store.postpone(
+                day,
+                self.cutoff(day),
+                days=self.series_days,
+                at=self.clock(),
+                audience=audience,
+                from_start=edition.send.from_start,  # late joiners start at part 1
+            )
         report.owed = self.count_owed(day)
         self.sources.enqueue(day, audience)
 

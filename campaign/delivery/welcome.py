@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from campaign.clock import zone_of
 from campaign.delivery.identity import identity_for
@@ -40,8 +40,11 @@ def _long_date(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B}"
 
 
-def render_welcome(project: Project, variant: str, earlier: tuple, next_day: date | None) -> RenderedIssue:
-    """`earlier`: archive rows (day, number, subject) of the issues sent before the subscriber joined."""
+def render_welcome(
+    project: Project, variant: str, earlier: tuple, next_day: date | None, *, from_start: bool = False
+) -> RenderedIssue:
+    """`earlier`: archive rows (day, number, subject) of the issues sent before the subscriber joined.
+    `from_start` (late_joiners: from_start, welcome: true): they missed nothing — part 1 comes on `next_day`."""
     schedule = project.schedule
     renderer = project.renderer
     context = {
@@ -54,7 +57,11 @@ def render_welcome(project: Project, variant: str, earlier: tuple, next_day: dat
             }
             for row in earlier
         ],
-        "next_issue": ({"number": schedule.day_number(next_day), "date": _long_date(next_day)} if next_day else None),
+        "next_issue": (
+            {"number": 1 if from_start else schedule.day_number(next_day), "date": _long_date(next_day)}
+            if next_day
+            else None
+        ),
         "total": len(schedule.dates),
     }
     return renderer.render_message(
@@ -107,9 +114,12 @@ def send_welcomes(
     now = clock()
     joiners = store.late_joiners(first_at, at=now)
     started = store.received_parts([row.id for row in joiners])
+    from_start = schedule.campaign.from_start  # they miss nothing: part 1 comes at their first send time
     for row in joiners:
-        earlier = tuple(a for a in archive if schedule.send_at(a.day) < row.joined_at)
+        earlier = () if from_start else tuple(a for a in archive if schedule.send_at(a.day) < row.joined_at)
         next_day = next((d for d in schedule.dates if schedule.send_at(d) >= row.joined_at), None)
+        if next_day is None and from_start:  # after the last day: the send times go on, one a day
+            next_day = (row.joined_at.astimezone(schedule.campaign.tz) + timedelta(days=1)).date()
         reason = _why_not_welcome(project, row, next_day, now, already_started=row.id in started)
         if reason:
             store.skip_welcome(row.id, reason, at=now)
@@ -117,7 +127,7 @@ def send_welcomes(
         groups[(project.variant_for(row.country), earlier, next_day)].append(row)
     sent = 0
     for (variant, earlier, next_day), rows in groups.items():
-        message = render_welcome(project, variant, earlier, next_day)
+        message = render_welcome(project, variant, earlier, next_day, from_start=from_start)
         for start in range(0, len(rows), provider.max_batch):
             if stop is not None and stop.is_set():
                 return sent

@@ -13,7 +13,12 @@ Import policy (what listmonk and Mailchimp do, made strict where it matters):
   transport can deliver it (`utf8_local`), otherwise the row is rejected with the reason;
 - display names are cleaned by `addresses.clean_name` (control, separator and format characters never
   reach a header); a name over 200 characters rejects the row;
-- importing again is idempotent, and never re-subscribes an unsubscribed, bounced or complained address.
+- importing again is idempotent, and never re-subscribes an unsubscribed, bounced or complained address;
+- an optional `joined_at` column (ISO 8601, with an offset or `Z`; a time without one is UTC) keeps a reader's
+  place when a list moves from another tool: the series owes them what a subscriber who confirmed at that
+  moment is owed. In the future it is a pre-registration (they join then); before the series, from day 1.
+  It applies to new subscribers only: an existing reader's place is never moved by an import;
+- the header is checked in one pass, and a header wider than `MAX_COLUMNS` is refused before anything else.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from __future__ import annotations
 import csv
 import io
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -36,7 +42,8 @@ from campaign.ledger.store import Store
 
 __all__ = ["COLUMNS", "ImportReport", "Row", "import_subscribers", "normalise_email", "read_csv"]
 
-COLUMNS = ("email", "name", "country", "timezone")
+COLUMNS = ("email", "name", "country", "timezone", "joined_at")
+MAX_COLUMNS = 64  # no real subscriber list is wider; a million-column header is refused at once
 COUNTRY_ALIASES = {"UK": "GB"}
 MAX_FILE_BYTES = 200 * 1024 * 1024  # ~2 million subscribers with names; split a larger list
 MAX_CELL_CHARS = 128 * 1024
@@ -51,6 +58,7 @@ class Row:
     name: str | None
     country: str | None
     timezone: str | None
+    joined_at: datetime | None = None
 
 
 @dataclass
@@ -80,6 +88,29 @@ def normalise_timezone(raw: str | None) -> str | None:
     if zone_of(value) is None:
         raise ValueError(f"timezone {raw!r} is not an IANA time zone (e.g. America/Chicago)")
     return value
+
+
+def parse_joined_at(raw: str | None) -> datetime | None:
+    """ISO 8601 (`2027-09-14T18:30:00+02:00`, `…Z`, `2027-09-14 18:30`, `2027-09-14`) → an aware UTC datetime;
+    a value without an offset is UTC. ValueError naming the value otherwise."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    try:
+        if len(value) > 40:
+            raise ValueError(value)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"joined_at {value[:40]!r} is not an ISO 8601 date and time (e.g. 2027-09-14T18:30:00+02:00 or "
+            "2027-09-14T16:30:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"joined_at {value!r} is out of range") from None
 
 
 def _refuse(name: str, line: int | None, field_: str, message: str, fix: str) -> ImportError_:
@@ -156,6 +187,14 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
     name = path.name
     records = _records(read_text(path), name)
     first = next(records, None)
+    if first is not None and len(first[1]) > MAX_COLUMNS:
+        raise _refuse(
+            name,
+            first[0],
+            "",
+            f"the header row has {len(first[1]):,} columns, more than any subscriber list ({MAX_COLUMNS})",
+            f"keep only the columns {', '.join(COLUMNS)} (is this the right file?)",
+        )
     header = [h.strip().lower() for h in (first[1] if first else [])]
     if "email" not in header:
         raise _refuse(
@@ -163,9 +202,10 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
             1,
             "email",
             "no 'email' column in the header row",
-            "add a header row whose columns include email (optional: name, country, timezone)",
+            "add a header row whose columns include email (optional: name, country, timezone, joined_at)",
         )
-    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    counts = Counter(h for h in header if h)  # one pass: `header.count(h)` per column was quadratic
+    repeated = sorted(h for h, n in counts.items() if n > 1)
     if repeated:
         raise _refuse(
             name, 1, repeated[0], f"column(s) named twice: {', '.join(repeated)}", "keep one column of each name"
@@ -198,6 +238,8 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
             country = normalise_country(values.get("country"))
             field_ = "timezone"
             tz = normalise_timezone(values.get("timezone"))
+            field_ = "joined_at"
+            joined = parse_joined_at(values.get("joined_at"))
         except ValueError as err:
             report.rejected.append(Problem(name, line, field_, str(err), "fix or remove the row"))
             continue
@@ -205,7 +247,7 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
             report.duplicates += 1
             continue
         seen[email] = line
-        rows.append(Row(line, email, person, country, tz))
+        rows.append(Row(line, email, person, country, tz, joined))
     return rows, report
 
 
@@ -234,7 +276,7 @@ def import_subscribers(
                         "country": r.country,
                         "timezone": r.timezone,
                         "status": ACTIVE,
-                        "joined_at": now,
+                        "joined_at": r.joined_at or now,
                         "status_changed_at": now,
                         "source": "import",
                     }

@@ -14,6 +14,12 @@ Two more delivery states carry it (the transitions of deliveries.py continue fro
   marker row in `state` written in the same transaction.
 - READY rows are then sent like any row reclaimed from a state (`reclaim(from_states=[READY])`).
 A subscriber's own pause never skips a part unless the organiser sets `personal_pause: skip`.
+
+`from_start=True` (`late_joiners: from_start`): the same position, from a reader's first send time — a reader
+who joined after day 1 went out is first given POSTPONED rows for the days before (positions.py `start`), in
+the same transaction, and from then on is simply behind. Who is owed the day is then "joined by this send"
+(`max(cutoff, at)`), so a reader west of the campaign's zone who joins after its send time but before their
+own starts at their own send time that day.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import Date, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from campaign.clock import utcnow
+from campaign.ledger import positions
 from campaign.ledger.schema import Tables, UTCDateTime, deliveries, state, subscribers
 from campaign.ledger.states import ACTIVE, POSTPONED, READY
 from campaign.ledger.subscribers import Audience, audience_where
@@ -59,10 +66,20 @@ def _has_ready(days: Sequence[date]):
 
 class PostponedLedger(Tables):
     def postpone(
-        self, day: date, cutoff: datetime, *, days: Sequence[date], at: datetime, audience: Audience | None = None
+        self,
+        day: date,
+        cutoff: datetime,
+        *,
+        days: Sequence[date],
+        at: datetime,
+        audience: Audience | None = None,
+        from_start: bool = False,
     ) -> int:
-        """At the start of `day`'s send: POSTPONED rows for the paused and the behind; the earliest part of
-        each one behind and not paused becomes READY. Returns how many parts became READY."""
+        """At the start of `day`'s send: POSTPONED rows for the paused and the behind (with `from_start`, late
+        joiners first become behind); the earliest part of each one behind and not paused becomes READY.
+        Returns how many parts became READY."""
+        if from_start:
+            cutoff = max(cutoff, at)
         who = (
             select(
                 bindparam("day", day, type_=Date).label("day"),
@@ -84,6 +101,8 @@ class PostponedLedger(Tables):
             .returning(deliveries.c.subscriber_id)
         )
         with self.engine.begin() as conn:
+            if from_start:
+                positions.start(conn, self.insert, before=day, joined_by=cutoff, days=days, at=at, audience=audience)
             added = list(conn.execute(insert).scalars())
             if not added:
                 return 0
@@ -96,9 +115,18 @@ class PostponedLedger(Tables):
             ]
             return self._advance(conn, awake, days, at)
 
-    def advance_tail(self, key: str, *, days: Sequence[date], at: datetime, audience: Audience | None = None) -> int:
+    def advance_tail(
+        self,
+        key: str,
+        *,
+        days: Sequence[date],
+        at: datetime,
+        audience: Audience | None = None,
+        from_start: bool = False,
+    ) -> int:
         """At a send time after the series' last day: each subscriber still behind and not paused has their
-        earliest POSTPONED part made READY — once per send time (`key`), however often it is tried."""
+        earliest POSTPONED part made READY — once per send time (`key`), however often it is tried. With
+        `from_start`, readers who joined since and are still waiting start here, at part 1."""
         marker = (
             self.insert(state)
             .values(key=f"tail:{key}"[:80], value=json.dumps({"at": at.isoformat()}), updated_at=utcnow())
@@ -111,6 +139,8 @@ class PostponedLedger(Tables):
         with self.engine.begin() as conn:
             if conn.execute(marker).first() is None:
                 return 0
+            if from_start:
+                positions.start(conn, self.insert, before=None, joined_by=at, days=days, at=at, audience=audience)
             return self._advance(conn, list(conn.execute(query).scalars()), days, at)
 
     def _advance(self, conn, subscriber_ids: Sequence[int], days: Sequence[date], at: datetime) -> int:
@@ -151,10 +181,24 @@ class PostponedLedger(Tables):
             return list(conn.execute(query).scalars())
 
     def count_behind(
-        self, days: Sequence[date], *, at: datetime, audience: Audience | None = None, ready_only: bool = False
+        self,
+        days: Sequence[date],
+        *,
+        at: datetime,
+        audience: Audience | None = None,
+        ready_only: bool = False,
+        from_start: bool = False,
     ) -> int:
         """Active subscribers of this audience with parts postponed (not paused at `at`), or only those with a
-        READY part waiting. `days` are the series' days: the query reads the (day, status) index per day."""
+        READY part waiting; with `from_start` (and not `ready_only`), plus the readers waiting to start.
+        `days` are the series' days: the query reads the (day, status) index per day."""
+        waiting = 0
+        if from_start and not ready_only:
+            query = select(func.count()).where(positions.waiting(days, at), ~_paused(at))
+            if audience is not None:
+                query = query.where(audience_where(audience))
+            with self.engine.connect() as conn:
+                waiting = conn.execute(query).scalar_one()
         rows = (
             select(deliveries.c.subscriber_id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -166,7 +210,7 @@ class PostponedLedger(Tables):
         if audience is not None:
             rows = rows.where(audience_where(audience))
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(rows.distinct().subquery())).scalar_one()
+            return waiting + conn.execute(select(func.count()).select_from(rows.distinct().subquery())).scalar_one()
 
     def most_behind(self, days: Sequence[date]) -> int:
         """The most parts any active subscriber still has postponed (how many send times the series needs

@@ -2,7 +2,8 @@
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
     EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
-    PostponedLedger (postponed.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
+    PostponedLedger (postponed.py) · Positions (positions.py: where each reader is)
+    (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -21,6 +22,7 @@ from campaign.ledger.deliveries import DeliveryLedger
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
+from campaign.ledger.positions import Positions
 from campaign.ledger.postponed import PostponedLedger
 from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import deliveries, events, issues, state, welcomes
@@ -31,7 +33,15 @@ __all__ = ["Store"]
 
 
 class Store(
-    SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, RateLimits, PostponedLedger
+    SubscriberQueries,
+    DeliveryLedger,
+    IssueArchive,
+    EventLog,
+    LocksAndState,
+    Welcomes,
+    RateLimits,
+    PostponedLedger,
+    Positions,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine

@@ -30,6 +30,7 @@ class Welcomes(Tables):
             )
             .select_from(subscribers.outerjoin(welcomes, welcomes.c.subscriber_id == subscribers.c.id))
             .where(subscribers.c.status == ACTIVE, subscribers.c.joined_at > joined_after)
+            .where(subscribers.c.joined_at <= at)  # a pre-registration (joined_at ahead) joins at that moment
             .where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
             .where(
                 or_(

@@ -49,6 +49,7 @@ class SendSettings:
     rate_limit: float | None
     concurrency: int | None
     postpones: bool  # a reader's own pause holds their parts for later (personal_pause: postpone)
+    from_start: bool = False  # a late joiner gets every part from part 1 (late_joiners: from_start)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,9 @@ def make_edition(project: Project, day: date) -> Edition:
         countries=countries,
         default_variant=project.default_variant,
         headers=headers_for(campaign),
-        send=SendSettings(campaign.provider, campaign.rate_limit, campaign.concurrency, campaign.postpones),
+        send=SendSettings(
+            campaign.provider, campaign.rate_limit, campaign.concurrency, campaign.postpones, campaign.from_start
+        ),
         web_html=project.render(day, web=True).html,
     )
     parts = {}

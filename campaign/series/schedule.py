@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from campaign.clock import parse_hhmm, zone_of
 from campaign.config import PROVIDER_NAMES
 from campaign.errors import Problem, ScheduleError
 from campaign.series.headers import address, one_line
-from campaign.series.yamlsource import dotted_path, load_yaml
+from campaign.series.schedule_problems import dedupe, folded_line_problems, problem_from_pydantic
+from campaign.series.yamlsource import load_yaml
 
 SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
 SUBJECT_MAX = 150  # an error
@@ -25,6 +26,10 @@ PREHEADER_WARN = 110  # inbox previews show about this much: a warning
 
 _one_line = one_line
 _address = address
+
+
+LATE_SKIP = "late_joiners: from_start keeps each reader's place by postponing — write personal_pause: postpone"
+LATE_WELCOME = "welcome: true applies to late_joiners: from_start — write that, or use late_joiners: welcome"
 
 
 class _Strict(BaseModel):
@@ -42,7 +47,8 @@ class CampaignSettings(_Strict):
     default_country: str = "US"
     delivery: Literal["campaign_time", "local_time"] = "campaign_time"
     misfire_grace_minutes: int = Field(default=120, ge=0)
-    late_joiners: Literal["next_day", "welcome"] = "next_day"
+    # after day 1 went out: next day; a welcome first; or every part from part 1 (`welcome: true` welcomes too)
+    late_joiners: Literal["next_day", "welcome", "from_start"] = "next_day"
     rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
     concurrency: int | None = Field(default=None, ge=1, le=64, description="requests in flight at once")
     message_stream: str = "broadcast"
@@ -50,6 +56,17 @@ class CampaignSettings(_Strict):
     # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
     # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
     personal_pause: Literal["postpone", "skip"] = "postpone"
+    welcome: bool = False  # late_joiners: from_start only — welcome them first (the archive link, part 1's date)
+
+    @field_validator("personal_pause", "welcome")
+    @classmethod
+    def _from_start(cls, v, info: ValidationInfo):
+        from_start = info.data.get("late_joiners") == "from_start"
+        if info.field_name == "personal_pause" and v == "skip" and from_start:
+            raise ValueError(LATE_SKIP)
+        if info.field_name == "welcome" and v and not from_start:
+            raise ValueError(LATE_WELCOME)
+        return v
 
     @field_validator("provider")
     @classmethod
@@ -123,6 +140,10 @@ class CampaignSettings(_Strict):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def from_start(self) -> bool:  # late joiners get every part from part 1 (kept like a reader's own pause)
+        return self.late_joiners == "from_start"
 
     @property
     def send_clock(self) -> time:
@@ -282,20 +303,22 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         schedule = Schedule.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
-            problems.append(_problem_from_pydantic(dict(e), doc, filename))
+            problems.append(problem_from_pydantic(dict(e), doc, filename, _allowed_keys))
     for path, value in doc.repeated:  # a repeated day: report what is wrong inside it too
         if len(path) == 2 and path[0] == "days":
             try:
                 DayEntry.model_validate(value)
             except ValidationError as err:
                 for e in err.errors():
-                    problems.append(_problem_from_pydantic({**e, "loc": path + tuple(e["loc"])}, doc, filename))
+                    problems.append(
+                        problem_from_pydantic({**e, "loc": path + tuple(e["loc"])}, doc, filename, _allowed_keys)
+                    )
     days = doc.data.get("days")
     problems.extend(_calendar_problems(days if isinstance(days, dict) else {}, doc, filename))
-    problems.extend(_folded_line_problems(doc, filename))
+    problems.extend(folded_line_problems(doc, filename))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.field))
-        raise ScheduleError(_dedupe(problems))
+        raise ScheduleError(dedupe(problems))
     assert schedule is not None
     return LoadedSchedule(schedule, Path(filename), dict(doc.lines), tuple(_length_warnings(schedule, doc, filename)))
 
@@ -354,71 +377,6 @@ def _calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
     return out
 
 
-_ONE_LINE_FIELDS = {"subject", "preheader", "from", "reply_to"}
-
-
-def _folded_line_problems(doc, filename: str) -> list[Problem]:
-    """A subject or address typed across two lines. YAML folds a quoted one into one line, but the author
-    meant two (or pasted a line break): say so instead of sending a subject they did not see."""
-    out = []
-    for path in sorted(doc.multiline_scalars, key=lambda p: doc.line_of(p) or 0):
-        if path and path[-1] in _ONE_LINE_FIELDS:
-            out.append(
-                Problem(
-                    filename,
-                    doc.line_of(path),
-                    dotted_path(path),
-                    f"{path[-1]} must be one line (it spans several lines in the file)",
-                    "put it on one line",
-                )
-            )
-    return out
-
-
-_FIXES = {
-    "missing": "add it",
-    "string_type": "write text (in quotes if it looks like a number or date)",
-    "int_parsing": "write a whole number",
-    "int_type": "write a whole number",
-    "float_parsing": "write a number",
-    "literal_error": "use one of the allowed values",
-    "list_type": 'write a list, e.g. ["Final Thoughts"]',
-    "dict_type": "write a mapping (key: value lines, indented)",
-    "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
-    "date_type": "write the date as YYYY-MM-DD",
-    "date_parsing": "write the date as YYYY-MM-DD",
-    "too_short": "it must not be empty",
-    "string_too_short": "write the text",
-    "greater_than": "use a larger value",
-    "greater_than_equal": "use a larger value",
-    "less_than_equal": "use a smaller value",
-    "string_pattern_mismatch": "use the documented form",
-}
-
-
-def _problem_from_pydantic(e: dict, doc, filename: str) -> Problem:
-    loc = tuple(str(p) for p in e["loc"])
-    kind = e["type"]
-    message = e["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    fix = _FIXES.get(kind, "")
-    if " — " in message:
-        message, fix = message.split(" — ", 1)
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        message = f"unknown key {loc[-1]!r}"
-        fix = f"remove it or fix its spelling (allowed here: {', '.join(allowed)})" if allowed else "remove it"
-    elif kind == "missing":
-        message = f"{loc[-1]!r} is required"
-        fix = f"add {loc[-1]}: …"
-    elif "input" in e and kind.endswith("_type"):
-        message = f"{message} (got {e['input']!r})"
-    # pydantic appends "[key]" to the loc of dict-key errors; the key itself is the field
-    loc = tuple(p for p in loc if p not in ("[key]",))
-    return Problem(filename, doc.line_of(loc), dotted_path(loc), message, fix)
-
-
 def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
     """The keys allowed in the mapping at `loc` (for the "unknown key" fix)."""
     model: type[BaseModel] | None = {0: Schedule}.get(len(loc))
@@ -431,15 +389,6 @@ def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen, out = set(), []
-    for p in problems:
-        if (p.line, p.field, p.message) not in seen:
-            seen.add((p.line, p.field, p.message))
-            out.append(p)
-    return out
 
 
 def next_send_after(schedule: Schedule, moment: datetime) -> tuple[date, datetime] | None:

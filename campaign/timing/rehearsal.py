@@ -14,7 +14,7 @@ from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.store import Store
 from campaign.series.project import Project
 from campaign.timing.pause import schedule_shift
-from campaign.timing.slots import owed_count, slots_for, subscriber_zones
+from campaign.timing.slots import owed_count, slots_for, subscriber_zones, tail_needed
 
 REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send: the scheduler's start-up
 
@@ -23,7 +23,9 @@ def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | N
     """A clock that plays the remaining slots in about `seconds` (after a short lead-in, so the first send
     is still ahead once the scheduler is up); None when nobody is owed anything (a second `make run`)."""
     zones = subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
-    pending = [s for s in slots_for(project.schedule, zones, schedule_shift(store)) if owed_count(store, s, zones)]
+    shift = schedule_shift(store)
+    tail = tail_needed(project.schedule, store, shift, utcnow())  # readers behind, or joining late (from_start)
+    pending = [s for s in slots_for(project.schedule, zones, shift, tail=tail) if owed_count(store, s, zones)]
     if not pending:
         return None
     span = max((pending[-1].at - pending[0].at).total_seconds(), 60.0)

@@ -149,6 +149,9 @@ class SeriesScheduler:
                     if time.monotonic() >= next_zones:
                         next_zones = time.monotonic() + ZONE_REFRESH_SECONDS
                         self.refresh_zones()
+                        if self.project.schedule.campaign.from_start:
+                            with self._lock:
+                                self._tail = None  # a reader who joined since may need send times after the last day
                     if time.monotonic() >= next_welcome and welcomes_on(self.project):
                         next_welcome = time.monotonic() + WELCOME_EVERY_SECONDS
                         self.welcome_job.add(self._aps)

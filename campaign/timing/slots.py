@@ -38,6 +38,7 @@ class Slot:
     default_group: bool = True  # ...plus subscribers without a usable zone
     tail: int = 0  # n > 0: the n-th send time after the last day, only for parts a reader's own pause postponed
     series: tuple[date, ...] = ()  # personal_pause: postpone — the series' days (empty: skip)
+    from_start: bool = False  # late_joiners: from_start — late joiners are behind from part 1 (positions.py)
 
     @property
     def key(self) -> str:
@@ -118,16 +119,27 @@ def _day_slots(
 ) -> list[Slot]:
     """One day's slots on the calendar date `on`: one for everyone, or one per distinct local instant."""
     number = schedule.day_number(day)
+    from_start = bool(series) and schedule.campaign.from_start
     cutoff = schedule.send_at(day).astimezone(UTC)
     campaign_at = cutoff if on == day else datetime.combine(on, clock, schedule.campaign.tz).astimezone(UTC)
     if zones is None:
-        return [Slot(day, number, campaign_at, cutoff, tail=tail, series=series)]
+        return [Slot(day, number, campaign_at, cutoff, tail=tail, series=series, from_start=from_start)]
     groups: dict[datetime, set[str]] = {campaign_at: set()}
     for name in zones:
         at = datetime.combine(on, clock, tzinfo=zone_of(name)).astimezone(UTC)
         groups.setdefault(at, set()).add(name)
     return [
-        Slot(day, number, at, cutoff, frozenset(names), default_group=at == campaign_at, tail=tail, series=series)
+        Slot(
+            day,
+            number,
+            at,
+            cutoff,
+            frozenset(names),
+            default_group=at == campaign_at,
+            tail=tail,
+            series=series,
+            from_start=from_start,
+        )
         for at, names in groups.items()
     ]
 
@@ -139,13 +151,19 @@ def tail_needed(schedule: Schedule, store: Store, shift: Shift, now: datetime) -
     if not schedule.campaign.postpones or not schedule.dates:
         return 0
     behind = store.most_behind(schedule.dates)
-    if not behind:
-        return 0
     last = schedule.dates[-1]
     first_tail = datetime.combine(sent_on(last, shift) + timedelta(days=1), schedule.campaign.send_clock)
     first_tail = first_tail.replace(tzinfo=schedule.campaign.tz)
+    local = 1 if schedule.campaign.local_time else 0
+    waiting = 0  # from_start: readers not started yet need every part, from their first send time on
+    if schedule.campaign.from_start:
+        joins = store.last_waiting_join(schedule.dates, joined_after=schedule.send_at(schedule.dates[0]))
+        if joins is not None:
+            waiting = max(0, (joins - first_tail).days + 2) + len(schedule.dates) + local
+    if not behind and not waiting:
+        return 0
     passed = max(0, (now - first_tail).days + 1) if now >= first_tail else 0
-    return passed + behind + (1 if schedule.campaign.local_time else 0)
+    return max(passed + behind + local if behind else 0, waiting)
 
 
 def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
@@ -153,10 +171,14 @@ def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
     parts are postponed (personal_pause: postpone): the slot's send records theirs for later. A tail slot is
     owed to readers still behind and not paused, until its send has run (then only to parts it left READY)."""
     audience = slot.audience(known_zones)
+    from_start = slot.from_start
     if slot.tail:
         ready_only = store.tail_done(slot.key)
-        return store.count_behind(slot.series, at=slot.at, audience=audience, ready_only=ready_only)
-    return store.count_owed(slot.day, slot.campaign_at, at=slot.at, audience=audience, with_paused=bool(slot.series))
+        return store.count_behind(
+            slot.series, at=slot.at, audience=audience, ready_only=ready_only, from_start=from_start
+        )
+    cutoff = max(slot.campaign_at, slot.at) if from_start else slot.campaign_at  # from_start: joined by this send
+    return store.count_owed(slot.day, cutoff, at=slot.at, audience=audience, with_paused=bool(slot.series))
 
 
 def sent_count(store: Store, day: date) -> int:

@@ -19,7 +19,8 @@ from campaign.timing.logs import log, log_problems
 
 
 def welcomes_on(project: Project) -> bool:
-    return project.schedule.campaign.late_joiners == "welcome"
+    campaign = project.schedule.campaign
+    return campaign.late_joiners == "welcome" or (campaign.from_start and campaign.welcome)
 
 
 def send_welcomes_logged(
