@@ -329,3 +329,14 @@ def test_no_function_is_over_80_lines():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{module}.{node.name}: {lines} lines")
     assert long == []
+
+
+def test_the_sender_scheduler_and_web_app_see_the_ledger_through_their_narrow_views():
+    """delivery/, timing/ and web/ are typed against the Protocols of ledger/views.py (mypy checks the Store
+    provides them); only the CLI, where the pieces are put together, opens the Store itself."""
+    strays = []
+    for module, path in MODULES.items():
+        if module.startswith(("campaign.delivery", "campaign.timing", "campaign.web")):
+            if "campaign.ledger.store" in imports_of(path):
+                strays.append(module)
+    assert strays == []

@@ -6,19 +6,19 @@ from __future__ import annotations
 from datetime import date
 
 from campaign.config import Settings
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.series.frozen import FrozenDay, to_freeze
 from campaign.series.project import Project, load_project
 
 
-def frozen_days(store: Store) -> dict[date, FrozenDay]:
+def frozen_days(store: SenderLedger) -> dict[date, FrozenDay]:
     return {day: FrozenDay.from_record(record) for day, record in store.frozen_days().items()}
 
 
-def load_project_as_sent(settings: Settings, store: Store | None) -> Project:
+def load_project_as_sent(settings: Settings, store: SenderLedger | None) -> Project:
     return load_project(settings, frozen_days(store) if store is not None else None)
 
 
-def freeze_through(project: Project, store: Store, day: date) -> None:
+def freeze_through(project: Project, store: SenderLedger, day: date) -> None:
     """When `day`'s send starts: record it, and every earlier day not recorded yet, as it is now."""
     store.freeze_days(f.to_record() for f in to_freeze(project, day))

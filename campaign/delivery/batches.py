@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from campaign.delivery.editions import Editions
 from campaign.delivery.values import Chunk
 from campaign.ledger.states import ACTIVE, UNKNOWN
-from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Audience
+from campaign.ledger.views import SenderLedger
 
 PAGE_SIZE = 2000
 IDEMPOTENCY_WINDOW = timedelta(hours=23)  # Resend remembers a key 24 h: resend automatically only within it
@@ -31,7 +31,9 @@ def pages(read: Callable[[int], list]) -> Iterator[list]:
 
 
 class BatchSource:
-    def __init__(self, editions: Editions, store: Store, *, max_batch: int, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, editions: Editions, store: SenderLedger, *, max_batch: int, clock: Callable[[], datetime]
+    ) -> None:
         self.editions = editions
         self.store = store
         self.max_batch = max_batch

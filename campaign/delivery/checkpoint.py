@@ -18,12 +18,12 @@ from campaign.delivery.values import Job, SendReport
 from campaign.errors import AuthenticationFailed, BatchCancelled, LocalSendError, OutcomeUnknown, ProviderError
 from campaign.ledger.deliveries import DeliveryOutcome
 from campaign.ledger.states import BOUNCED, FAILED, REJECTED, SENT, UNKNOWN
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.providers.base import AllAccepted, Provider, Result
 
 
 class Checkpoints:
-    store: Store
+    store: SenderLedger
     provider: Provider
     lease: Lease
     clock: Callable[[], datetime]

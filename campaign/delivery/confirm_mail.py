@@ -20,8 +20,8 @@ from campaign.config import Settings
 from campaign.delivery.identity import identity_for
 from campaign.delivery.tokens import Tokens
 from campaign.errors import CampaignError
-from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Subscriber
+from campaign.ledger.views import SenderLedger
 from campaign.providers import Batch, Provider, Recipient, Result, make_provider, provider_name
 from campaign.series.links import unsubscribe_url
 from campaign.series.merge import CONFIRM_URL, fill_link
@@ -51,7 +51,7 @@ class ConfirmationMailer:
         self,
         settings: Settings,
         project: Project,
-        store: Store,
+        store: SenderLedger,
         tokens: Tokens,
         *,
         clock: Callable[[], datetime],

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from campaign.delivery.as_sent import freeze_through
 from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.queue import Variants
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Identity
 from campaign.series.edition import INTERNATIONAL, Edition, make_edition
 from campaign.series.project import Project
@@ -27,7 +27,7 @@ def identity_of(edition: Edition) -> Identity:
 
 
 class Editions:
-    def __init__(self, store: Store, project: Project | None) -> None:
+    def __init__(self, store: SenderLedger, project: Project | None) -> None:
         self.store = store
         self.project = project
         self._cache: dict[date, Edition] = {}

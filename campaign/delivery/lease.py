@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 
 from campaign.clock import utcnow
 from campaign.ledger.liveness import new_worker_id
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 
 
 class Lease:
-    def __init__(self, store: Store, seconds: float, worker_id: str | None = None) -> None:
+    def __init__(self, store: SenderLedger, seconds: float, worker_id: str | None = None) -> None:
         self.store = store
         self.seconds = float(seconds)
         self.worker_id = worker_id or new_worker_id()

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from campaign.delivery.editions import Editions
 from campaign.ledger.addresses import clean_name
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
 from campaign.series.project import Project
 
@@ -19,7 +19,7 @@ class Sending(Protocol):
 
     project: Project | None
     editions: Editions
-    store: Store
+    store: SenderLedger
     provider: Provider
     clock: Callable[[], datetime]
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from campaign.errors import CampaignError
-from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Subscriber
+from campaign.ledger.views import SenderLedger
 from campaign.providers import Result
 
 log = logging.getLogger("campaign.delivery")
@@ -32,7 +32,7 @@ class ConfirmationSender(Protocol):
     def send(self, subscriber: Subscriber) -> Result: ...
 
 
-def send_signup_reminders(store: Store, mailer: ConfirmationSender, *, now: datetime, limit: int = BATCH) -> int:
+def send_signup_reminders(store: SenderLedger, mailer: ConfirmationSender, *, now: datetime, limit: int = BATCH) -> int:
     """Remind every sign-up that is due; returns how many reminders the provider accepted."""
     due = store.signups_to_remind(requested_before=now - REMIND_AFTER, requested_after=now - LINK_LIFETIME, limit=limit)
     accepted = 0

@@ -67,7 +67,7 @@ from campaign.errors import (
 )
 from campaign.ledger.addresses import clean_name
 from campaign.ledger.states import FAILED, READY, UNKNOWN
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
@@ -87,7 +87,7 @@ class Sender(Checkpoints):
     def __init__(
         self,
         project: Project | None,
-        store: Store,
+        store: SenderLedger,
         provider: Provider,
         *,
         settings: Settings | None = None,

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 
 from campaign.delivery.ratelimit import TokenBucket
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 
 
 class SharedBucket(TokenBucket):
-    def __init__(self, store: Store, name: str, rate: float, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, store: SenderLedger, name: str, rate: float, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         super().__init__(rate, sleep=sleep)
         self.store = store
         self.name = name

@@ -20,7 +20,7 @@ from campaign.clock import zone_of
 from campaign.delivery.identity import identity_for
 from campaign.delivery.tokens import Tokens
 from campaign.errors import ProviderError
-from campaign.ledger.store import Store
+from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Provider, Recipient
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
@@ -94,7 +94,7 @@ def _why_not_welcome(project: Project, row, next_day: date | None, now: datetime
 
 def send_welcomes(
     project: Project,
-    store: Store,
+    store: SenderLedger,
     provider: Provider,
     *,
     clock: Callable[[], datetime],

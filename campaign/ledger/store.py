@@ -13,6 +13,7 @@ SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -28,6 +29,9 @@ from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import deliveries, events, issues, state, welcomes
 from campaign.ledger.subscribers import SubscriberQueries
 from campaign.ledger.welcomes import Welcomes
+
+if TYPE_CHECKING:
+    from campaign.ledger.views import OperatorLedger
 
 __all__ = ["Store"]
 
@@ -95,3 +99,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+if TYPE_CHECKING:  # mypy checks that the Store provides every view the layers above are typed against
+
+    def _provides_every_view(store: Store) -> OperatorLedger:
+        return store

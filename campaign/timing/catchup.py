@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from campaign.ledger.issues import is_settled
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.series.project import Project
 from campaign.timing.logs import log
 from campaign.timing.pause import record_shift, schedule_shift
 from campaign.timing.slots import Slot, owed_count, sent_on, slots_for, subscriber_zones
 
 
-def _zones(project: Project, store: Store) -> frozenset[str]:
+def _zones(project: Project, store: SchedulerLedger) -> frozenset[str]:
     return subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
 
 
-def postpone_after_pause(project: Project, store: Store, since: datetime, until: datetime) -> list[Slot]:
+def postpone_after_pause(project: Project, store: SchedulerLedger, since: datetime, until: datetime) -> list[Slot]:
     """`campaign resume --catch-up`: the days whose send time fell inside the pause go out one a day from
     the next send time after `until`, and every later day moves later by as much, in order (the series may
     run past its last schedule.yaml date). Nothing is sent here: `campaign run` sends each at its new time.
@@ -50,7 +50,7 @@ def postpone_after_pause(project: Project, store: Store, since: datetime, until:
     return [s for s in slots_for(schedule, zones, new) if s.day >= first]
 
 
-def mark_skipped(project: Project, store: Store, since: datetime, until: datetime) -> list[Slot]:
+def mark_skipped(project: Project, store: SchedulerLedger, since: datetime, until: datetime) -> list[Slot]:
     """Record the slots that fell inside a pause (resumed without --catch-up, or with --skip) as skipped."""
     zones = _zones(project, store)
     skipped = []
@@ -66,7 +66,7 @@ def mark_skipped(project: Project, store: Store, since: datetime, until: datetim
     return skipped
 
 
-def record_missed(project: Project, store: Store, slot: Slot, owed: int) -> bool:
+def record_missed(project: Project, store: SchedulerLedger, slot: Slot, owed: int) -> bool:
     """The scheduler could not send `slot` within the grace window: log it and record it for `campaign
     status` as missed (unless nobody is owed it any more: False)."""
     if owed == 0:
@@ -90,7 +90,7 @@ def record_missed(project: Project, store: Store, slot: Slot, owed: int) -> bool
     return True
 
 
-def record_skipped(project: Project, store: Store, slot: Slot, reason: str) -> None:
+def record_skipped(project: Project, store: SchedulerLedger, slot: Slot, reason: str) -> None:
     """`slot` fell inside the series pause: log it, and `campaign status` shows it skipped."""
     log.warning(
         "%s SKIPPED: the series is paused (%s); `campaign resume --catch-up` would send it",

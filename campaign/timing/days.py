@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from campaign.ledger.issues import Shown, is_settled
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.series.schedule import Schedule
 from campaign.timing.pause import PauseWindow, schedule_shift, skipped_by_pause
 from campaign.timing.slots import Slot, owed_count, sent_count, sent_on, slots_for, subscriber_zones
@@ -91,7 +91,12 @@ def day_state(
 
 
 def day_views(
-    schedule: Schedule, store: Store, *, now: datetime, windows: list[PauseWindow], zones: frozenset[str] | None = None
+    schedule: Schedule,
+    store: SchedulerLedger,
+    *,
+    now: datetime,
+    windows: list[PauseWindow],
+    zones: frozenset[str] | None = None,
 ) -> list[DayView]:
     """Each day's state, from the ledger, the schedule, the pause history and the clock. A state the
     scheduler recorded (missed, skipped) stands while anyone is still owed the day: the scheduler may have

@@ -16,7 +16,7 @@ from typing import Literal
 
 from campaign.delivery.sender import Sender, SendReport
 from campaign.errors import CampaignError, InvalidInput, LockHeld, PausedError
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.providers.base import Provider
 from campaign.series.project import Project
 from campaign.timing.logs import log, log_problems, log_report
@@ -57,7 +57,7 @@ class Outcome:
 
 def send_slot(
     project: Project,
-    store: Store,
+    store: SchedulerLedger,
     slot: Slot,
     zones: frozenset[str],
     *,

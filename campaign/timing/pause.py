@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 
 PAUSE_KEY = "pause"
 HISTORY_KEY = "pause_history"
@@ -32,14 +32,14 @@ class PauseWindow:
         return self.since <= instant and (self.until is None or instant <= self.until)
 
 
-def current_pause(store: Store) -> PauseWindow | None:
+def current_pause(store: SchedulerLedger) -> PauseWindow | None:
     value = store.get_state(PAUSE_KEY)
     if not value:
         return None
     return PauseWindow(datetime.fromisoformat(value["since"]), None, value.get("reason") or "")
 
 
-def pause_windows(store: Store) -> list[PauseWindow]:
+def pause_windows(store: SchedulerLedger) -> list[PauseWindow]:
     """Every pause, the current one last (until=None)."""
     windows = [
         PauseWindow(
@@ -59,7 +59,7 @@ def skipped_by_pause(windows: list[PauseWindow], instant: datetime) -> PauseWind
     return next((w for w in windows if not w.catch_up and w.covers(instant)), None)
 
 
-def pause_series(store: Store, reason: str, *, now: datetime) -> tuple[PauseWindow, bool]:
+def pause_series(store: SchedulerLedger, reason: str, *, now: datetime) -> tuple[PauseWindow, bool]:
     """Start the pause; returns it and whether this call started it (False: it was already paused)."""
     existing = current_pause(store)
     if existing:
@@ -69,7 +69,7 @@ def pause_series(store: Store, reason: str, *, now: datetime) -> tuple[PauseWind
     return PauseWindow(now, None, reason), True
 
 
-def end_pause(store: Store, *, now: datetime, catch_up: bool) -> PauseWindow | None:
+def end_pause(store: SchedulerLedger, *, now: datetime, catch_up: bool) -> PauseWindow | None:
     """End the pause and record it; returns the closed window, or None when the series was not paused.
 
     The window is written to the history *before* the pause is lifted, so a running scheduler never sees a
@@ -91,11 +91,11 @@ def end_pause(store: Store, *, now: datetime, catch_up: bool) -> PauseWindow | N
 SHIFT_KEY = "catch_up_shift"  # [[first day held, calendar days later], …]: what each --catch-up moved
 
 
-def schedule_shift(store: Store) -> tuple[tuple[date, int], ...]:
+def schedule_shift(store: SchedulerLedger) -> tuple[tuple[date, int], ...]:
     """Every catch-up's move of the series, oldest first (see catchup.postpone_after_pause)."""
     return tuple((date.fromisoformat(start), int(days)) for start, days in store.get_state(SHIFT_KEY) or [])
 
 
-def record_shift(store: Store, start: date, days: int) -> None:
+def record_shift(store: SchedulerLedger, start: date, days: int) -> None:
     history = [[d.isoformat(), n] for d, n in schedule_shift(store)]
     store.set_state(SHIFT_KEY, [*history, [start.isoformat(), days]])

@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 
 from campaign.clock import zone_of
 from campaign.ledger.states import POSTPONED, QUEUED, READY, SENT
-from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Subscriber
+from campaign.ledger.views import SchedulerLedger
 from campaign.series.schedule import Schedule
 from campaign.timing.pause import schedule_shift
 from campaign.timing.slots import sent_on
@@ -28,7 +28,7 @@ def _today(schedule: Schedule, now: datetime) -> date:
     return now.astimezone(schedule.campaign.tz).date()
 
 
-def overview(schedule: Schedule, store: Store, now: datetime) -> Overview:
+def overview(schedule: Schedule, store: SchedulerLedger, now: datetime) -> Overview:
     days = schedule.dates
     if not days:
         return Overview(0, {}, 0, 0, None)
@@ -64,7 +64,7 @@ def _next_send(schedule: Schedule, zone, after: datetime) -> datetime:
     return at if at > mine else datetime.combine(mine.date() + timedelta(days=1), clock, tzinfo=zone)
 
 
-def reader_parts(schedule: Schedule, store: Store, who: Subscriber, now: datetime) -> list[PartLine]:
+def reader_parts(schedule: Schedule, store: SchedulerLedger, who: Subscriber, now: datetime) -> list[PartLine]:
     """One reader's parts in order: what they had (and when), the next one and when it is expected."""
     days = schedule.dates
     rows = store.reader_rows(who.id, days)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from campaign.clock import Clock, utcnow
 from campaign.errors import ConfigurationError, Problem
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.series.project import Project
 from campaign.timing.pause import schedule_shift
 from campaign.timing.slots import owed_count, slots_for, subscriber_zones, tail_needed
@@ -19,7 +19,7 @@ from campaign.timing.slots import owed_count, slots_for, subscriber_zones, tail_
 REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send: the scheduler's start-up
 
 
-def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | None:
+def rehearsal_clock(project: Project, store: SchedulerLedger, seconds: float) -> Clock | None:
     """A clock that plays the remaining slots in about `seconds` (after a short lead-in, so the first send
     is still ahead once the scheduler is up); None when nobody is owed anything (a second `make run`)."""
     zones = subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
@@ -36,11 +36,11 @@ def rehearsal_clock(project: Project, store: Store, seconds: float) -> Clock | N
 REHEARSAL_KEY = "rehearsal"  # state: {"since": ISO time} — this database has held a rehearsal
 
 
-def is_rehearsal_ledger(store: Store) -> bool:
+def is_rehearsal_ledger(store: SchedulerLedger) -> bool:
     return bool(store.get_state(REHEARSAL_KEY))
 
 
-def refuse_rehearsal_ledger(store: Store) -> None:
+def refuse_rehearsal_ledger(store: SchedulerLedger) -> None:
     """A real send or `campaign run` on a database a rehearsal wrote to would skip what the rehearsal
     "sent": refuse, naming how to start fresh."""
     if not is_rehearsal_ledger(store):
@@ -62,7 +62,7 @@ def refuse_rehearsal_ledger(store: Store) -> None:
     )
 
 
-def claim_for_rehearsal(store: Store) -> None:
+def claim_for_rehearsal(store: SchedulerLedger) -> None:
     """Mark the database as a rehearsal database — refused (exit 2, nothing changed) when it holds any real
     delivery, so a rehearsal never writes a live ledger."""
     if not is_rehearsal_ledger(store) and store.delivery_counts():

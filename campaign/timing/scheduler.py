@@ -37,7 +37,7 @@ from campaign.config import Settings
 from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.reminders import REMINDER_EVERY
 from campaign.ledger.issues import is_settled
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.providers.base import Provider
 from campaign.series.project import Project
 from campaign.timing.catchup import record_missed, record_skipped
@@ -57,7 +57,7 @@ class SeriesScheduler:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
+        store: SchedulerLedger,
         *,
         clock: Clock | None = None,
         stop: threading.Event | None = None,

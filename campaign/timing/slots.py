@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from campaign.clock import zone_of
 from campaign.ledger.states import SENT
-from campaign.ledger.store import Store
 from campaign.ledger.subscribers import Audience
+from campaign.ledger.views import SchedulerLedger
 from campaign.series.schedule import Schedule
 
 
@@ -75,7 +75,7 @@ class Slot:
         )
 
 
-def subscriber_zones(store: Store) -> frozenset[str]:
+def subscriber_zones(store: SchedulerLedger) -> frozenset[str]:
     """The readable time zones of active subscribers (local-time delivery groups by them)."""
     return frozenset(n for n in store.subscriber_timezones() if zone_of(n) is not None)
 
@@ -144,7 +144,7 @@ def _day_slots(
     ]
 
 
-def tail_needed(schedule: Schedule, store: Store, shift: Shift, now: datetime) -> int:
+def tail_needed(schedule: Schedule, store: SchedulerLedger, shift: Shift, now: datetime) -> int:
     """How many send times after the last day the postponed parts need: those already passed, plus the most
     parts any reader still has postponed (so a tail slot keeps its place as the parts go out), plus one for
     the zones ahead of the campaign's (local time)."""
@@ -166,7 +166,7 @@ def tail_needed(schedule: Schedule, store: Store, shift: Shift, now: datetime) -
     return max(passed + behind + local if behind else 0, waiting)
 
 
-def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
+def owed_count(store: SchedulerLedger, slot: Slot, known_zones: frozenset[str]) -> int:
     """Subscribers still owed this slot, as of its send time. Someone paused then is not owed it — unless their
     parts are postponed (personal_pause: postpone): the slot's send records theirs for later. A tail slot is
     owed to readers still behind and not paused, until its send has run (then only to parts it left READY)."""
@@ -181,5 +181,5 @@ def owed_count(store: Store, slot: Slot, known_zones: frozenset[str]) -> int:
     return store.count_owed(slot.day, cutoff, at=slot.at, audience=audience, with_paused=bool(slot.series))
 
 
-def sent_count(store: Store, day: date) -> int:
+def sent_count(store: SchedulerLedger, day: date) -> int:
     return store.count_in_state(day, SENT)

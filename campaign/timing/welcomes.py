@@ -12,7 +12,7 @@ from campaign.clock import Clock
 from campaign.config import Settings
 from campaign.delivery.welcome import send_welcomes
 from campaign.errors import InvalidInput
-from campaign.ledger.store import Store
+from campaign.ledger.views import SchedulerLedger
 from campaign.providers.base import Provider
 from campaign.series.project import Project
 from campaign.timing.logs import log, log_problems
@@ -24,7 +24,12 @@ def welcomes_on(project: Project) -> bool:
 
 
 def send_welcomes_logged(
-    project: Project, store: Store, provider: Provider, *, clock: Callable[[], datetime], stop: threading.Event
+    project: Project,
+    store: SchedulerLedger,
+    provider: Provider,
+    *,
+    clock: Callable[[], datetime],
+    stop: threading.Event,
 ) -> int:
     """Welcome every late joiner still owed one; problems are logged (and tried again later), never raised."""
     try:
@@ -70,7 +75,7 @@ class WelcomeJob:
             self.pending = False
 
 
-def remind_signups_logged(settings: Settings, project: Project, store: Store, *, now: datetime) -> int:
+def remind_signups_logged(settings: Settings, project: Project, store: SchedulerLedger, *, now: datetime) -> int:
     """One reminder to each sign-up left unconfirmed for 24 h (delivery/reminders.py); logged, never raised."""
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.delivery.reminders import send_signup_reminders

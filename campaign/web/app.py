@@ -29,7 +29,7 @@ from campaign.clock import utcnow
 from campaign.config import Settings
 from campaign.delivery.tokens import Tokens
 from campaign.errors import ConfigurationError, Problem
-from campaign.ledger.store import Store
+from campaign.ledger.views import SiteLedger
 from campaign.series.render import first_number, how_html
 from campaign.series.templating import SafeLoader
 from campaign.web import error_pages, security
@@ -85,7 +85,7 @@ def _configure(app: Flask, settings: Settings, *, preview: bool) -> None:
 
 def create_app(
     settings: Settings,
-    store: Store | None = None,
+    store: SiteLedger | None = None,
     *,
     project=None,
     clock: Callable[[], datetime] = utcnow,

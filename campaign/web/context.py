@@ -12,7 +12,7 @@ from flask import current_app
 
 from campaign.config import Settings
 from campaign.delivery.tokens import Tokens
-from campaign.ledger.store import Store
+from campaign.ledger.views import SiteLedger
 
 if TYPE_CHECKING:
     from campaign.series.project import Project
@@ -27,14 +27,14 @@ class WebContext:
     tokens: Tokens
     clock: Callable[[], datetime]
     project: Project | None = None  # None in the preview, which loads the project afresh per request
-    ledger: Store | None = None  # the preview's read of the days already sent (frozen), when there is a ledger
+    ledger: SiteLedger | None = None  # the preview's read of the days already sent (frozen), when there is a ledger
 
 
 @dataclass
 class SiteContext(WebContext):
     """The subscriber app's context: loaded and validated at start-up, nothing missing."""
 
-    store: Store = field(kw_only=True)
+    store: SiteLedger = field(kw_only=True)
     project: Project = field(kw_only=True)  # never None here
     mailer: Any = field(kw_only=True)  # ConfirmationMailer (or a test's stand-in with submit/flush/close)
     signup_limiter: RateLimiter = field(kw_only=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from campaign.errors import Malformed, Unauthorized
 from campaign.ledger.states import BOUNCED, COMPLAINED, UNSUBSCRIBED
-from campaign.ledger.store import Store
+from campaign.ledger.views import SiteLedger
 
 # Normalised kinds that stop all further mail, and the subscriber status each one sets.
 HARD_BOUNCE, COMPLAINT, UNSUBSCRIBE = "bounce", "complaint", "unsubscribe"
@@ -128,8 +128,8 @@ def printable(value: str, limit: int = 300) -> str:
     return _CONTROL.sub(" ", value)[:limit].strip()
 
 
-def apply_events(store: Store, provider: str, events: list[WebhookEvent], *, at) -> int:
-    """Store every event; suppress the subscribers that hard-bounced, complained or unsubscribed.
+def apply_events(store: SiteLedger, provider: str, events: list[WebhookEvent], *, at) -> int:
+    """SiteLedger every event; suppress the subscribers that hard-bounced, complained or unsubscribed.
     Returns how many subscribers changed status."""
     changed = 0
     for event in events:
