@@ -258,8 +258,9 @@ def test_from_start_is_the_pause_mechanism_idempotent_one_part_per_send_time_on_
     and advances nobody twice; after the last day, a reader who joined since starts at part 1."""
     from sqlalchemy import select
 
-    from campaign.ledger.schema import deliveries
-    from campaign.ledger.store import POSTPONED, READY, SENT, Store, subscribers
+    from campaign.ledger.schema import deliveries, subscribers
+    from campaign.ledger.states import POSTPONED, READY, SENT
+    from campaign.ledger.store import Store
 
     store = Store.open(db_url)
     try:
@@ -291,7 +292,7 @@ def test_from_start_is_the_pause_mechanism_idempotent_one_part_per_send_time_on_
             )
         assert send(2) == 0  # b joined after day 2's send time: nothing yet
         # day 4 went out before day 3 (a manual send out of order): b missed it too
-        store.save_issue(days[3], number=4, subject="Day 4", web_html="<p>4</p>", at=at_ny("2027-09-02 10:00"))
+        store.start(days[3], number=4, subject="Day 4", edition={"web_html": "<p>4</p>"}, at=at_ny("2027-09-02 10:00"))
         assert send(3) == 1 and send(3) == 0  # b starts: day 1 ready; tried again, nobody advances twice
         assert states(2) == [(1, READY), (2, POSTPONED), (3, POSTPONED), (4, POSTPONED)]
         assert states(1) == [(1, SENT)]  # a is not behind: day 3 goes to them as usual

@@ -45,6 +45,7 @@ from campaign.timing.dispatch import RunSummary, retry_after_error, send_slot
 from campaign.timing.logs import log, log_problems, log_started, next_line
 from campaign.timing.outlet import ProviderOutlet
 from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
+from campaign.timing.slot_runs import Phase, SlotRun, SlotRuns
 from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
 from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
@@ -78,13 +79,8 @@ class SeriesScheduler:
         self.outlet = ProviderOutlet(settings, rehearse=rehearse, factory=provider_factory)
         self._lock = threading.RLock()
         self.zones = self._zones()
-        self.outstanding: dict[str, Slot] = {}  # added to APScheduler, not finished yet
         self.welcome_job = WelcomeJob(lambda: self._send_welcomes(self.project, self.clock.now), self.clock, self.stop)
-        self.finished: set[str] = set()  # sent, missed or skipped in this process
-        self.attempted: set[str] = set()
-        self.retry_after: dict[str, datetime | None] = {}  # None: after the next valid edit
-        self.failures: dict[str, int] = {}  # unexpected errors in a row, per slot (for the back-off)
-        self.running: str | None = None
+        self.runs = SlotRuns()  # every slot's phase in this process (slot_runs.py)
         self.summary = RunSummary()
         self._aps: BackgroundScheduler | None = None
         self._last_announced: str | None = None
@@ -175,24 +171,25 @@ class SeriesScheduler:
             self.welcome_job.add(self._aps)
         self.sync()
         with self._lock:
-            done = len(self.finished)
-            waiting = len(self.outstanding)
+            done = self.runs.count(Phase.FINISHED)
+            waiting = self.runs.count(Phase.SCHEDULED)
         log.info("%d send time(s) already handled (sent, missed or skipped), %d to run", done, waiting)
         self._announce_next(force=True)
 
     def _idle(self) -> bool:
         with self._lock:
-            retrying = any(v is not None for k, v in self.retry_after.items() if k not in self.finished)
-            return not self.outstanding and not self.welcome_job.pending and self.running is None and not retrying
+            retrying = any(r.retry_due() for r in self.runs.in_phase(Phase.IDLE))
+            busy = self.runs.count(Phase.SCHEDULED) or self.runs.running is not None
+            return not busy and not self.welcome_job.pending and not retrying
 
     def _nothing_due(self) -> bool:
         now = self.clock.now()
         with self._lock:
-            if self.running is not None or self.welcome_job.pending:
+            if self.runs.running is not None or self.welcome_job.pending:
                 return False
-            if any(slot.at <= now for slot in self.outstanding.values()):
+            if any(r.slot.at <= now for r in self.runs.in_phase(Phase.SCHEDULED)):
                 return False
-            return not any(v is not None and v <= now for k, v in self.retry_after.items() if k not in self.finished)
+            return not any(r.retry_due() and not r.waiting_until(now) for r in self.runs.in_phase(Phase.IDLE))
 
     # -- keeping APScheduler's jobs in line with the schedule and the ledger -------------------------------
     def sync(self) -> None:
@@ -205,21 +202,16 @@ class SeriesScheduler:
             now = self.clock.now()
             self.shift = shift
             desired = self._desired_slots(project)
-            for key in [k for k in self.outstanding if k not in desired]:
-                if key == self.running:
-                    continue  # being sent right now: it finishes; the edit applies from the next send
-                self._remove_job(key)
+            for gone in [r for r in self.runs.in_phase(Phase.SCHEDULED) if r.slot.key not in desired]:
+                self._remove_job(gone)  # (one being sent right now finishes; the edit applies from the next)
             windows = recorded = None  # read from the store at most once per sync, when needed
             for key, slot in desired.items():
-                if key in self.outstanding or key in self.finished or key == self.running:
+                run = self.runs.of(slot)
+                if run.phase != Phase.IDLE or run.waiting_until(now):
                     continue
-                if key in self.retry_after:
-                    retry = self.retry_after[key]
-                    if retry is None or retry > now:
-                        continue
                 if slot.at <= now or self.rehearse:
                     if self._owed(slot) == 0:
-                        self.finished.add(key)
+                        self.runs.finish(slot)
                         continue
                 if slot.at <= now:
                     windows = windows if windows is not None else pause_windows(self.store)
@@ -230,7 +222,7 @@ class SeriesScheduler:
                     if now > slot.at + self.grace:
                         self._missed(slot)  # decided in campaign time; APScheduler's own misfire check
                         continue  # (below) covers a send held up while the process runs
-                run_at = slot.at if key not in self.attempted else max(slot.at, now)
+                run_at = max(slot.at, now) if run.attempted else slot.at
                 if slot.at > now:  # a missed or skipped day an edit moved into the future: scheduled again
                     recorded = recorded if recorded is not None else self.store.issue_states()
                     if (row := recorded.get(slot.day)) is not None and is_settled(row.state):
@@ -246,8 +238,7 @@ class SeriesScheduler:
                     coalesce=True,
                     replace_existing=True,
                 )
-                self.outstanding[key] = slot
-                self.attempted.add(key)
+                run.phase, run.attempted = Phase.SCHEDULED, True
 
     def _desired_slots(self, project: Project) -> dict[str, Slot]:
         """Every slot of the schedule in force, recomputed only when the schedule, the zones or the tail change
@@ -261,14 +252,13 @@ class SeriesScheduler:
             self._slots_for = cached
         return cached[4]
 
-    def _remove_job(self, key: str) -> None:
+    def _remove_job(self, run: SlotRun) -> None:
         try:
             if self._aps is not None:
-                self._aps.remove_job(key)
+                self._aps.remove_job(run.slot.key)
         except JobLookupError:
             pass  # already handed to the worker: it sees the slot is gone and sends nothing
-        self.outstanding.pop(key, None)
-        self.attempted.discard(key)
+        run.phase, run.attempted = Phase.IDLE, False
 
     # -- reacting to the world: edits, new zones ---------------------------------------------------------
     def check_inputs(self) -> bool:
@@ -287,7 +277,7 @@ class SeriesScheduler:
             self.project = project
             self.zones = self._zones()
             self._tail = None
-            self.retry_after = {k: v for k, v in self.retry_after.items() if v is not None}
+            self.runs.drop_retries_on_edit()
             for line in describe_changes(old, slots_for(project.schedule, self.zones, self.shift), self.tz):
                 log.info("%s changed: %s", ", ".join(changed), line)
             self.sync()
@@ -307,12 +297,13 @@ class SeriesScheduler:
     # -- the jobs (worker thread) ------------------------------------------------------------------------
     def _slot_job(self, key: str) -> None:
         with self._lock:
-            slot = self.outstanding.get(key)
+            run = self.runs.get(key)
             project = self.project
-            if slot is None or self.stop.is_set():
-                self.outstanding.pop(key, None)
+            if run is None or run.phase != Phase.SCHEDULED or self.stop.is_set():
+                if run is not None and run.phase == Phase.SCHEDULED:
+                    run.phase = Phase.IDLE
                 return
-            self.running = key
+            run.phase, slot = Phase.RUNNING, run.slot
         try:
             self._job.clock = self.clock.send_clock(slot.at)
             self._send_slot(project, slot)
@@ -326,8 +317,8 @@ class SeriesScheduler:
         finally:
             del self._job.clock
             with self._lock:
-                self.running = None
-                self.outstanding.pop(key, None)
+                if run.phase == Phase.RUNNING:  # not finished: sync schedules it again (or its retry)
+                    run.phase = Phase.IDLE
 
     def _send_slot(self, project: Project, slot: Slot) -> None:
         outcome = send_slot(
@@ -344,13 +335,11 @@ class SeriesScheduler:
         if outcome.kind == "paused":
             self._skipped(slot, outcome.reason)
         elif outcome.kind == "retry":
-            self._retry(slot.key, outcome.retry_after)
+            self._retry(slot, outcome.retry_after)
         elif outcome.kind == "done":
             self.summary.sent_slots += 1
             with self._lock:
-                self.finished.add(slot.key)
-                self.retry_after.pop(slot.key, None)
-                self.failures.pop(slot.key, None)
+                self.runs.finish(slot)
             if not slot.tail:
                 self._settle(project, slot)
             if slot.series:
@@ -358,15 +347,18 @@ class SeriesScheduler:
                     self._tail = None  # parts may have been postponed or sent: count the tail again...
                 self.sync()  # ...and schedule it now, so a rehearsal does not end before a tail it just made
 
-    def _retry(self, key: str, after: timedelta | None) -> None:
+    def _retry(self, slot: Slot, after: timedelta | None) -> None:
         """Try the slot again after `after` (None: after the next valid edit of the inputs)."""
         with self._lock:
-            self.retry_after[key] = None if after is None else self.clock.now() + after
+            run = self.runs.of(slot)
+            run.retrying, run.retry_at = True, None if after is None else self.clock.now() + after
 
     def _retry_unexpected(self, slot: Slot) -> datetime:
         with self._lock:
-            failures = self.failures[slot.key] = self.failures.get(slot.key, 0) + 1
-            retry_at = self.retry_after[slot.key] = retry_after_error(failures, self.clock.now(), slot.at + self.grace)
+            run = self.runs.of(slot)
+            run.failures += 1
+            retry_at = retry_after_error(run.failures, self.clock.now(), slot.at + self.grace)
+            run.retrying, run.retry_at = True, retry_at
         return retry_at
 
     def _settle(self, project: Project, slot: Slot) -> None:
@@ -382,17 +374,21 @@ class SeriesScheduler:
     # -- missed, skipped ---------------------------------------------------------------------------------
     def _on_missed(self, event: JobExecutionEvent) -> None:
         with self._lock:
-            slot = self.outstanding.pop(event.job_id, None)
-        if slot is not None:
-            self._missed(slot)
+            run = self.runs.get(event.job_id)
+            if run is None or run.phase != Phase.SCHEDULED:
+                return
+            run.phase = Phase.IDLE
+        self._missed(run.slot)
 
     def _on_error(self, event: JobExecutionEvent) -> None:
         with self._lock:
-            self.outstanding.pop(event.job_id, None)
+            run = self.runs.get(event.job_id)
+            if run is not None and run.phase == Phase.SCHEDULED:
+                run.phase = Phase.IDLE
 
     def _missed(self, slot: Slot) -> None:
         with self._lock:
-            self.finished.add(slot.key)
+            self.runs.finish(slot)
         if slot.tail:  # nothing to record for a day: the parts stay postponed and the tail grows by one
             log.warning("%s missed; the postponed parts go out from the next send time", slot.describe(self.tz))
             self._tail = None
@@ -401,7 +397,7 @@ class SeriesScheduler:
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:
-            self.finished.add(slot.key)
+            self.runs.finish(slot)
         if slot.tail:
             log.warning("%s skipped: the series is paused (%s)", slot.describe(self.tz), reason)
             self._tail = None
@@ -412,7 +408,7 @@ class SeriesScheduler:
     # -- "next: day 1, 2027-09-01 09:00 EDT, in 277 days" ------------------------------------------------
     def next_slot(self) -> Slot | None:
         with self._lock:
-            slots = [s for k, s in self.outstanding.items() if k != self.running]
+            slots = [r.slot for r in self.runs.in_phase(Phase.SCHEDULED)]
         return min(slots, key=lambda s: s.at) if slots else None
 
     def _announce_next(self, force: bool = False) -> None:
