@@ -96,6 +96,12 @@ def test_a_started_day_goes_out_from_its_stored_render_even_from_an_empty_folder
         assert page.status_code == 200 and "Welcome: a month of hope" in page.text and MARKER not in page.text
         assert MARKER in requests.get(f"{web.url}/archive/{DAY2}", timeout=10).text
 
+    preview = Path(campaign_dir.run("preview", "1", check=True).stdout.strip())  # the preview of a sent day too
+    assert MARKER not in (campaign_dir.root / preview).read_text(encoding="utf-8")
+    campaign_dir.run("build", "--out", "built", check=True)
+    assert MARKER not in (campaign_dir.root / "built" / str(DAY1) / "email.html").read_text(encoding="utf-8")
+    assert MARKER in (campaign_dir.root / "built" / "2027-09-03" / "email.html").read_text(encoding="utf-8")
+
     status = campaign_dir.run("status", check=True, env={"COLUMNS": "250"}).stdout
     assert "stored render (every later send, worker and archive page of the day uses it): day(s) 1–2" in status
     assert "sent (stored render)" in campaign_dir.run("plan", check=True, env={"COLUMNS": "250"}).stdout

@@ -41,6 +41,16 @@ def validate() -> None:
     )
 
 
+def stored_editions(st, days=None) -> dict:
+    """The stored editions (series/edition.py) of the started days among `days` (default: all), by day."""
+    from campaign.series.edition import Edition
+
+    if st is None:
+        return {}
+    started = [d for d in st.edition_days().values() if days is None or d in days]
+    return {d: Edition.from_record(st.edition(d)) for d in started}
+
+
 def clip_words(text: str, limit: int) -> str:
     """`text` cut at a word boundary to at most `limit` characters, with an ellipsis when cut."""
     text = " ".join(text.split())
@@ -132,10 +142,13 @@ def build(
     """
     from campaign.series.build import build_series
 
-    p = project()
+    s = settings()
+    with existing_store(s) as st:
+        p = project(s, st)
+        stored = stored_editions(st)
     print_schedule_warnings(p)
     print_findings(p)
-    built = build_series(p, out_dir)
+    built = build_series(p, out_dir, stored=stored)
     largest = max(b.html_bytes for b in built)
     out.print(
         f"built {len(built)} issues in {out_dir}/ (largest HTML {largest / 1024:.1f} KB); open {out_dir / 'index.html'}"
@@ -161,10 +174,13 @@ def preview(
     """
     from campaign.series.build import write_issue
 
-    p = project()
-    d = p.schedule.resolve_day(day)
+    s = settings()
+    with existing_store(s) as st:
+        p = project(s, st)
+        d = p.schedule.resolve_day(day)
+        stored = stored_editions(st, [d]).get(d)
     print_findings(p, [d])
-    built = write_issue(p, d, out_dir / d.isoformat(), variant=p.variant_for(country))
+    built = write_issue(p, d, out_dir / d.isoformat(), variant=p.variant_for(country), stored=stored)
     out.print(str(built.html_path))
     if screenshot:  # headless Chromium (campaign/preflight/screenshots.py)
         from campaign.preflight.screenshots import shoot_preview

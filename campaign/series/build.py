@@ -5,11 +5,13 @@ from __future__ import annotations
 import html
 import multiprocessing
 import os
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from campaign.series.edition import Edition
 from campaign.series.links import unsubscribe_url
 from campaign.series.project import Project
 
@@ -27,9 +29,16 @@ class BuiltIssue:
     html_bytes: int
 
 
-def write_issue(project: Project, day: date, folder: Path, *, variant: str | None = None) -> BuiltIssue:
-    """Render `day` (once) and write email.html / email.txt as a subscriber without a name would see them."""
-    issue = project.render(day, variant)
+def write_issue(
+    project: Project, day: date, folder: Path, *, variant: str | None = None, stored: Edition | None = None
+) -> BuiltIssue:
+    """Render `day` (once) and write email.html / email.txt as a subscriber without a name would see them. A day
+    whose send has started is written from its `stored` edition: what went out, not today's templates."""
+    wanted = variant or (stored.default_variant if stored is not None else None)
+    if stored is not None and wanted is not None and stored.has(wanted):
+        issue = stored.issue(wanted)
+    else:
+        issue = project.render(day, variant)
     page, text = issue.merge(unsubscribe_url=unsubscribe_url(project.settings.public_url, PREVIEW_TOKEN), name=None)
     folder.mkdir(parents=True, exist_ok=True)
     html_path, text_path = folder / "email.html", folder / "email.txt"
@@ -42,7 +51,9 @@ def write_issue(project: Project, day: date, folder: Path, *, variant: str | Non
 PARALLEL_FROM = 8  # days: below this, a second process costs more than it saves
 
 
-def build_series(project: Project, out: Path, *, processes: int | None = None) -> list[BuiltIssue]:
+def build_series(
+    project: Project, out: Path, *, processes: int | None = None, stored: Mapping[date, Edition] | None = None
+) -> list[BuiltIssue]:
     """Every day rendered and written. With many days the work is split over the machine's cores: forked
     processes share the loaded project (and its parsed stylesheets), each renders and writes its own days."""
     project.check_templates()  # the sandbox's static checks, before any template runs
@@ -53,27 +64,28 @@ def build_series(project: Project, out: Path, *, processes: int | None = None) -
         project.render(days[0])  # warm the shared caches (templates, premailer's rules) once, before forking
         shares = [days[i::processes] for i in range(processes)]
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=(project, out)) as pool:
+        initargs = (project, out, stored or {})
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=initargs) as pool:
             done = {b.day: b for share in pool.map(_write_days, shares) for b in share}
         built = [done[day] for day in days]
     else:
-        built = [write_issue(project, day, out / day.isoformat()) for day in days]
+        built = [write_issue(project, day, out / day.isoformat(), stored=(stored or {}).get(day)) for day in days]
     (out / "index.html").write_text(_index(project, built), encoding="utf-8")
     return built
 
 
-_WORK: tuple[Project, Path] | None = None  # a build process's project and folder (inherited by fork)
+_WORK: tuple[Project, Path, Mapping[date, Edition]] | None = None  # a build process's work (inherited by fork)
 
 
-def _adopt(project: Project, out: Path) -> None:
+def _adopt(project: Project, out: Path, stored: Mapping[date, Edition]) -> None:
     global _WORK
-    _WORK = (project, out)
+    _WORK = (project, out, stored)
 
 
 def _write_days(days: list[date]) -> list[BuiltIssue]:
     assert _WORK is not None
-    project, out = _WORK
-    return [write_issue(project, day, out / day.isoformat()) for day in days]
+    project, out, stored = _WORK
+    return [write_issue(project, day, out / day.isoformat(), stored=stored.get(day)) for day in days]
 
 
 def _index(project: Project, built: list[BuiltIssue]) -> str:
