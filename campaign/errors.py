@@ -24,6 +24,7 @@
     │   └── AlreadyProcessed          200, applied once
     ├── LockHeld                      another live process holds the lock
     ├── IllegalTransition             a day's state asked to move where its state machine has no arrow
+    ├── StaleProject                  the loaded campaign lacks days another process started since: reload
     └── DNSLookupFailed               `campaign check` could not ask DNS at all
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
@@ -195,3 +196,7 @@ class IllegalTransition(CampaignError):
 
     def __init__(self, day, current: str | None, target: str) -> None:
         super().__init__(f"day {day}: cannot move from {current} to {target}")
+
+
+class StaleProject(CampaignError):
+    """The project a send was given lacks days the ledger recorded as started since it was loaded."""

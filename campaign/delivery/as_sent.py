@@ -19,6 +19,13 @@ def load_project_as_sent(settings: Settings, store: SenderLedger | None) -> Proj
     return load_project(settings, frozen_days(store) if store is not None else None)
 
 
+def as_sent(project: Project, store: SenderLedger) -> Project:
+    """`project` planned around every day the ledger recorded as started (the same object when none was
+    started since it was loaded): what a long-running process (the scheduler) hands each send."""
+    recorded = frozen_days(store)
+    return project.with_frozen(recorded) if set(recorded) - set(project.frozen) else project
+
+
 def freeze_through(project: Project, store: SenderLedger, day: date) -> None:
     """When `day`'s send starts: record it, and every earlier day not recorded yet, as it is now."""
     store.freeze_days(f.to_record() for f in to_freeze(project, day))

@@ -44,7 +44,6 @@ from datetime import date, datetime
 
 from campaign.clock import utcnow
 from campaign.config import Settings
-from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.batches import IDEMPOTENCY_WINDOW, PAGE_SIZE, BatchSource
 from campaign.delivery.checkpoint import Checkpoints
 from campaign.delivery.editions import Editions
@@ -64,6 +63,7 @@ from campaign.errors import (
     LockHeld,
     OutcomeUnknown,
     PausedError,
+    StaleProject,
 )
 from campaign.ledger.addresses import clean_name
 from campaign.ledger.states import FAILED, READY, UNKNOWN
@@ -191,7 +191,6 @@ class Sender(Checkpoints):
             self._start(day, report, audience)
         else:
             self.store.expire_leases(day)
-            self._planned()
             report.owed = self.count_owed(day)
         sources: list[Iterator[Chunk]] = []
         if retry_failed:
@@ -241,15 +240,15 @@ class Sender(Checkpoints):
         self._start(day, report, audience)
         return report.owed
 
-    def _planned(self) -> Project | None:
-        """The project planned around every day the ledger recorded as started (another process may have
-        started days since this one loaded it): no day is ever sent from a re-split (series/frozen.py)."""
-        project = self.project
-        if project is not None:
-            recorded = frozen_days(self.store)
-            if set(recorded) - set(project.frozen):
-                project = self.project = self.editions.project = project.with_frozen(recorded)
-        return project
+    def _check_as_sent(self) -> None:
+        """The project must be planned around every day the ledger recorded as started: no day is ever sent
+        from a re-split (series/frozen.py). Callers load it so (delivery/as_sent.py); another process starting
+        a day since is refused here, and the caller reloads (the scheduler: at its next try)."""
+        if self.project is not None and set(self.store.frozen_days()) - set(self.project.frozen):
+            raise StaleProject(
+                "days were started by another process since this one loaded the campaign; reload it "
+                "(run the command again) so no day is sent from a re-split"
+            )
 
     def _start(self, day: date, report: SendReport, audience) -> None:
         """Under the day's lock, which serialises only this start (a second sender waits a moment for it,
@@ -269,7 +268,8 @@ class Sender(Checkpoints):
         """Start the day: its edition is rendered (every variant, verified) and stored before the first batch,
         unless it has one; a process without the folder can only continue a day already started."""
         self.store.expire_leases(day)
-        self._planned()
+        if self.editions.get(day) is None:  # it is frozen and rendered from the project now
+            self._check_as_sent()
         edition = self.editions.start(day, at=self.clock())
         if edition.send.postpones:
             # the paused and those behind after a pause get this day later, in order (ledger/postponed.py)

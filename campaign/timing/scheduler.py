@@ -34,7 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from campaign.clock import Clock
 from campaign.config import Settings
-from campaign.delivery.as_sent import frozen_days
+from campaign.delivery.as_sent import as_sent, frozen_days
 from campaign.delivery.reminders import REMINDER_EVERY
 from campaign.ledger.issues import is_settled
 from campaign.ledger.views import SchedulerLedger
@@ -321,6 +321,11 @@ class SeriesScheduler:
                     run.phase = Phase.IDLE
 
     def _send_slot(self, project: Project, slot: Slot) -> None:
+        refreshed = as_sent(project, self.store)  # days started since it was loaded (here or by another process)
+        with self._lock:
+            if self.project is project:
+                self.project = refreshed
+        project = refreshed
         outcome = send_slot(
             project,
             self.store,
