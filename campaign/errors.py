@@ -23,7 +23,8 @@
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
     ├── LockHeld                      another live process holds the lock
-    └── DNSLookupFailed               `campaign check` could not ask DNS at all
+    ├── DNSLookupFailed               `campaign check` could not ask DNS at all
+    └── EditConflict                  a studio save found the file changed on disk (409): nothing written
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
 `ProviderError`: retry loops catch provider errors and must never swallow a missing key or a bad token.
@@ -187,3 +188,14 @@ class LockHeld(CampaignError):
 
 class DNSLookupFailed(CampaignError):
     """`campaign check` could not ask DNS at all (no resolver, timeouts): not the same as a missing record."""
+
+
+class EditConflict(CampaignError):
+    """An organiser's save found the file changed since their editor loaded it (another organiser, a text
+    editor, git): nothing is written; `.current` is the text on disk now and `.etag` its version."""
+
+    def __init__(self, path: str, current: str, etag: str):
+        super().__init__(f"{path} changed on disk since it was loaded: nothing was written")
+        self.path = path
+        self.current = current
+        self.etag = etag

@@ -50,6 +50,9 @@ class CampaignSettings(_Strict):
     # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
     # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
     personal_pause: Literal["postpone", "skip"] = "postpone"
+    # The studio holds an edit to a day whose send is less than this many hours away until a second organiser
+    # (approver or admin) approves it.
+    approval_hours: float = Field(default=24, ge=0, le=24 * 60)
 
     @field_validator("name", "postal_address")
     @classmethod
