@@ -85,8 +85,9 @@ def _delete(entry: CommentedMap, key: str) -> None:
 def set_day_fields(text: str, day: date, fields: Mapping[str, str | None]) -> str:
     """schedule.yaml's text with `day`'s subject/preheader/note set to `fields` (an empty or None note removes
     the key). Only the keys in `fields` are touched; a value equal to the current one is left as written."""
+    crlf = "\r\n" in text
     y = _yaml()
-    data = y.load(text)
+    data = y.load(text.replace("\r\n", "\n") if crlf else text)
     entry = _day_map(data, day)
     for key, value in fields.items():
         if key not in DAY_FIELDS:
@@ -105,8 +106,8 @@ def set_day_fields(text: str, day: date, fields: Mapping[str, str | None]) -> st
     out = io.StringIO()
     y.dump(data, out)
     result = out.getvalue()
-    if "\r\n" in text:  # keep the file's own line endings
-        result = result.replace("\r\n", "\n").replace("\n", "\r\n")
+    if crlf:  # keep the file's own line endings
+        result = result.replace("\n", "\r\n")
     return result
 
 
