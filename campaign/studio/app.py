@@ -100,6 +100,15 @@ def create_studio_app(
         RateLimiter(*links_per_address),
         RateLimiter(*LINKS_PER_CLIENT),
     )
+
+    @app.after_request
+    def _same_origin_referrer(response: Response) -> Response:
+        # Registered before web's headers, so it runs after them: web's "no-referrer" makes Chromium send
+        # `Origin: null` with a form's POST, and the guard checks the Origin. Same-origin still sends nothing to
+        # any other site (sign-in URLs carry a token).
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
     security.install(app, preview=False)
 
     @app.after_request

@@ -9,14 +9,16 @@ from __future__ import annotations
 import difflib
 from datetime import date
 
-from flask import Blueprint, request
+from flask import Blueprint, redirect, request
 
 from campaign.delivery.as_sent import frozen_days
 from campaign.errors import InvalidInput
 from campaign.series.edit import etag_of, read_text
 from campaign.series.project import load_project
 from campaign.studio.api import day_states
+from campaign.studio.auth import audit as record
 from campaign.studio.context import ctx, user
+from campaign.studio.saving import Outcome, decide, restore, save_day
 from campaign.studio.views import page
 
 bp = Blueprint("studio_pages", __name__, url_prefix="/studio")
@@ -93,24 +95,81 @@ def day_page(day: str):
         widths=WIDTHS,
         send_at=project.schedule.send_at(when),
         approval_hours=project.schedule.campaign.approval_hours,
+        message=MESSAGES.get(request.args.get("done", type=int) or 0),
     )
+
+
+MESSAGES = {
+    200: "Done.",
+    202: "Held: a second person (approver or admin) must approve it.",
+    403: "Refused: you may not do that.",
+    404: "Not found.",
+    409: "Refused: a conflict (the file changed, the day's send started, or it was already decided).",
+    422: "Refused: the result does not pass the checks.",
+}
 
 
 @bp.get("/history")
 def history():
-    revisions = ctx().ledger.list_revisions()
+    c = ctx()
+    revisions = c.ledger.list_revisions()
     shown = request.args.get("revision", type=int)
     diff = None
     if shown is not None:
-        r = ctx().ledger.revision(shown)
+        r = c.ledger.revision(shown)
         if r is not None:
             diff = list(
                 difflib.unified_diff(
                     r.before.splitlines(), r.after.splitlines(), f"a/{r.path}", f"b/{r.path}", lineterm=""
                 )
             )
-    approvals = ctx().ledger.list_approvals()
-    return page("history.html.j2", revisions=revisions, shown=shown, diff=diff, approvals=approvals)
+    approvals = c.ledger.list_approvals()
+    emails = {u.id: u.email for u in c.ledger.list_users()}
+    message = MESSAGES.get(request.args.get("done", type=int) or 0)
+    return page(
+        "history.html.j2",
+        revisions=revisions,
+        shown=shown,
+        diff=diff,
+        approvals=approvals,
+        emails=emails,
+        message=message,
+    )
+
+
+def _done(outcome: Outcome, where: str):
+    if outcome.tag is not None:
+        record(outcome.tag, user=user(), **outcome.details)
+    problems = outcome.body.get("problems")
+    if problems:
+        return page("problems.html.j2", status=outcome.status, problems=[p["message"] for p in problems])
+    return redirect(f"{where}?done={outcome.status}", code=303)
+
+
+@bp.post("/approvals/<int:approval_id>")
+def approval_form(approval_id: int):
+    decision = request.form.get("decision")
+    if decision not in ("approve", "reject"):
+        return page("message.html.j2", status=422, title="Choose approve or reject", message="Choose approve or reject")
+    note = (request.form.get("note") or "")[:2000] or None
+    return _done(decide(ctx(), user(), approval_id, decision, note), "/studio/history")
+
+
+@bp.post("/revisions/<int:revision_id>/restore")
+def restore_form(revision_id: int):
+    to = request.form.get("to") or "before"
+    return _done(restore(ctx(), user(), revision_id, to), "/studio/history")
+
+
+@bp.post("/days/<day>")
+def save_form(day: str):
+    """The day page's form without its script: the same save as the API's PUT."""
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        return page("message.html.j2", status=404, title="No such day", message="Pick a day from the series.")
+    fields = {k: (request.form.get(k) or "")[:5000] for k in ("subject", "preheader", "note")}
+    return _done(save_day(ctx(), user(), when, fields, request.form.get("etag")), f"/studio/days/{when.isoformat()}")
 
 
 @bp.get("/audit")
