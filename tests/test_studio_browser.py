@@ -250,3 +250,30 @@ def test_the_day_page_works_from_the_keyboard(browser, live):
         )
     finally:
         context.close()
+
+
+def test_the_preview_at_375_and_800_px_light_and_dark_for_any_country(browser, live):
+    context, page = sign_in(browser, live)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        page.goto(f"{live.url}/studio/days/2027-09-10")
+        src = wait_checked(page)
+        page.locator("#country").select_option("GB")
+        src = wait_checked(page, src)
+        boxes = [page.locator(f"iframe[data-width='{w}']").bounding_box() for w in (375, 800)]
+        assert [round(b["width"]) for b in boxes] == [375, 800]
+        frame = frame_for(page, src)
+        assert "Samaritans" in frame.locator("body").inner_text()  # rendered inside the frame
+        assert "Samaritans" in page.locator("#text-part").inner_text()  # the text part beside it
+
+        def background() -> str:
+            return frame_for(page, src).locator("body").evaluate("el => getComputedStyle(el).backgroundColor")
+
+        assert background() == "rgb(244, 241, 236)"  # light
+        page.get_by_label("Dark").check()
+        src = wait_checked(page, src)
+        assert background() == "rgb(17, 24, 39)"  # the email's own dark theme (#111827)
+    finally:
+        context.close()
+    assert errors == [], errors

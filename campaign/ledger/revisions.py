@@ -67,6 +67,11 @@ def _approval(r) -> Approval:
 
 
 _REVISION_COLUMNS = (*revisions.c, users.c.email)
+MAX_ID = 2**31 - 1  # ids from URLs: anything outside an INTEGER column's range names nothing
+
+
+def _valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID
 
 
 class Revisions(Tables):
@@ -99,6 +104,8 @@ class Revisions(Tables):
             ).scalar_one()
 
     def revision(self, revision_id: int) -> Revision | None:
+        if not _valid_id(revision_id):
+            return None
         query = select(*_REVISION_COLUMNS).join_from(revisions, users).where(revisions.c.id == revision_id)
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -126,6 +133,8 @@ class Revisions(Tables):
             ).scalar_one()
 
     def approval(self, approval_id: int) -> Approval | None:
+        if not _valid_id(approval_id):
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).first()
         return _approval(row) if row else None

@@ -21,19 +21,28 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from campaign.delivery.as_sent import frozen_days
-from campaign.errors import InvalidInput
+from campaign.errors import InvalidInput, Malformed
 from campaign.ledger.schema import IssueState
 from campaign.series.edit import DAY_FIELDS, etag_of, read_text
 from campaign.series.project import load_project
 from campaign.studio.auth import audit
-from campaign.studio.checking import check_day, in_scheme
+from campaign.studio.checking import as_sent, check_day
 from campaign.studio.context import ctx, user
 from campaign.studio.saving import Outcome, decide, restore, save_day
+from campaign.web.webhooks.common import parse_json
 
 bp = Blueprint("studio_api", __name__, url_prefix="/studio/api")
 
 MAX_FIELD = 5000
 OPENING = 160
+
+
+def _body() -> Any:
+    """The request's JSON (bounded nesting, as web's webhooks read theirs), or None when it is not JSON."""
+    try:
+        return parse_json(request.get_data(cache=True))
+    except Malformed:
+        return None
 
 
 def _json_error(status: int, message: str, **extra):
@@ -139,7 +148,7 @@ def put_day(day: str):
     when = _day(day)
     if when is None:
         return _json_error(404, "no such day")
-    fields = _fields(request.get_json(silent=True))
+    fields = _fields(_body())
     if isinstance(fields, str):
         return _json_error(422, fields, problems=[{"field": "", "message": fields}])
     return _answer(save_day(ctx(), user(), when, fields, request.headers.get("If-Match")))
@@ -148,7 +157,7 @@ def put_day(day: str):
 @bp.post("/preview")
 def preview():
     c = ctx()
-    body = request.get_json(silent=True)
+    body = _body()
     if not isinstance(body, dict):
         body = {}
     when = _day(str(body.get("date", "")))
@@ -157,12 +166,12 @@ def preview():
         return _json_error(422, fields if isinstance(fields, str) else "date must be YYYY-MM-DD")
     dark = bool(body.get("dark"))
     frozen = frozen_days(c.store)
-    if when in frozen:  # what went out, as the archive stored it
-        row = c.store.archived_issue(when)
-        html = in_scheme(row.web_html, dark=dark) if row is not None else None
-        return jsonify({"html": html, "text": None, "findings": [], "frame": _frame(html), "read_only": True})
-    current = read_text(c.settings.schedule_path)
     country = str(body.get("country") or "")[:4].upper() or None
+    if when in frozen:  # what went out: its fields are read-only
+        sent = as_sent(c.settings, frozen, when, country=country, dark=dark)
+        answer = {"html": sent.html, "text": sent.plain, "findings": sent.findings, "frame": _frame(sent.html)}
+        return jsonify({**answer, "ok": sent.ok, "read_only": True})
+    current = read_text(c.settings.schedule_path)
     checked = check_day(c.settings, frozen, current, when, fields, dark=dark, country=country)
     return jsonify(
         {
@@ -216,7 +225,7 @@ def revision(revision_id: int):
 
 @bp.post("/revisions/<int:revision_id>/restore")
 def restore_revision(revision_id: int):
-    body = request.get_json(silent=True)
+    body = _body()
     to = body.get("to", "after") if isinstance(body, dict) else "after"
     return _answer(restore(ctx(), user(), revision_id, str(to)))
 
@@ -244,7 +253,7 @@ def approvals():
 
 @bp.post("/approvals/<int:approval_id>")
 def approval(approval_id: int):
-    body = request.get_json(silent=True)
+    body = _body()
     if not isinstance(body, dict) or body.get("decision") not in ("approve", "reject"):
         return _json_error(422, 'the body must be {"decision": "approve" | "reject", "note": …}')
     note = body.get("note")

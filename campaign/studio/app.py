@@ -109,7 +109,7 @@ def create_studio_app(
         response.headers["Referrer-Policy"] = "same-origin"
         return response
 
-    security.install(app, preview=False)
+    security.install(app)
 
     @app.after_request
     def _studio_policy(response: Response) -> Response:  # runs before web's headers, which keep it

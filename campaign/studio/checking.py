@@ -112,6 +112,20 @@ def check_day(
     return result
 
 
+def as_sent(
+    settings: Settings, frozen: Mapping[date, Any], day: date, *, country: str | None = None, dark: bool = False
+) -> DayCheck:
+    """A day whose send has started, as it went out: the project loaded as the ledger recorded it renders that
+    day from its recorded words and blocks (series/frozen.py), whatever the files say now."""
+    try:
+        project = load_project(settings, frozen)
+        rendered = project.render(day, variant_of(project, country))
+    except InvalidInput as err:
+        return DayCheck("", findings=[_finding(field_of(p), "error", str(p)) for p in _problems(err)])
+    html, plain = rendered.merge(unsubscribe_url=f"{settings.public_url}/unsubscribe/preview", name=SAMPLE_NAME)
+    return DayCheck("", in_scheme(html, dark=dark), plain, project=project)
+
+
 def variant_of(project: Project, country: str | None) -> str:
     """The crisis variant for a country code (INTL: the international block alone; unknown: the default)."""
     if country == "INTL":

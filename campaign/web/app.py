@@ -33,7 +33,7 @@ from campaign.ledger.store import Store
 from campaign.series.render import first_number, how_html
 from campaign.series.templating import SafeLoader
 from campaign.web import error_pages, security
-from campaign.web.context import SiteContext, WebContext, site
+from campaign.web.context import SiteContext, site
 from campaign.web.csrf import Csrf, FormScopedSession
 from campaign.web.pages import render_page
 from campaign.web.ratelimit import RateLimiter
@@ -61,14 +61,12 @@ def create_app(
     *,
     project=None,
     clock: Callable[[], datetime] = utcnow,
-    preview: bool = False,
     mailer=None,
     signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
 ) -> Flask:
-    """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
-    days already sent are shown as they went out); otherwise
-    `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
-    webhook secret stops `campaign serve` before it listens."""
+    """The web app. `store` is required and the project is loaded (and validated) now, so a broken schedule,
+    template or webhook secret stops `campaign serve` before it listens. (The organisers' preview is the
+    studio's now: `campaign studio`, campaign/studio/.)"""
     app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
     # Our templates are *.html.j2, which Flask would not autoescape by default.
     app.jinja_options = {"autoescape": True, "undefined": StrictUndefined}
@@ -81,7 +79,6 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=urlparse(settings.public_url).scheme == "https",
-        TEMPLATES_AUTO_RELOAD=preview,
         JSON_SORT_KEYS=False,
     )
     # Separate keys per purpose, derived from CAMPAIGN_SECRET_KEY.
@@ -99,7 +96,7 @@ def create_app(
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    security.install(app, preview=preview)
+    security.install(app)
     error_pages.install(app)
 
     @app.before_request
@@ -110,16 +107,8 @@ def create_app(
             abort(413)
 
     tokens = Tokens(settings.secret_key)
-
-    if preview:
-        from campaign.web.preview import bp as preview_bp
-
-        app.extensions["campaign"] = WebContext(settings, tokens, clock, ledger=store)
-        app.register_blueprint(preview_bp)
-        return app
-
     if store is None:
-        raise ValueError("create_app needs a store unless preview=True")
+        raise ValueError("create_app needs a store")
     from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
