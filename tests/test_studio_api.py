@@ -282,3 +282,13 @@ def test_a_held_edit_can_be_rejected_with_a_note_and_an_editor_cannot_approve(st
         assert listed[0]["state"] == "rejected" and listed[0]["note"] == "Not today"
         assert studio.schedule.read_bytes() == before
         assert ann.get("/studio/api/audit").status_code == 200 and ed.get("/studio/api/audit").status_code == 403
+
+
+def test_a_template_changed_on_disk_shows_at_the_next_check(studio, in_august):
+    client, csrf = studio.signed_in("ed@example.org")
+    first = client.post("/studio/api/preview", json={"date": D12}, headers={"X-CSRF-Token": csrf}).get_json()
+    assert "From our article" in first["html"]
+    template = studio.campaign.root / "templates" / "issue.mjml.j2"
+    template.write_text(template.read_text().replace("From our article", "Taken from our article"))
+    second = client.post("/studio/api/preview", json={"date": D12}, headers={"X-CSRF-Token": csrf}).get_json()
+    assert "Taken from our article" in second["html"]

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from campaign.config import Settings
@@ -83,6 +84,7 @@ def check_day(
         result.findings = [_finding(field_of(p), "error", str(p)) for p in _problems(err)]
         return result
     result.project = project
+    _share_templates(project)
     if day not in project.schedule.days:
         result.findings.append(_finding("", "error", f"{day} is not a scheduled day"))
         return result
@@ -112,6 +114,19 @@ def check_day(
     return result
 
 
+_ENVIRONMENTS: dict[Path, Any] = {}
+
+
+def _share_templates(project: Project) -> None:
+    """One compiled Jinja environment per templates folder for the life of the studio (compiling the templates
+    is most of a render): Jinja re-reads a template whose file changed (the loader's `uptodate` check), so an
+    edit to templates/ shows at the next check."""
+    renderer = project.renderer
+    folder = renderer.templates_dir
+    shared = _ENVIRONMENTS.setdefault(folder, renderer.env)
+    renderer.env = shared
+
+
 def as_sent(
     settings: Settings, frozen: Mapping[date, Any], day: date, *, country: str | None = None, dark: bool = False
 ) -> DayCheck:
@@ -119,6 +134,7 @@ def as_sent(
     day from its recorded words and blocks (series/frozen.py), whatever the files say now."""
     try:
         project = load_project(settings, frozen)
+        _share_templates(project)
         rendered = project.render(day, variant_of(project, country))
     except InvalidInput as err:
         return DayCheck("", findings=[_finding(field_of(p), "error", str(p)) for p in _problems(err)])
