@@ -292,3 +292,15 @@ def test_a_template_changed_on_disk_shows_at_the_next_check(studio, in_august):
     template.write_text(template.read_text().replace("From our article", "Taken from our article"))
     second = client.post("/studio/api/preview", json={"date": D12}, headers={"X-CSRF-Token": csrf}).get_json()
     assert "Taken from our article" in second["html"]
+
+
+def test_a_running_scheduler_picks_up_a_studio_save_through_its_hot_reload(studio, in_august):
+    from campaign.timing.watch import InputWatcher
+
+    watcher = InputWatcher(studio.campaign.settings)
+    client, csrf = studio.signed_in("ed@example.org")
+    etag = client.get("/studio/api/days").headers["ETag"]
+    assert put(client, csrf, D12, {"subject": "Reloaded subject"}, etag).status_code == 200
+    assert watcher.changed() == ["schedule.yaml"]
+    project, problems = watcher.reload(["schedule.yaml"])
+    assert problems == [] and project.schedule.days[date(2027, 9, 12)].subject == "Reloaded subject"
