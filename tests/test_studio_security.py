@@ -222,3 +222,41 @@ def test_security_headers_on_studio_pages(studio):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert r.headers["X-Frame-Options"] == "DENY"
     assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_link_requests_are_limited_per_client_too(studio):
+    answers = [_request_link(studio.client(), f"person{i}@example.org").status_code for i in range(22)]
+    assert answers == [200] * 20 + [429] * 2
+    assert [e.tag for e in studio.ledger.audit_events()][-2:] == ["user:signin_link:refused"] * 2
+
+
+def test_a_session_ends_after_12_hours_however_active(studio):
+    with time_machine.travel(datetime(2027, 9, 1, 8, 0, tzinfo=UTC), tick=False) as traveller:
+        client, _ = studio.signed_in("ed@example.org")
+        for _ in range(24):
+            traveller.shift(timedelta(minutes=29))
+            assert client.get("/studio/api/session").status_code == 200
+        traveller.shift(timedelta(hours=1))
+        assert client.get("/studio/api/session").status_code == 401
+
+
+def test_signing_out_ends_the_session(studio):
+    client, csrf = studio.signed_in("ed@example.org")
+    assert client.post("/studio/signout", data={"csrf_token": csrf}).status_code == 303
+    assert client.get("/studio/api/session").status_code == 401
+    with studio.store.engine.connect() as conn:
+        assert conn.execute(select(studio_sessions)).all() == []
+
+
+def test_the_cookie_is_secure_when_the_studio_is_published_over_https(any_campaign_dir):
+    any_campaign_dir.env["CAMPAIGN_STUDIO_URL"] = "https://studio.example.org"
+    s = make_studio(any_campaign_dir)
+    try:
+        client, _ = s.signed_in("ed@example.org")
+        cookie = client.get_cookie("campaign_studio", path="/studio")
+        assert cookie is not None and cookie.secure
+        assert s.link_token("ed@example.org")  # and links name the published address
+        assert s.app.extensions["studio"].studio_url == "https://studio.example.org"
+    finally:
+        s.app.extensions["studio"].mailer.close()
+        s.store.close()
