@@ -304,3 +304,92 @@ def test_a_running_scheduler_picks_up_a_studio_save_through_its_hot_reload(studi
     assert watcher.changed() == ["schedule.yaml"]
     project, problems = watcher.reload(["schedule.yaml"])
     assert problems == [] and project.schedule.days[date(2027, 9, 12)].subject == "Reloaded subject"
+
+
+def test_pins_save_as_one_line_and_the_preview_shows_which_days_move(studio, in_august):
+    init_git(studio.campaign.root)
+    client, csrf = studio.signed_in("ed@example.org")
+    etag = client.get("/studio/api/days").headers["ETag"]
+    final = "Final Thoughts"
+    # a section pinned to two days: refused, with the line and the fix
+    twice = put(client, csrf, "2027-09-26", {"pins": [final]}, etag)
+    assert twice.status_code == 422 and "already pinned" in twice.get_json()["problems"][0]["message"]
+    r = put(client, csrf, "2027-09-27", {"pins": []}, etag)
+    assert r.status_code == 200, r.get_json()
+    assert git(studio.campaign.root, "diff", "--numstat", "schedule.yaml").split()[:2] == ["0", "1"]
+    assert client.get("/studio/api/days").get_json()["days"][26]["pins"] == []
+    # pinning "Final Thoughts" to the 26th instead moves it: the preview says which days change, unsaved
+    before = studio.schedule.read_bytes()
+    preview = client.post(
+        "/studio/api/preview", json={"date": "2027-09-26", "pins": [final]}, headers={"X-CSRF-Token": csrf}
+    ).get_json()
+    assert preview["ok"], preview["findings"]
+    changed = {m["date"]: m for m in preview["moves"]}
+    assert changed["2027-09-26"]["now"] == final and changed["2027-09-26"]["was"] != final
+    assert set(changed) >= {"2027-09-25", "2027-09-26", "2027-09-27"}
+    assert studio.schedule.read_bytes() == before
+    saved = put(client, csrf, "2027-09-26", {"pins": [final]}, r.headers["ETag"])
+    assert saved.status_code == 200
+    assert f'+    pin: ["{final}"]' in git(studio.campaign.root, "diff", "-U0", "schedule.yaml")
+    for bad_pins in ("one", [1], ["x" * 400], ["a"] * 30):
+        assert put(client, csrf, "2027-09-12", {"pins": bad_pins}, saved.headers["ETag"]).status_code == 422
+
+
+def test_the_article_is_checked_while_typing_saved_and_restored(studio, in_august):
+    client, csrf = studio.signed_in("ed@example.org")
+    got = client.get("/studio/api/article")
+    text, etag = got.get_json()["text"], got.headers["ETag"]
+    article_path = studio.campaign.root / "content" / "article.md"
+    paragraph = next(line for line in text.splitlines() if len(line) > 200)
+    edited = text.replace(paragraph, paragraph + " This sentence is new.", 1)
+    check = client.post("/studio/api/article/check", json={"text": edited}, headers={"X-CSRF-Token": csrf}).get_json()
+    assert check["ok"] and len(check["moves"]) >= 1
+    assert article_path.read_text(encoding="utf-8") == text  # checking writes nothing
+    with_number = text.replace(paragraph, paragraph + " Call 1-800-555-0199 any time.", 1)
+    bad = client.post(
+        "/studio/api/article/check", json={"text": with_number}, headers={"X-CSRF-Token": csrf}
+    ).get_json()
+    assert not bad["ok"] and any(f["field"] == "article" and "N1" in f["message"] for f in bad["findings"])
+    refused = client.put(
+        "/studio/api/article", json={"text": with_number}, headers={"X-CSRF-Token": csrf, "If-Match": etag}
+    )
+    assert refused.status_code == 422 and article_path.read_text(encoding="utf-8") == text
+    assert (
+        client.put(
+            "/studio/api/article", json={"text": edited}, headers={"X-CSRF-Token": csrf, "If-Match": '"old"'}
+        ).status_code
+        == 409
+    )
+    saved = client.put("/studio/api/article", json={"text": edited}, headers={"X-CSRF-Token": csrf, "If-Match": etag})
+    assert saved.status_code == 200 and article_path.read_text(encoding="utf-8") == edited
+    revision = saved.get_json()["revision"]
+    restored = client.post(
+        f"/studio/api/revisions/{revision}/restore", json={"to": "before"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert restored.status_code == 200 and article_path.read_text(encoding="utf-8") == text
+    tags = [e.tag for e in studio.ledger.audit_events()]
+    assert tags[-4:] == [
+        "series:day:save_rejected",
+        "series:day:save_rejected",
+        "series:article:saved",
+        "series:revision:restored",
+    ]
+
+
+def test_an_article_edit_that_changes_a_day_inside_the_approval_window_is_refused(studio):
+    with time_machine.travel(datetime(2027, 9, 11, 23, 0, tzinfo=NY), tick=False):
+        client, csrf = studio.signed_in("ed@example.org")
+        got = client.get("/studio/api/article")
+        text = got.get_json()["text"]
+        ptsd_paragraph = text.split("### Addressing PTSD with Ketamine-Assisted Psychotherapy", 1)[1].split("\n\n")[1]
+        for edited in (
+            text.replace("PTSD", "post-traumatic stress disorder (PTSD)", 1),  # the title: in every email
+            text.replace(ptsd_paragraph, ptsd_paragraph + " One more sentence.", 1),  # 12 September's text
+        ):
+            r = client.put(
+                "/studio/api/article",
+                json={"text": edited},
+                headers={"X-CSRF-Token": csrf, "If-Match": got.headers["ETag"]},
+            )
+            assert r.status_code == 409 and "2027-09-12" in r.get_json()["error"], r.get_json()
+            assert (studio.campaign.root / "content" / "article.md").read_text(encoding="utf-8") == text

@@ -221,6 +221,11 @@ def test_axe_finds_no_violation_on_the_studio_pages(browser, live, axe_script, s
         found += axe_violations(page, axe_script, "history")
         page.goto(f"{live.url}/studio/audit")
         found += axe_violations(page, axe_script, "audit")
+        page.goto(f"{live.url}/studio/article")
+        page.locator("#article-text").press("End")
+        page.keyboard.type(" More.")
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('Checked')")
+        found += axe_violations(page, axe_script, "article")
     finally:
         context.close()
     assert found == [], "\n".join(found)
@@ -277,3 +282,21 @@ def test_the_preview_at_375_and_800_px_light_and_dark_for_any_country(browser, l
     finally:
         context.close()
     assert errors == [], errors
+
+
+def test_the_article_page_shows_which_days_change_while_typing(browser, live):
+    context, page = sign_in(browser, live)
+    article = live.campaign.root / "content" / "article.md"
+    original = article.read_text(encoding="utf-8")
+    try:
+        page.goto(f"{live.url}/studio/article")
+        text = page.locator("#article-text")
+        text.fill(original.replace("## Final Thoughts\n", "## Final Thoughts\n\nA new first paragraph.\n", 1))
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('Checked: nothing')")
+        assert "now starts" in page.locator("#moves").text_content()
+        assert article.read_text(encoding="utf-8") == original  # typing saves nothing
+        page.locator("#save-article").click()
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('Saved')")
+        assert "A new first paragraph." in article.read_text(encoding="utf-8")
+    finally:
+        context.close()

@@ -105,6 +105,7 @@ class AuditTag(StrEnum):
     DAY_APPROVED = "series:day:approved"
     DAY_REJECTED = "series:day:rejected"
     DAY_APPROVAL_REFUSED = "series:day:approval_refused"
+    ARTICLE_SAVED = "series:article:saved"
     REVISION_RESTORED = "series:revision:restored"
     SEND_STARTED = "series:send:started"
 

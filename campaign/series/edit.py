@@ -24,15 +24,22 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from campaign.errors import EditConflict, Problem, ScheduleError
 
-DAY_FIELDS = ("subject", "preheader", "note")
-_INSERT_AFTER = {"subject": None, "preheader": "subject", "note": "preheader"}
+DAY_FIELDS = ("subject", "preheader", "note")  # text fields; "pin" (a list of section headings) besides
+PIN = "pin"
+_INSERT_AFTER = {
+    "subject": (),
+    "preheader": ("subject",),
+    "note": ("preheader", "subject"),
+    PIN: ("note", "preheader", "subject"),
+}
 _LOCK = threading.Lock()
 _PARSED: dict[str, object] = {}  # the last text loaded round-trip -> its document (copied before each edit)
 _PARSED_LOCK = threading.Lock()
@@ -70,8 +77,8 @@ def _day_map(data, day: date) -> CommentedMap:
 
 
 def _insert(entry: CommentedMap, key: str, value) -> None:
-    after = _INSERT_AFTER[key]
-    position = list(entry).index(after) + 1 if after in entry else len(entry)
+    after = next((k for k in _INSERT_AFTER[key] if k in entry), None)
+    position = list(entry).index(after) + 1 if after is not None else len(entry)
     last = list(entry)[-1] if len(entry) else None
     entry.insert(position, key, value)
     if position == len(entry) - 1 and last is not None and last in entry.ca.items:
@@ -85,14 +92,34 @@ def _delete(entry: CommentedMap, key: str) -> None:
     del entry[key]
 
 
-def set_day_fields(text: str, day: date, fields: Mapping[str, str | None]) -> str:
-    """schedule.yaml's text with `day`'s subject/preheader/note set to `fields` (an empty or None note removes
-    the key). Only the keys in `fields` are touched; a value equal to the current one is left as written."""
+def _pins(entry: CommentedMap, value: list[str] | None) -> None:
+    """`pin:` as the file writes it: one flow sequence of double-quoted headings; none removes the key."""
+    if not value:
+        if PIN in entry:
+            _delete(entry, PIN)
+        return
+    if PIN in entry and list(entry[PIN]) == list(value):
+        return
+    seq = CommentedSeq([DoubleQuotedScalarString(v) for v in value])
+    seq.fa.set_flow_style()
+    if PIN in entry:
+        entry[PIN] = seq
+    else:
+        _insert(entry, PIN, seq)
+
+
+def set_day_fields(text: str, day: date, fields: Mapping[str, Any]) -> str:
+    """schedule.yaml's text with `day`'s subject/preheader/note (strings) and pin (a list of headings) set to
+    `fields` (an empty or None note or pin removes the key). Only the keys in `fields` are touched; a value equal
+    to the current one is left as written."""
     crlf = "\r\n" in text
     y = _yaml()
     data = _load(y, text.replace("\r\n", "\n") if crlf else text)
     entry = _day_map(data, day)
     for key, value in fields.items():
+        if key == PIN:
+            _pins(entry, value)
+            continue
         if key not in DAY_FIELDS:
             raise ValueError(f"not a day field: {key}")
         if key == "note" and not value:
@@ -127,10 +154,12 @@ def _load(y: YAML, text: str):
     return copy.deepcopy(cached)
 
 
-def day_fields(text: str, day: date) -> dict[str, str | None]:
-    """The day's subject, preheader and note as written in the text."""
+def day_fields(text: str, day: date) -> dict[str, Any]:
+    """The day's subject, preheader, note and pins as written in the text."""
     entry = _day_map(_yaml().load(text), day)
-    return {k: (str(entry[k]) if entry.get(k) is not None else None) for k in DAY_FIELDS}
+    fields: dict[str, Any] = {k: (str(entry[k]) if entry.get(k) is not None else None) for k in DAY_FIELDS}
+    fields[PIN] = [str(p) for p in entry.get(PIN) or []]
+    return fields
 
 
 @contextlib.contextmanager

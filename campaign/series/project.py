@@ -196,13 +196,17 @@ class Project:
 
 
 def load_project(
-    settings: Settings, frozen: Mapping[date, FrozenDay] | None = None, *, schedule_text: str | None = None
+    settings: Settings,
+    frozen: Mapping[date, FrozenDay] | None = None,
+    *,
+    schedule_text: str | None = None,
+    article_text: str | None = None,
 ) -> Project:
     """Load and validate every input; raise InvalidInput listing all problems found.
 
     `frozen`: the days whose send has started, as the ledger recorded them (`Store.frozen_days()`); they are
-    kept as they were and only the other days are split again. `schedule_text`: check this text instead of
-    schedule.yaml on disk (the studio's unsaved edit)."""
+    kept as they were and only the other days are split again. `schedule_text`, `article_text`: check this
+    text instead of schedule.yaml or content/article.md on disk (the studio's unsaved edit)."""
     problems: list[Problem] = []
     loaded = article = disclaimer = crisis = None
     for loader in ("schedule", "article", "disclaimer", "crisis"):
@@ -212,7 +216,7 @@ def load_project(
             elif loader == "schedule":
                 loaded = load_schedule(settings.schedule_path)
             elif loader == "article":
-                article = load_article(settings.content_dir / "article.md")
+                article = load_article(settings.content_dir / "article.md", article_text)
             elif loader == "disclaimer":
                 disclaimer = load_disclaimer(settings.content_dir / "disclaimer.md")
             else:

@@ -23,7 +23,7 @@ from flask import Blueprint, jsonify, request
 from campaign.delivery.as_sent import frozen_days
 from campaign.errors import InvalidInput, Malformed
 from campaign.ledger.schema import IssueState
-from campaign.series.edit import DAY_FIELDS, etag_of, read_text
+from campaign.series.edit import DAY_FIELDS, PIN, etag_of, read_text
 from campaign.series.project import load_project
 from campaign.studio.auth import audit
 from campaign.studio.checking import as_sent, check_day
@@ -37,7 +37,7 @@ MAX_FIELD = 5000
 OPENING = 160
 
 
-def _body() -> Any:
+def json_body() -> Any:
     """The request's JSON (bounded nesting, as web's webhooks read theirs), or None when it is not JSON."""
     try:
         return parse_json(request.get_data(cache=True))
@@ -45,11 +45,11 @@ def _body() -> Any:
         return None
 
 
-def _json_error(status: int, message: str, **extra):
+def json_error(status: int, message: str, **extra):
     return jsonify({"error": message, "status": status, **extra}), status
 
 
-def _answer(outcome: Outcome):
+def answer_outcome(outcome: Outcome):
     if outcome.tag is not None:
         audit(outcome.tag, user=user(), **outcome.details)
     response = jsonify(outcome.body)
@@ -66,11 +66,24 @@ def _day(text: str) -> date | None:
         return None
 
 
-def _fields(body: Any) -> dict[str, str | None] | str:
-    """The day fields of a JSON body, or why they are unusable."""
+MAX_PINS, MAX_PIN = 20, 300
+
+
+def _fields(body: Any) -> dict[str, Any] | str:
+    """The day fields of a JSON body (subject, preheader, note; `pins`: a list of section headings), or why
+    they are unusable."""
     if not isinstance(body, dict):
         return "the body must be a JSON object"
-    fields: dict[str, str | None] = {}
+    fields: dict[str, Any] = {}
+    if "pins" in body:
+        pins = body["pins"]
+        if pins is not None and (
+            not isinstance(pins, list)
+            or len(pins) > MAX_PINS
+            or not all(isinstance(p, str) and 0 < len(p) <= MAX_PIN for p in pins)
+        ):
+            return f"pins must be a list of at most {MAX_PINS} section headings"
+        fields[PIN] = pins or []
     for key in DAY_FIELDS:
         if key not in body:
             continue
@@ -102,7 +115,7 @@ def days():
     try:
         project = load_project(c.settings, frozen, schedule_text=text)
     except InvalidInput as err:
-        return _json_error(
+        return json_error(
             422, "schedule.yaml does not load", problems=[{"field": "", "message": m} for m in err.lines()]
         )
     states = day_states(c.store, frozen)
@@ -147,23 +160,23 @@ def days():
 def put_day(day: str):
     when = _day(day)
     if when is None:
-        return _json_error(404, "no such day")
-    fields = _fields(_body())
+        return json_error(404, "no such day")
+    fields = _fields(json_body())
     if isinstance(fields, str):
-        return _json_error(422, fields, problems=[{"field": "", "message": fields}])
-    return _answer(save_day(ctx(), user(), when, fields, request.headers.get("If-Match")))
+        return json_error(422, fields, problems=[{"field": "", "message": fields}])
+    return answer_outcome(save_day(ctx(), user(), when, fields, request.headers.get("If-Match")))
 
 
 @bp.post("/preview")
 def preview():
     c = ctx()
-    body = _body()
+    body = json_body()
     if not isinstance(body, dict):
         body = {}
     when = _day(str(body.get("date", "")))
     fields = _fields(body)
     if when is None or isinstance(fields, str):
-        return _json_error(422, fields if isinstance(fields, str) else "date must be YYYY-MM-DD")
+        return json_error(422, fields if isinstance(fields, str) else "date must be YYYY-MM-DD")
     dark = bool(body.get("dark"))
     frozen = frozen_days(c.store)
     country = str(body.get("country") or "")[:4].upper() or None
@@ -180,6 +193,7 @@ def preview():
             "findings": checked.findings,
             "frame": _frame(checked.html),
             "ok": checked.ok,
+            "moves": checked.moves,
         }
     )
 
@@ -216,7 +230,7 @@ def revisions():
 def revision(revision_id: int):
     r = ctx().ledger.revision(revision_id)
     if r is None:
-        return _json_error(404, "no such revision")
+        return json_error(404, "no such revision")
     diff = "".join(
         difflib.unified_diff(r.before.splitlines(True), r.after.splitlines(True), f"a/{r.path}", f"b/{r.path}")
     )
@@ -225,9 +239,9 @@ def revision(revision_id: int):
 
 @bp.post("/revisions/<int:revision_id>/restore")
 def restore_revision(revision_id: int):
-    body = _body()
+    body = json_body()
     to = body.get("to", "after") if isinstance(body, dict) else "after"
-    return _answer(restore(ctx(), user(), revision_id, str(to)))
+    return answer_outcome(restore(ctx(), user(), revision_id, str(to)))
 
 
 @bp.get("/approvals")
@@ -253,19 +267,19 @@ def approvals():
 
 @bp.post("/approvals/<int:approval_id>")
 def approval(approval_id: int):
-    body = _body()
+    body = json_body()
     if not isinstance(body, dict) or body.get("decision") not in ("approve", "reject"):
-        return _json_error(422, 'the body must be {"decision": "approve" | "reject", "note": …}')
+        return json_error(422, 'the body must be {"decision": "approve" | "reject", "note": …}')
     note = body.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
-        return _json_error(422, "note must be a string of at most 2000 characters")
-    return _answer(decide(ctx(), user(), approval_id, body["decision"], note))
+        return json_error(422, "note must be a string of at most 2000 characters")
+    return answer_outcome(decide(ctx(), user(), approval_id, body["decision"], note))
 
 
 @bp.get("/audit")
 def audit_log():
     if not user().is_admin:
-        return _json_error(403, "the audit log is for admins")
+        return json_error(403, "the audit log is for admins")
     events = ctx().ledger.audit_events(limit=1000)
     return jsonify(
         {

@@ -37,7 +37,7 @@ log = logging.getLogger("campaign.studio")
 HERE = Path(__file__).parent
 STUDIO_URL_ENV = "CAMPAIGN_STUDIO_URL"
 DEFAULT_STUDIO_URL = "http://127.0.0.1:8001"
-MAX_BODY = 256 * 1024
+MAX_BODY = 1024 * 1024  # the article's text (512 KB at most) as JSON
 LINKS_PER_ADDRESS = (5, 60.0)  # sign-in links asked for one address per minute
 LINKS_PER_CLIENT = (20, 600.0)  # and by one client per 10 minutes
 STUDIO_CSP = (
@@ -119,9 +119,10 @@ def create_studio_app(
     auth.install(app)
     _errors(app)
     from campaign.studio.api import bp as api_bp
+    from campaign.studio.article import bp as article_bp
     from campaign.studio.pages import bp as pages_bp
 
-    for bp in (auth.bp, api_bp, pages_bp):
+    for bp in (auth.bp, api_bp, article_bp, pages_bp):
         app.register_blueprint(bp)
 
     @app.get("/studio/frame/<frame_id>")

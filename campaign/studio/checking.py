@@ -36,6 +36,7 @@ class DayCheck:
     plain: str | None = None  # its text part
     findings: list[dict[str, str]] = field(default_factory=list)
     project: Project | None = None
+    moves: list[dict[str, Any]] = field(default_factory=list)  # days whose text changes (pins, article edits)
 
     @property
     def ok(self) -> bool:
@@ -66,11 +67,12 @@ def check_day(
     frozen: Mapping[date, Any] | None,
     current_text: str,
     day: date,
-    fields: Mapping[str, str | None],
+    fields: Mapping[str, Any],
     *,
     country: str | None = None,
     dark: bool = False,
     unsubscribe_url: str = "",
+    article_text: str | None = None,
 ) -> DayCheck:
     """Apply `fields` to `day` in `current_text` and check the result as `campaign validate` would: load
     (schedule, plan, safety content), lint, render (crisis block and disclaimer verified), email QA."""
@@ -79,12 +81,18 @@ def check_day(
     except InvalidInput as err:
         return DayCheck(current_text, findings=[_finding(field_of(p), "error", str(p)) for p in _problems(err)])
     try:
-        project = load_project(settings, frozen, schedule_text=result.text)
+        project = load_project(settings, frozen, schedule_text=result.text, article_text=article_text)
     except InvalidInput as err:
         result.findings = [_finding(field_of(p), "error", str(p)) for p in _problems(err)]
         return result
     result.project = project
     _share_templates(project)
+    if "pin" in fields or article_text is not None:
+        try:
+            before = load_project(settings, frozen, schedule_text=current_text)
+        except InvalidInput:
+            before = None
+        result.moves = plan_moves(before, project)
     if day not in project.schedule.days:
         result.findings.append(_finding("", "error", f"{day} is not a scheduled day"))
         return result
@@ -127,6 +135,38 @@ def _share_templates(project: Project) -> None:
     renderer.env = shared
 
 
+def check_article(
+    settings: Settings, frozen: Mapping[date, Any] | None, schedule_text: str, article_text: str
+) -> DayCheck:
+    """An edit of content/article.md checked as `campaign validate` checks the files (load, plan around the days
+    already sent, safe-messaging lint of every day, a render), with the days whose text it changes."""
+    result = DayCheck(schedule_text)
+    try:
+        project = load_project(settings, frozen, schedule_text=schedule_text, article_text=article_text)
+    except InvalidInput as err:
+        result.findings = [_finding(field_of(p), "error", str(p)) for p in _problems(err)]
+        return result
+    result.project = project
+    _share_templates(project)
+    for warning in project.plan_warnings:
+        result.findings.append(_finding(field_of(warning), "warning", f"warning: {warning}"))
+    try:
+        lints = project.check_safe_messaging()
+        planned = [d for d in project.schedule.dates if d not in project.frozen]
+        if planned:
+            project.render(planned[0])
+    except InvalidInput as err:
+        result.findings += [_finding(field_of(p), "error", str(p)) for p in _problems(err)]
+        lints = [f for f in project.lint() if not (f.hit.level == "error" and not f.acknowledged)]
+    result.findings += [_finding(f.field.split()[0], "warning", f"lint: {f}") for f in lints]
+    try:
+        before = load_project(settings, frozen, schedule_text=schedule_text)
+    except InvalidInput:
+        before = None
+    result.moves = plan_moves(before, project)
+    return result
+
+
 def as_sent(
     settings: Settings, frozen: Mapping[date, Any], day: date, *, country: str | None = None, dark: bool = False
 ) -> DayCheck:
@@ -147,6 +187,36 @@ def variant_of(project: Project, country: str | None) -> str:
     if country == "INTL":
         return "INTL"
     return project.variant_for(country if country in project.crisis.countries else None)
+
+
+def opening(part) -> str:
+    first = part.blocks[0].text.replace("\n", " ") if part.blocks else ""
+    return first[:120] + ("…" if len(first) > 120 else "")
+
+
+def plan_moves(before: Project | None, after: Project) -> list[dict[str, Any]]:
+    """The days whose text an edit changes (paragraphs moved to or from them, or edited in place): what each now
+    starts with, and before."""
+    old = {p.day: p for p in before.plan.parts} if before is not None else {}
+    retitled = before is not None and before.article.title != after.article.title  # every email names the title
+    out = []
+    for part in after.plan.parts:
+        was = old.get(part.day)
+        if (
+            was is None
+            or retitled
+            or [(b.line, b.text) for b in was.blocks] != [(b.line, b.text) for b in part.blocks]
+        ):
+            out.append(
+                {
+                    "date": part.day.isoformat(),
+                    "now": opening(part),
+                    "was": opening(was) if was is not None else None,
+                    "words": part.words,
+                    "words_before": was.words if was is not None else None,
+                }
+            )
+    return out
 
 
 def _problems(err: InvalidInput) -> list[Problem]:

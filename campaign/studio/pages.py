@@ -137,7 +137,7 @@ def history():
     )
 
 
-def _done(outcome: Outcome, where: str):
+def done(outcome: Outcome, where: str):
     if outcome.tag is not None:
         record(outcome.tag, user=user(), **outcome.details)
     problems = outcome.body.get("problems")
@@ -152,13 +152,13 @@ def approval_form(approval_id: int):
     if decision not in ("approve", "reject"):
         return page("message.html.j2", status=422, title="Choose approve or reject", message="Choose approve or reject")
     note = (request.form.get("note") or "")[:2000] or None
-    return _done(decide(ctx(), user(), approval_id, decision, note), "/studio/history")
+    return done(decide(ctx(), user(), approval_id, decision, note), "/studio/history")
 
 
 @bp.post("/revisions/<int:revision_id>/restore")
 def restore_form(revision_id: int):
     to = request.form.get("to") or "before"
-    return _done(restore(ctx(), user(), revision_id, to), "/studio/history")
+    return done(restore(ctx(), user(), revision_id, to), "/studio/history")
 
 
 @bp.post("/days/<day>")
@@ -168,8 +168,9 @@ def save_form(day: str):
         when = date.fromisoformat(day)
     except ValueError:
         return page("message.html.j2", status=404, title="No such day", message="Pick a day from the series.")
-    fields = {k: (request.form.get(k) or "")[:5000] for k in ("subject", "preheader", "note")}
-    return _done(save_day(ctx(), user(), when, fields, request.form.get("etag")), f"/studio/days/{when.isoformat()}")
+    fields: dict[str, object] = {k: (request.form.get(k) or "")[:5000] for k in ("subject", "preheader", "note")}
+    fields["pin"] = [line.strip() for line in (request.form.get("pins") or "").splitlines() if line.strip()][:20]
+    return done(save_day(ctx(), user(), when, fields, request.form.get("etag")), f"/studio/days/{when.isoformat()}")
 
 
 @bp.get("/audit")

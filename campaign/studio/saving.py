@@ -172,6 +172,15 @@ def restore(c: StudioContext, user: User, revision_id: int, to: str) -> Outcome:
         return Outcome(404, {"error": "no such revision"})
     target = revision.before if to == "before" else revision.after
     details = {"revision": revision_id, "to": to}
+    if revision.path == ARTICLE:
+        current_article = read_text(c.settings.content_dir / "article.md")
+        outcome = save_article(c, user, target, etag_of(current_article), restored_from=revision_id)
+        if outcome.status == 200 and outcome.body.get("revision"):
+            outcome.tag, outcome.details = (
+                AuditTag.REVISION_RESTORED,
+                {**details, "new_revision": outcome.body["revision"]},
+            )
+        return outcome
     path = c.settings.schedule_path
     with c.write_lock:
         frozen = frozen_days(c.store)
@@ -221,3 +230,56 @@ def _changed_days_within_approval(c: StudioContext, project, current: str, targe
         for day, entry in schedule.days.items()
         if before.get(day) != entry and schedule.send_at(day) - now < window and day not in project.frozen
     ]
+
+
+ARTICLE = "content/article.md"
+
+
+def save_article(
+    c: StudioContext, user: User, text: str, if_match: str | None, *, restored_from: int | None = None
+) -> Outcome:
+    """content/article.md replaced by `text`: checked first, guarded by its ETag, refused (409) when it would
+    change the text of a day sending within approval_hours (edit closer to the send day by day, with approval)."""
+    from campaign.studio.checking import check_article
+
+    path = c.settings.content_dir / "article.md"
+    details: dict[str, Any] = {"file": ARTICLE}
+    with c.write_lock:
+        frozen = frozen_days(c.store)
+        current = read_text(path)
+        if not if_match or if_match != etag_of(current):
+            return _with(_conflict(EditConflict(ARTICLE, current, etag_of(current))), details)
+        checked = check_article(c.settings, frozen, read_text(c.settings.schedule_path), text)
+        if not checked.ok or checked.project is None:
+            outcome = Outcome(422, {"problems": checked.problems}, AuditTag.DAY_SAVE_REJECTED, {"reason": "invalid"})
+            return _with(outcome, details)
+        if text == current:
+            return Outcome(200, {"revision": None, "etag": etag_of(current), "unchanged": True})
+        schedule = checked.project.schedule
+        window = timedelta(hours=schedule.campaign.approval_hours)
+        soon = [
+            m["date"] for m in checked.moves if schedule.send_at(date.fromisoformat(m["date"])) - c.clock() < window
+        ]
+        if soon:
+            message = f"this edit changes the text of {', '.join(soon)}, sending within approval_hours"
+            outcome = Outcome(409, {"error": message}, AuditTag.DAY_SAVE_REJECTED, {"reason": "approval window"})
+            return _with(outcome, details)
+        try:
+            etag = write_if_unchanged(path, text, etag_of(current))
+        except EditConflict as err:
+            return _with(_conflict(err), details)
+        moved = [m["date"] for m in checked.moves]
+        revision = c.ledger.add_revision(
+            user_id=user.id,
+            path=ARTICLE,
+            day=None,
+            summary=(f"restore of revision {restored_from}: " if restored_from else "")
+            + f"article: {len(moved)} days change"
+            + (f" ({moved[0]} – {moved[-1]})" if moved else ""),
+            before=current,
+            after=text,
+            at=c.clock(),
+            restored_from=restored_from,
+        )
+        body = {"revision": revision, "etag": etag, "moves": checked.moves}
+        return Outcome(200, body, AuditTag.ARTICLE_SAVED, {**details, "revision": revision, "days": moved})
