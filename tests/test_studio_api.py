@@ -393,3 +393,12 @@ def test_an_article_edit_that_changes_a_day_inside_the_approval_window_is_refuse
             )
             assert r.status_code == 409 and "2027-09-12" in r.get_json()["error"], r.get_json()
             assert (studio.campaign.root / "content" / "article.md").read_text(encoding="utf-8") == text
+
+
+def test_a_started_days_page_is_read_only(studio, in_august):
+    _freeze(studio, date(2027, 9, 2), sent=True)
+    client, _ = studio.signed_in("ed@example.org")
+    page = client.get("/studio/days/2027-09-02").text
+    assert page.count("readonly") == 4 and 'id="save"' not in page and "read-only" in page
+    planned = client.get("/studio/days/2027-09-20").text
+    assert "readonly" not in planned and 'id="save"' in planned

@@ -300,3 +300,23 @@ def test_the_article_page_shows_which_days_change_while_typing(browser, live):
         assert "A new first paragraph." in article.read_text(encoding="utf-8")
     finally:
         context.close()
+
+
+def test_a_conflict_in_the_page_shows_the_new_text_and_keeps_both(browser, live):
+    context, page = sign_in(browser, live)
+    schedule = live.campaign.root / "schedule.yaml"
+    try:
+        page.goto(f"{live.url}/studio/days/{D12}")
+        src = wait_checked(page)
+        live.campaign.edit_schedule("Understanding OCD beyond the stereotypes", "OCD, edited in a text editor")
+        on_disk = schedule.read_text(encoding="utf-8")
+        page.locator("#subject").fill("My own subject")
+        wait_checked(page, src)
+        page.locator("#save").click()
+        page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('Not saved')")
+        assert page.locator("#conflict").is_visible()
+        assert "OCD, edited in a text editor" in page.locator("#conflict-text").text_content()
+        assert page.locator("#subject").input_value() == "My own subject"  # the organiser's text is kept
+        assert schedule.read_text(encoding="utf-8") == on_disk  # and so is the other version
+    finally:
+        context.close()
