@@ -402,3 +402,36 @@ def test_a_started_days_page_is_read_only(studio, in_august):
     assert page.count("readonly") == 4 and 'id="save"' not in page and "read-only" in page
     planned = client.get("/studio/days/2027-09-20").text
     assert "readonly" not in planned and 'id="save"' in planned
+
+
+def test_the_studio_starts_and_says_what_is_wrong_when_the_schedule_does_not_load(any_campaign_dir):
+    any_campaign_dir.edit_schedule('subject: "Understanding PTSD with compassion"', 'subject: ""')
+    s = make_studio(any_campaign_dir)
+    try:
+        client, _ = s.signed_in("ed@example.org")
+        page = client.get("/studio/")
+        assert page.status_code == 422 and "days.2027-09-12.subject" in page.text and "subject is empty" in page.text
+        days = client.get("/studio/api/days")
+        assert days.status_code == 422 and "subject is empty" in days.get_json()["problems"][0]["message"]
+    finally:
+        s.app.extensions["studio"].mailer.close()
+        s.store.close()
+
+
+def test_approval_runs_the_same_checks_and_an_edit_no_longer_valid_stays_pending(studio):
+    with time_machine.travel(datetime(2027, 9, 11, 23, 0, tzinfo=NY), tick=False):
+        ed, ed_csrf = studio.signed_in("ed@example.org", "editor")
+        ann, ann_csrf = studio.signed_in("ann@example.org", "approver")
+        etag = ed.get("/studio/api/days").headers["ETag"]
+        approval = put(ed, ed_csrf, D12, {"note": "A gentle note for today."}, etag).get_json()["approval"]
+        # meanwhile someone pins 12 September's section to the 13th too, by hand: the edit no longer loads
+        studio.campaign.edit_schedule(
+            "  2027-09-13:\n", '  2027-09-13:\n    pin: ["Addressing PTSD with Ketamine-Assisted Psychotherapy"]\n'
+        )
+        before = studio.schedule.read_bytes()
+        r = ann.post(
+            f"/studio/api/approvals/{approval}", json={"decision": "approve"}, headers={"X-CSRF-Token": ann_csrf}
+        )
+        assert r.status_code == 422 and "already pinned" in r.get_json()["problems"][0]["message"]
+        assert studio.schedule.read_bytes() == before
+        assert ann.get("/studio/api/approvals").get_json()["approvals"][0]["state"] == "pending"

@@ -88,7 +88,7 @@ def create_studio_app(
         from campaign.delivery.as_sent import load_project_as_sent
         from campaign.studio.mailer import SigninMailer
 
-        mailer = SigninMailer(settings, load_project_as_sent(settings, store))
+        mailer = SigninMailer(settings, lambda: load_project_as_sent(settings, store))
     app.extensions["studio"] = StudioContext(
         settings,
         store,

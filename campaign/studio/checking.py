@@ -202,11 +202,7 @@ def plan_moves(before: Project | None, after: Project) -> list[dict[str, Any]]:
     out = []
     for part in after.plan.parts:
         was = old.get(part.day)
-        if (
-            was is None
-            or retitled
-            or [(b.line, b.text) for b in was.blocks] != [(b.line, b.text) for b in part.blocks]
-        ):
+        if was is None or retitled or [(b.line, b.text) for b in was.blocks] != [(b.line, b.text) for b in part.blocks]:
             out.append(
                 {
                     "date": part.day.isoformat(),

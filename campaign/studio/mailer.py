@@ -45,23 +45,27 @@ def message(link: str, minutes: int, now: datetime) -> RenderedIssue:
 
 
 class SigninMailer:
-    def __init__(self, settings: Settings, project: Project, *, make: Callable[[], Provider] | None = None):
+    """`project` is loaded when a link is sent, not when the studio starts: a schedule.yaml that does not load
+    must not keep organisers out of the studio (the sender and provider come from it; until it loads again, a
+    link is logged as not sent and `campaign users link` still works)."""
+
+    def __init__(self, settings: Settings, project: Callable[[], Project]):
         self.settings = settings
-        self.project = project
-        campaign = project.schedule.campaign
-        provider_settings = dataclasses.replace(settings, outbox_dir=settings.outbox_dir / OUTBOX_SUBFOLDER)
-        name = provider_name(settings, campaign.provider)
-        self._make = make or (lambda: make_provider(name, provider_settings, campaign))
+        self._project = project
+        self._provider_settings = dataclasses.replace(settings, outbox_dir=settings.outbox_dir / OUTBOX_SUBFOLDER)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-mail")
         self._pending: set[Future] = set()
 
     def send(self, email: str, link: str, minutes: int, now: datetime) -> None:
+        project = self._project()
+        campaign = project.schedule.campaign
         # A random id: each link email gets its own outbox file and Message-ID.
         recipient = Recipient(secrets.randbelow(2**31 - 1) + 1, email, None, f"{self.settings.public_url}/")
         batch = Batch(
-            f"studio-{secrets.token_hex(8)}", message(link, minutes, now), (recipient,), identity_for(self.project), now
+            f"studio-{secrets.token_hex(8)}", message(link, minutes, now), (recipient,), identity_for(project), now
         )
-        provider = self._make()
+        name = provider_name(self.settings, campaign.provider)
+        provider: Provider = make_provider(name, self._provider_settings, campaign)
         try:
             result = provider.send_batch(batch)[0]
         finally:
