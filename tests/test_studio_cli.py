@@ -79,3 +79,9 @@ def test_campaign_studio_serves_and_a_printed_link_signs_in_once(campaign_dir):
         wait_until(lambda: proc.poll() is not None, timeout=20, what="the studio to stop")
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_serve_preview_is_gone_and_points_at_the_studio(campaign_dir):
+    result = campaign_dir.run("serve", "--preview", "--port", "0")
+    assert result.returncode == 2 and "campaign studio" in result.stderr and "Traceback" not in result.stderr
+    assert "--preview" not in campaign_dir.run("serve", "--help").stdout
