@@ -175,6 +175,7 @@ def test_preview_renders_without_saving(studio, in_august):
     assert "<script>alert(1)" not in body["html"] and "&lt;script&gt;" in body["html"]
     assert "Samaritans" in body["html"] and "Samaritans" in body["text"]  # the GB crisis block
     assert "@media all" in body["html"]  # dark rules always on
+    assert studio.client().get(body["frame"]).status_code == 303  # a frame needs the session too
     frame = client.get(body["frame"])
     assert frame.status_code == 200 and "script-src" not in frame.headers["Content-Security-Policy"]
     assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]

@@ -8,7 +8,8 @@
   new id: no fixation) and redirects to `/studio/`.
 - Flask's signed cookie (HttpOnly, SameSite=Strict, path /studio, Secure behind https) holds only the pointer
   to the session row and the CSRF nonce (web/csrf.py's synchroniser token).
-- The guard (`install`): every studio URL but sign-in, static files and preview frames needs a live session —
+- The guard (`install`): every studio URL but sign-in and static files needs a live session (preview frames
+  too: besides their unguessable id, the browser sends the cookie when the page loads its sandboxed frame) —
   the API answers 401, pages redirect to sign-in — and every state-changing request needs the CSRF token (the
   `X-CSRF-Token` header, or the form's `csrf_token`) and, when the browser sends one, a same-site `Origin`.
 """
@@ -28,7 +29,7 @@ from campaign.studio.views import page
 
 bp = Blueprint("studio_auth", __name__)
 
-PUBLIC = ("/studio/signin", "/studio/static/", "/studio/frame/")
+PUBLIC = ("/studio/signin", "/studio/static/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 MAX_EMAIL = 320
 
