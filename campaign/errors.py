@@ -25,7 +25,8 @@
     ├── LockHeld                      another live process holds the lock
     ├── IllegalTransition             a day's state asked to move where its state machine has no arrow
     ├── StaleProject                  the loaded campaign lacks days another process started since: reload
-    └── DNSLookupFailed               `campaign check` could not ask DNS at all
+    ├── DNSLookupFailed               `campaign check` could not ask DNS at all
+    └── EditConflict                  a studio save found the file changed on disk (409): nothing written
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
 `ProviderError`: retry loops catch provider errors and must never swallow a missing key or a bad token.
@@ -200,3 +201,14 @@ class IllegalTransition(CampaignError):
 
 class StaleProject(CampaignError):
     """The project a send was given lacks days the ledger recorded as started since it was loaded."""
+
+
+class EditConflict(CampaignError):
+    """An organiser's save found the file changed since their editor loaded it (another organiser, a text
+    editor, git): nothing is written; `.current` is the text on disk now and `.etag` its version."""
+
+    def __init__(self, path: str, current: str, etag: str):
+        super().__init__(f"{path} changed on disk since it was loaded: nothing was written")
+        self.path = path
+        self.current = current
+        self.etag = etag

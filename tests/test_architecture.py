@@ -31,6 +31,7 @@ LAYERS = {
     "campaign.preflight": 4,
     "campaign.timing": 5,
     "campaign.web": 6,
+    "campaign.studio": 6,
     "campaign.cli": 7,
 }
 MAX_LINES = 450

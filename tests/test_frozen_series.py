@@ -83,19 +83,23 @@ def test_a_mid_series_edit_loses_no_paragraph_and_keeps_sent_days_as_sent(campai
         preview_text = path.with_name("email.txt").read_text(encoding="utf-8")
         assert f"Day {number} of 30" in preview_text
         assert _comparable(preview_text) == _comparable(sent)
-    # the organiser's live preview (`campaign serve --preview`) reads the ledger too
-    from campaign.web import create_app
+    # the studio's preview (`campaign studio`) reads the ledger too: sent days as they went out
+    from tests.studio_helpers import make_studio
 
-    store = campaign_dir.store()
+    studio = make_studio(campaign_dir)
     try:
-        preview = create_app(campaign_dir.settings, store, preview=True).test_client()
+        client, csrf = studio.signed_in("ed@example.org")
         for number, day in enumerate(sent_texts, start=1):
-            text = preview.get(f"/preview/{day}/email.txt").get_data(as_text=True)
-            assert f"Day {number} of 30" in text
-        later = preview.get(f"/preview/{final.plan.parts[6].day}/email.txt").get_data(as_text=True)
-        assert "Day 7" in later and "Day 7 of" not in later
+            answer = client.post("/studio/api/preview", json={"date": str(day)}, headers={"X-CSRF-Token": csrf})
+            assert answer.get_json()["read_only"] and f"Day {number} of 30" in answer.get_json()["html"]
+        later = client.post(
+            "/studio/api/preview", json={"date": str(final.plan.parts[6].day)}, headers={"X-CSRF-Token": csrf}
+        ).get_json()
+        assert later["ok"], later["findings"]
+        assert "Day 7" in later["text"] and "Day 7 of" not in later["text"]
     finally:
-        store.close()
+        studio.app.extensions["studio"].mailer.close()
+        studio.store.close()
     with live_web(campaign_dir) as site:
         for day in sent_texts:
             page = requests.get(f"{site.url}/archive/{day}", timeout=10)

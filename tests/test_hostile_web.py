@@ -1,7 +1,7 @@
 """Hostile requests to every route: never a 500, never a traceback, never a change from an unsigned body.
 
-The routes come from the apps' own url_map (the subscriber app with all four webhooks configured, and the
-organiser's preview), so a new route is fuzzed without anybody remembering to add it — and a test fails when
+The routes come from the app's own url_map (the subscriber app with all four webhooks configured; the organisers'
+`campaign studio` app in tests/test_studio_hostile.py), so a new route is fuzzed without anybody remembering to add it — and a test fails when
 a rule has no case. Requests go through the real WSGI apps in-process (Flask's test client, no mocks): each
 case asserts a 4xx (or the 2xx/3xx that is right for it) and that nothing was logged as an unhandled error.
 """
@@ -42,7 +42,6 @@ PROVIDERS = ("postmark", "sendgrid", "mailgun", "resend")
 @dataclass
 class Apps:
     web: Flask
-    preview: Flask
     store: Store
     seen_rules: set[tuple[str, str]] = field(default_factory=set)
 
@@ -63,9 +62,8 @@ def apps(tmp_path_factory) -> Iterator[Apps]:
     add_subscribers(campaign, people(2))
     store = campaign.store()
     web = create_app(campaign.settings, store, signups_per_client=(10_000, 600))
-    preview = create_app(campaign.settings, preview=True)
     try:
-        yield Apps(web, preview, store)
+        yield Apps(web, store)
     finally:
         web.extensions["campaign"].mailer.close()
         store.close()
@@ -141,7 +139,7 @@ def _paths(rule: str, *, hostile: bool) -> Iterator[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class Case:
-    app: str  # "web" | "preview"
+    app: str  # "web"
     method: str
     path: str
     body: bytes = b""
@@ -151,7 +149,7 @@ class Case:
 
 def _cases() -> Iterator[object]:
     """Every rule × (its methods with hostile path values and bodies, and methods it does not allow)."""
-    for app_name, rules in (("web", _WEB_RULES), ("preview", _PREVIEW_RULES)):
+    for app_name, rules in (("web", _WEB_RULES),):
         for rule, methods in rules.items():
             first_path = next(_paths(rule, hostile=False))[1]
             for method in sorted(methods):
@@ -185,14 +183,6 @@ _WEB_RULES = {
     "/archive/<day>": {"GET"},
     "/webhooks/<provider>": {"POST"},
 }
-_PREVIEW_RULES = {
-    "/": {"GET"},
-    "/preview/": {"GET"},
-    "/preview/<day>": {"GET"},
-    "/preview/<day>/email.html": {"GET"},
-    "/preview/<day>/email.txt": {"GET"},
-    "/preview/link/<kind>": {"GET"},
-}
 
 
 def _methods(rule: Rule) -> set[str]:
@@ -200,15 +190,15 @@ def _methods(rule: Rule) -> set[str]:
 
 
 def test_every_rule_is_fuzzed(apps):
-    for app, expected in ((apps.web, _WEB_RULES), (apps.preview, _PREVIEW_RULES)):
+    for app, expected in ((apps.web, _WEB_RULES),):
         merged: dict[str, set[str]] = {}
         for rule in _rules(app):
             merged.setdefault(rule.rule, set()).update(_methods(rule))
-        assert merged == expected, "a route was added or changed: list it in _WEB_RULES/_PREVIEW_RULES"
+        assert merged == expected, "a route was added or changed: list it in _WEB_RULES"
 
 
 def _send(apps: Apps, case: Case, caplog):
-    app = apps.web if case.app == "web" else apps.preview
+    app = apps.web
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="campaign.web"):
         response = app.test_client().open(

@@ -29,7 +29,7 @@ from tests.conftest import CampaignDir  # noqa: F401  (re-exported for the web t
 class LiveWeb:
     url: str
     app: Flask
-    store: Store | None  # None for the preview app
+    store: Store
     campaign: CampaignDir
 
     def flush_mail(self, timeout: float = 20) -> None:
@@ -50,7 +50,7 @@ def live_web(campaign: CampaignDir, *, links_to_server: bool = True, env: dict |
     url = f"http://127.0.0.1:{server.effective_port}"
     if links_to_server:
         campaign.env["CAMPAIGN_PUBLIC_URL"] = url
-    store = None if app_kwargs.get("preview") else campaign.store()
+    store = campaign.store()
     app = create_app(campaign.settings, store, **app_kwargs)
     holder["app"] = app
     thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)

@@ -174,6 +174,85 @@ welcomes = Table(
 )
 
 
+# -- the studio (campaign/studio): organisers' accounts, sessions, revisions, approvals, audit ------------------
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # an organiser's address, normalised lower case
+    Column("role", String(16), nullable=False),  # Role
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),  # removed users keep their row: revisions and the audit name them
+)
+
+# Server-side sessions: the cookie carries a random id; only its SHA-256 is stored.
+studio_sessions = Table(
+    "studio_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+Index("ix_studio_sessions_user", studio_sessions.c.user_id)
+
+# Single-use sign-in links: only the SHA-256 of the token is stored.
+signin_links = Table(
+    "signin_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+# One row per save (or restore, or approved held edit): the files' text before and after.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("path", String(200), nullable=False),  # relative to the campaign folder: schedule.yaml
+    Column("day", Date),
+    Column("summary", String(500), nullable=False),
+    Column("text_before", Text, nullable=False),
+    Column("text_after", Text, nullable=False),
+    Column("restored_from", Integer),  # a restore names the revision whose "before" it brought back
+)
+
+# Edits to a day less than approval_hours before its send, held until a second person decides.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("day", Date, nullable=False),
+    Column("fields", Text, nullable=False),  # JSON: subject, preheader, note as the editor saved them
+    Column("state", String(16), nullable=False),  # ApprovalState
+    Column("requested_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("decided_by", Integer, ForeignKey("users.id")),
+    Column("decided_at", UTCDateTime),
+    Column("note", String(2000)),
+    Column("revision_id", Integer),
+)
+
+# Append-only: rows are inserted, never updated or deleted (ledger/audit.py has no other statement).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("tag", String(60), nullable=False),  # AuditTag
+    Column("user_id", Integer),
+    Column("email", String(320)),  # the organiser acting or named (never a reader's address)
+    Column("client", String(64)),  # the client address (or "cli")
+    Column("additional", Text, nullable=False),  # small JSON; never a secret or a token
+)
+Index("ix_audit_events_at", audit_events.c.at)
+
+
 class Tables:
     """What every table-group mixin of `Store` shares: the engine and the dialect's INSERT."""
 

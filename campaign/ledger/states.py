@@ -63,3 +63,42 @@ INFLIGHT, SENT, FAILED = DeliveryStatus.INFLIGHT, DeliveryStatus.SENT, DeliveryS
 REJECTED, UNKNOWN = DeliveryStatus.REJECTED, DeliveryStatus.UNKNOWN
 POSTPONED, READY = DeliveryStatus.POSTPONED, DeliveryStatus.READY
 DELIVERY_STATES = tuple(DeliveryStatus)
+
+
+class Role(StrEnum):
+    """An organiser's role in the studio: editors edit; approvers also approve others' held edits; admins also
+    read the audit log. (Users are added and removed with `campaign users`, by whoever has the shell.)"""
+
+    EDITOR = "editor"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class ApprovalState(StrEnum):
+    """pending -> approved | rejected (studio_approvals.py owns the transitions)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class AuditTag(StrEnum):
+    """source:subject:action, like PyPI warehouse's events (ledger/audit.py records them; append-only)."""
+
+    SIGNIN_LINK_REQUESTED = "user:signin_link:requested"
+    SIGNIN_LINK_REFUSED = "user:signin_link:refused"  # over the rate limit
+    SIGNIN_LINK_ISSUED = "user:signin_link:issued"  # printed by `campaign users link`
+    SIGNIN_SUCCESS = "user:signin:success"
+    SIGNIN_FAILURE = "user:signin:failure"
+    SIGNOUT = "user:signout"
+    USER_ADDED = "user:account:add"
+    USER_REMOVED = "user:account:remove"
+    DAY_SAVED = "series:day:saved"
+    DAY_SAVE_REJECTED = "series:day:save_rejected"
+    DAY_SAVE_HELD = "series:day:save_held"
+    DAY_APPROVED = "series:day:approved"
+    DAY_REJECTED = "series:day:rejected"
+    DAY_APPROVAL_REFUSED = "series:day:approval_refused"
+    ARTICLE_SAVED = "series:article:saved"
+    REVISION_RESTORED = "series:revision:restored"
+    SEND_STARTED = "series:send:started"

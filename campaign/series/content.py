@@ -170,11 +170,16 @@ def markdown_to_text(source: str) -> str:
 MAX_BLOCKS = 300  # the splitter is O(days · blocks²): 300 blocks split in about a third of a second
 
 
-def load_article(path: Path) -> Article:
+def load_article(path: Path, text: str | None = None) -> Article:
+    """content/article.md — or, given `text`, that text checked as if it were the file (the studio's unsaved
+    edit): the same size and paragraph limits."""
     name = f"content/{path.name}"
-    text, problem = file_problem(path, name, max_bytes=MAX_ARTICLE, fix_missing="restore content/article.md")
-    if problem is not None:
-        raise ContentError(problem)
+    if text is None:
+        text, problem = file_problem(path, name, max_bytes=MAX_ARTICLE, fix_missing="restore content/article.md")
+        if problem is not None:
+            raise ContentError(problem)
+    elif len(text.encode("utf-8", "surrogatepass")) > MAX_ARTICLE:
+        raise ContentError(Problem(name, None, "", f"the article is over {MAX_ARTICLE // 1024} KB", "shorten it"))
     article = parse_article(text.replace("\r\n", "\n"), name)
     if len(article.blocks) > MAX_BLOCKS:
         raise ContentError(

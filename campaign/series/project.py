@@ -20,7 +20,7 @@ from campaign.series.numbers import unverified_numbers, verified_digits
 from campaign.series.plan import Plan, make_plan
 from campaign.series.render import IssueContent, RenderedIssue, Renderer
 from campaign.series.safety import CrisisResources, load_crisis_resources
-from campaign.series.schedule import LoadedSchedule, load_schedule
+from campaign.series.schedule import LoadedSchedule, load_schedule, parse_schedule
 
 
 @dataclass(frozen=True)
@@ -200,19 +200,28 @@ class Project:
         return findings
 
 
-def load_project(settings: Settings, frozen: Mapping[date, FrozenDay] | None = None) -> Project:
+def load_project(
+    settings: Settings,
+    frozen: Mapping[date, FrozenDay] | None = None,
+    *,
+    schedule_text: str | None = None,
+    article_text: str | None = None,
+) -> Project:
     """Load and validate every input; raise InvalidInput listing all problems found.
 
     `frozen`: the days whose send has started, as the ledger recorded them (`Store.frozen_days()`); they are
-    kept as they were and only the other days are split again."""
+    kept as they were and only the other days are split again. `schedule_text`, `article_text`: check this
+    text instead of schedule.yaml or content/article.md on disk (the studio's unsaved edit)."""
     problems: list[Problem] = []
     loaded = article = disclaimer = crisis = None
     for loader in ("schedule", "article", "disclaimer", "crisis"):
         try:
-            if loader == "schedule":
+            if loader == "schedule" and schedule_text is not None:
+                loaded = parse_schedule(schedule_text, settings.schedule_path.name)
+            elif loader == "schedule":
                 loaded = load_schedule(settings.schedule_path)
             elif loader == "article":
-                article = load_article(settings.content_dir / "article.md")
+                article = load_article(settings.content_dir / "article.md", article_text)
             elif loader == "disclaimer":
                 disclaimer = load_disclaimer(settings.content_dir / "disclaimer.md")
             else:

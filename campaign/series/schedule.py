@@ -85,6 +85,10 @@ class CampaignSettings(_Strict):
         """A reader's own pause holds their parts for later (`personal_pause: postpone`) instead of skipping them."""
         return self.personal_pause == "postpone"
 
+    # The studio holds an edit to a day whose send is less than this many hours away until a second organiser
+    # (approver or admin) approves it.
+    approval_hours: float = Field(default=24, ge=0, le=24 * 60)
+
     @field_validator("name", "postal_address")
     @classmethod
     def _not_blank(cls, v: str) -> str:

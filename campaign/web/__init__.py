@@ -1,7 +1,7 @@
 """The subscriber-facing web app (`campaign serve`): one-click unsubscribe, the archive ("view in browser"),
-confirmed sign-up, provider webhooks — and, with `--preview`, the organiser's live preview.
+confirmed sign-up, provider webhooks. (The organisers' preview and editor is `campaign studio`: campaign/studio/.)
 
-One module per job: app.py builds the app; unsubscribe.py, archive.py, signup.py, preview.py and webhooks/
+One module per job: app.py builds the app; unsubscribe.py, archive.py, signup.py and webhooks/
 (one protocol, protocol.py, that each provider module implements) hold the routes; security.py, csrf.py,
 ratelimit.py and error_pages.py the hardening; reminders.py the one reminder for an unconfirmed sign-up.
 May import: delivery, providers, ledger, series, errors, config, clock (never timing or cli).

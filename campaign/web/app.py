@@ -33,7 +33,7 @@ from campaign.ledger.views import SiteLedger
 from campaign.series.render import first_number, how_html
 from campaign.series.templating import SafeLoader
 from campaign.web import error_pages, security
-from campaign.web.context import SiteContext, WebContext, site
+from campaign.web.context import SiteContext, site
 from campaign.web.csrf import Csrf, FormScopedSession
 from campaign.web.pages import render_page
 from campaign.web.ratelimit import RateLimiter
@@ -55,7 +55,7 @@ class CampaignFlask(Flask):
     jinja_environment = SandboxedFlaskEnvironment
 
 
-def _configure(app: Flask, settings: Settings, *, preview: bool) -> None:
+def _configure(app: Flask, settings: Settings) -> None:
     """Limits, cookies, keys and the template loader of the subscriber app."""
     # Our templates are *.html.j2, which Flask would not autoescape by default.
     app.jinja_options = {"autoescape": True, "undefined": StrictUndefined}
@@ -68,11 +68,10 @@ def _configure(app: Flask, settings: Settings, *, preview: bool) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=urlparse(settings.public_url).scheme == "https",
-        TEMPLATES_AUTO_RELOAD=preview,
         JSON_SORT_KEYS=False,
     )
     # Separate keys per purpose, derived from CAMPAIGN_SECRET_KEY.
-    app.secret_key = _derive(settings.secret_key, "campaign.web.session")
+    app.secret_key = derive_key(settings.secret_key, "campaign.web.session")
     app.session_interface = FormScopedSession()
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False
@@ -89,22 +88,20 @@ def create_app(
     *,
     project=None,
     clock: Callable[[], datetime] = utcnow,
-    preview: bool = False,
     mailer=None,
     signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
 ) -> Flask:
-    """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
-    days already sent are shown as they went out); otherwise
-    `store` is required and the project is loaded (and validated) now, so a broken schedule, template or
-    webhook secret stops `campaign serve` before it listens."""
+    """The web app. `store` is required and the project is loaded (and validated) now, so a broken schedule,
+    template or webhook secret stops `campaign serve` before it listens. (The organisers' preview is the
+    studio's now: `campaign studio`, campaign/studio/.)"""
     app = CampaignFlask("campaign.web", template_folder=str(settings.templates_dir / "web"), static_folder=None)
-    _configure(app, settings, preview=preview)
+    _configure(app, settings)
 
-    proxies = _trusted_proxies(settings)
+    proxies = trusted_proxies(settings)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    security.install(app, preview=preview)
+    security.install(app)
     error_pages.install(app)
 
     @app.before_request
@@ -115,16 +112,8 @@ def create_app(
             abort(413)
 
     tokens = Tokens(settings.secret_key)
-
-    if preview:
-        from campaign.web.preview import bp as preview_bp
-
-        app.extensions["campaign"] = WebContext(settings, tokens, clock, ledger=store)
-        app.register_blueprint(preview_bp)
-        return app
-
     if store is None:
-        raise ValueError("create_app needs a store unless preview=True")
+        raise ValueError("create_app needs a store")
     from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
@@ -145,7 +134,7 @@ def create_app(
         project=project,
         mailer=mailer,
         signup_limiter=RateLimiter(*signups_per_client),
-        csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
+        csrf=Csrf(derive_key(settings.secret_key, "campaign.web.csrf")),
         webhooks=load_webhooks(settings),
     )
     for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
@@ -169,17 +158,17 @@ def server_options(settings: Settings) -> dict:
     """waitress settings that must agree with the app's: with no trusted proxy waitress strips X-Forwarded-*
     headers itself (belt and braces); behind one it must pass them through to ProxyFix."""
     return {
-        "clear_untrusted_proxy_headers": _trusted_proxies(settings) == 0,
+        "clear_untrusted_proxy_headers": trusted_proxies(settings) == 0,
         "max_request_body_size": 4 * MAX_BODY,  # above the app's limit: the app answers with a clean 413
         "ident": "campaign",
     }
 
 
-def _derive(secret: str, purpose: str) -> str:
+def derive_key(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-def _trusted_proxies(settings: Settings) -> int:
+def trusted_proxies(settings: Settings) -> int:
     raw = settings.get(PROXY_ENV) or "0"
     if not raw.isdigit() or int(raw) > 5:
         raise ConfigurationError(

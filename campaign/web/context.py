@@ -26,8 +26,7 @@ class WebContext:
     settings: Settings
     tokens: Tokens
     clock: Callable[[], datetime]
-    project: Project | None = None  # None in the preview, which loads the project afresh per request
-    ledger: SiteLedger | None = None  # the preview's read of the days already sent (frozen), when there is a ledger
+    project: Project | None = None
 
 
 @dataclass
@@ -49,5 +48,5 @@ def current() -> WebContext:
 def site() -> SiteContext:
     """The context of the subscriber app; only its routes call this."""
     ctx = current_app.extensions["campaign"]
-    assert isinstance(ctx, SiteContext), "a subscriber route in the preview app"
+    assert isinstance(ctx, SiteContext), "the subscriber app's context"
     return ctx

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import make_response, render_template
 
-from campaign.web.context import SiteContext, current
+from campaign.web.context import current
 
 
 def crisis_block(country: str | None = None):
@@ -27,7 +27,6 @@ def render_page(template: str, *, status: int = 200, country: str | None = None,
         "campaign": campaign,
         "crisis": crisis_block(country),
         "public_url": ctx.settings.public_url,
-        "preview": not isinstance(ctx, SiteContext),  # the organiser's preview: its own footer links
         **context,
     }
     body = render_template(template, **values)

@@ -20,11 +20,6 @@ EMAIL_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'none'; "
     "frame-ancestors {ancestors}; base-uri 'none'"
 )
-PREVIEW_PAGE_CSP = (
-    "default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; frame-src 'self'; "
-    "form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 
 SCRIPT_SRC = "; script-src 'nonce-{nonce}'"
 
@@ -50,21 +45,13 @@ def email_document(response: Response, *, framable_by_self: bool = False) -> Res
     return response
 
 
-def framable_by_self(response: Response) -> Response:
-    """A preview page that opens inside the preview's own frames (where the email's links lead)."""
-    policy = PREVIEW_PAGE_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
-    response.headers["Content-Security-Policy"] = policy.format(nonce=csp_nonce())
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return response
-
-
-def install(app: Flask, *, preview: bool) -> None:
+def install(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def _headers(response: Response) -> Response:
         h = response.headers
-        policy = (PREVIEW_PAGE_CSP if preview else PAGE_CSP) + (SCRIPT_SRC if g.get("page_script") else "")
+        policy = PAGE_CSP + (SCRIPT_SRC if g.get("page_script") else "")
         h.setdefault("Content-Security-Policy", policy.format(nonce=csp_nonce()))
         h.setdefault("X-Frame-Options", "DENY")
         h["X-Content-Type-Options"] = "nosniff"
