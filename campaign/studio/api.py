@@ -24,6 +24,7 @@ from campaign.delivery.as_sent import frozen_days
 from campaign.errors import InvalidInput, Malformed
 from campaign.ledger.states import IssueState
 from campaign.series.edit import DAY_FIELDS, PIN, etag_of, read_text
+from campaign.series.edition import Edition
 from campaign.series.project import load_project
 from campaign.studio.auth import audit
 from campaign.studio.checking import as_sent, check_day
@@ -104,7 +105,10 @@ def session_info():
 
 def day_states(store, frozen) -> dict[date, str]:
     states = store.issue_states()
-    return {day: ("sent" if getattr(states.get(day), "state", None) == IssueState.SENT else "frozen") for day in frozen}
+    return {
+        day: (IssueState.SENT if getattr(states.get(day), "state", None) == IssueState.SENT else IssueState.FROZEN)
+        for day in frozen
+    }
 
 
 @bp.get("/days")
@@ -138,7 +142,7 @@ def days():
             {
                 "date": part.day.isoformat(),
                 "number": part.number,
-                "state": states.get(part.day, "planned"),
+                "state": states.get(part.day, IssueState.PLANNED),
                 "subject": entry.subject,
                 "preheader": entry.preheader,
                 "note": entry.note,
@@ -181,7 +185,9 @@ def preview():
     frozen = frozen_days(c.store)
     country = str(body.get("country") or "")[:4].upper() or None
     if when in frozen:  # what went out: its fields are read-only
-        sent = as_sent(c.settings, frozen, when, country=country, dark=dark)
+        record = c.store.edition(when)
+        edition = Edition.from_record(record) if record else None
+        sent = as_sent(c.settings, frozen, when, edition=edition, country=country, dark=dark)
         answer = {"html": sent.html, "text": sent.plain, "findings": sent.findings, "frame": _frame(sent.html)}
         return jsonify({**answer, "ok": sent.ok, "read_only": True})
     current = read_text(c.settings.schedule_path)

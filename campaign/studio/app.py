@@ -50,22 +50,9 @@ def studio_url(settings: Settings) -> str:
     return (settings.get(STUDIO_URL_ENV) or DEFAULT_STUDIO_URL).rstrip("/")
 
 
-def create_studio_app(
-    settings: Settings,
-    store: Store,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    mailer=None,
-    links_per_address: tuple[int, float] = LINKS_PER_ADDRESS,
-) -> Flask:
-    app = CampaignFlask(
-        "campaign.studio",
-        template_folder=str(HERE / "templates"),
-        static_folder=str(HERE / "static"),
-        static_url_path="/studio/static",
-    )
+def _configure(app: Flask, settings: Settings, url: str) -> None:
+    """Limits, the session pointer's cookie (HttpOnly, SameSite=Strict, Secure behind https), keys, proxies."""
     app.jinja_options = {"autoescape": True}
-    url = studio_url(settings)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY,
         MAX_FORM_MEMORY_SIZE=64 * 1024,
@@ -84,6 +71,24 @@ def create_studio_app(
     proxies = trusted_proxies(settings)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+
+def create_studio_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    mailer=None,
+    links_per_address: tuple[int, float] = LINKS_PER_ADDRESS,
+) -> Flask:
+    app = CampaignFlask(
+        "campaign.studio",
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+        static_url_path="/studio/static",
+    )
+    url = studio_url(settings)
+    _configure(app, settings, url)
     if mailer is None:
         from campaign.delivery.as_sent import load_project_as_sent
         from campaign.studio.mailer import SigninMailer

@@ -35,7 +35,7 @@ MAX_EMAIL = 320
 
 
 def client() -> str:
-    return request.remote_addr or "unknown"
+    return request.remote_addr or "no-address"
 
 
 def audit(tag: AuditTag, *, user=None, email: str | None = None, **additional) -> None:

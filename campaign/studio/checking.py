@@ -21,6 +21,7 @@ from typing import Any
 from campaign.config import Settings
 from campaign.errors import InvalidInput, Problem, SafetyLintError
 from campaign.series.edit import set_day_fields
+from campaign.series.edition import Edition
 from campaign.series.project import Project, load_project
 from campaign.series.qa import email_qa
 
@@ -168,16 +169,28 @@ def check_article(
 
 
 def as_sent(
-    settings: Settings, frozen: Mapping[date, Any], day: date, *, country: str | None = None, dark: bool = False
+    settings: Settings,
+    frozen: Mapping[date, Any],
+    day: date,
+    *,
+    edition: Edition | None = None,
+    country: str | None = None,
+    dark: bool = False,
 ) -> DayCheck:
-    """A day whose send has started, as it went out: the project loaded as the ledger recorded it renders that
-    day from its recorded words and blocks (series/frozen.py), whatever the files say now."""
-    try:
-        project = load_project(settings, frozen)
-        _share_templates(project)
-        rendered = project.render(day, variant_of(project, country))
-    except InvalidInput as err:
-        return DayCheck("", findings=[_finding(field_of(p), "error", str(p)) for p in _problems(err)])
+    """A day whose send has started, as it went out: its stored edition (series/edition.py) when it has one —
+    the very email every reader got — else (frozen by a later day's start, not sent itself) the project loaded
+    as the ledger recorded it renders that day from its recorded words and blocks, whatever the files say now."""
+    project = None
+    wanted = "INTL" if country == "INTL" else edition.variant_for(country) if edition is not None else None
+    if edition is not None and wanted is not None and edition.has(wanted):
+        rendered = edition.issue(wanted)
+    else:
+        try:
+            project = load_project(settings, frozen)
+            _share_templates(project)
+            rendered = project.render(day, variant_of(project, country))
+        except InvalidInput as err:
+            return DayCheck("", findings=[_finding(field_of(p), "error", str(p)) for p in _problems(err)])
     html, plain = rendered.merge(unsubscribe_url=f"{settings.public_url}/unsubscribe/preview", name=SAMPLE_NAME)
     return DayCheck("", in_scheme(html, dark=dark), plain, project=project)
 

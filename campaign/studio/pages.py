@@ -13,6 +13,7 @@ from flask import Blueprint, redirect, request
 
 from campaign.delivery.as_sent import frozen_days
 from campaign.errors import InvalidInput
+from campaign.ledger.states import IssueState
 from campaign.series.edit import etag_of, read_text
 from campaign.series.project import load_project
 from campaign.studio.api import day_states
@@ -51,7 +52,7 @@ def series():
             {
                 "date": part.day,
                 "number": part.number,
-                "state": states.get(part.day, "planned"),
+                "state": states.get(part.day, IssueState.PLANNED),
                 "entry": entry,
                 "pins": project.schedule.days[part.day].pin if part.day in project.schedule.days else [],
                 "words": part.words,
@@ -76,7 +77,7 @@ def day_page(day: str):
         return page("message.html.j2", status=404, title="No such day", message="Pick a day from the series.")
     dates = project.schedule.dates
     index = dates.index(when)
-    state = day_states(ctx().store, frozen).get(when, "planned")
+    state = day_states(ctx().store, frozen).get(when, IssueState.PLANNED)
     entry = project.frozen.get(when) or project.schedule.days[when]
     return page(
         "day.html.j2",
@@ -84,7 +85,7 @@ def day_page(day: str):
         number=index + 1,
         total=len(dates),
         state=state,
-        read_only=state != "planned",
+        read_only=state != IssueState.PLANNED,
         entry=entry,
         pins=project.schedule.days[when].pin,
         etag=etag_of(text),
