@@ -35,3 +35,25 @@ def test_the_fast_unsubscribe_signer_matches_itsdangerous():
     reference = URLSafeSerializer("secret" * 6, salt="campaign.unsubscribe")
     for subscriber_id in (0, 1, 99, 12345, 10**9):
         assert tokens.unsubscribe(subscriber_id) == reference.dumps(subscriber_id)
+
+
+def test_a_correctly_signed_token_with_an_id_out_of_range_is_refused():
+    from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
+
+    tokens = Tokens("k" * 32)
+    for value in (2**63, 2**31, -1, True, "7", 1.5):
+        assert tokens.read_unsubscribe(URLSafeSerializer("k" * 32, salt="campaign.unsubscribe").dumps(value)) is None
+        forged = URLSafeTimedSerializer("k" * 32, salt="campaign.preferences").dumps(value)
+        assert tokens.read_preferences(forged) is None
+    assert tokens.read_preferences(tokens.preferences(2**31 - 1)) == 2**31 - 1
+
+
+def test_preferences_and_export_tokens_have_their_own_purpose_and_expire():
+    tokens = Tokens("k" * 32)
+    assert tokens.read_preferences(tokens.preferences(9)) == 9
+    assert tokens.read_preferences(tokens.unsubscribe(9)) is None
+    assert tokens.read_unsubscribe(tokens.preferences(9)) is None
+    assert tokens.read_export(tokens.preferences(9)) is None
+    assert tokens.read_preferences(tokens.export(9)) is None
+    assert tokens.read_preferences(tokens.preferences(9), max_age=-1) is None
+    assert tokens.read_export(tokens.export(9)) == 9

@@ -17,6 +17,8 @@ from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
+PREFERENCES_MAX_AGE = 180 * 24 * 3600  # a preferences link in an email works for half a year
+EXPORT_MAX_AGE = 24 * 3600  # the emailed "download my data" link works for a day
 MAX_TOKEN_LENGTH = 300
 
 
@@ -29,8 +31,15 @@ def _canonical(token: str) -> bool:
         return False
 
 
+MAX_SUBSCRIBER_ID = 2**31 - 1  # subscribers.id is INTEGER: int4 on PostgreSQL (SQLite takes up to 2**63 - 1)
+
+
 def _subscriber_id(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """The id a verified token carries — only an int the database can hold: a token signed with the right key
+    over 2**63 (or -1, or 2**31 on PostgreSQL) is as invalid as a forged one (a 400, never an overflow)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return value if 0 <= value <= MAX_SUBSCRIBER_ID else None
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")  # base64 → base64url, as base64.urlsafe_b64encode does
@@ -40,6 +49,8 @@ class Tokens:
     def __init__(self, secret_key: str):
         self._unsubscribe = URLSafeSerializer(secret_key, salt="campaign.unsubscribe")
         self._confirm = URLSafeTimedSerializer(secret_key, salt="campaign.confirm")
+        self._preferences = URLSafeTimedSerializer(secret_key, salt="campaign.preferences")
+        self._export = URLSafeTimedSerializer(secret_key, salt="campaign.export")
         # The sender signs one unsubscribe token per recipient, and itsdangerous derives the signing key again
         # for every token (~19 µs). Derive it once (with itsdangerous' own signer) and copy a keyed HMAC per
         # token (~4 µs). The fast tokens are checked against itsdangerous' own at start-up; on any difference
@@ -79,5 +90,29 @@ class Tokens:
             return None
         try:
             return _subscriber_id(self._confirm.loads(token, max_age=max_age))
+        except BadData:
+            return None
+
+    def preferences(self, subscriber_id: int) -> str:
+        """The "Manage your emails" token: its own purpose (an unsubscribe token cannot open the page, nor the
+        reverse), timed, and carrying only the id."""
+        return self._preferences.dumps(subscriber_id)
+
+    def read_preferences(self, token: str, *, max_age: int = PREFERENCES_MAX_AGE) -> int | None:
+        return self._read(self._preferences, token, max_age)
+
+    def export(self, subscriber_id: int) -> str:
+        """The emailed "download my data" link's token (a day)."""
+        return self._export.dumps(subscriber_id)
+
+    def read_export(self, token: str, *, max_age: int = EXPORT_MAX_AGE) -> int | None:
+        return self._read(self._export, token, max_age)
+
+    @staticmethod
+    def _read(serializer: URLSafeTimedSerializer, token: str, max_age: int) -> int | None:
+        if not _canonical(token):
+            return None
+        try:
+            return _subscriber_id(serializer.loads(token, max_age=max_age))
         except BadData:
             return None
