@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 
 from campaign.delivery.values import Chunk
+from campaign.ledger.schema import variant_key
 from campaign.ledger.store import UNKNOWN, Store, Variants
 from campaign.ledger.subscribers import Audience
 from campaign.series.project import Project
@@ -74,16 +75,21 @@ class BatchSource:
                 after = chunk.rows[-1].id
                 yield chunk
         self.store.drop_inactive(day)
+        # readers who paused while a claim ran: their part is postponed (or skipped), never left queued
+        postpone = self.project.schedule.campaign.personal_pause == "postpone"
+        self.store.hold_paused(day, at=self.clock(), postpone=postpone)
 
     def chunked(self, rows_pages: Iterator[list], restore_to: str | None) -> Iterator[Chunk]:
         """Fill each variant's batch across pages, so a small country still gets full batches."""
         pending: dict[str, list] = defaultdict(list)
-        variants: dict[str | None, str] = {}
+        variants: dict[tuple[str | None, str | None], str] = {}
         for rows in rows_pages:
             for row in rows:
-                variant = variants.get(row.country)
+                variant = variants.get((row.country, row.format))
                 if variant is None:
-                    variant = variants[row.country] = self.project.variant_for(row.country)
+                    variant = variants[row.country, row.format] = variant_key(
+                        self.project.variant_for(row.country), row.format
+                    )
                 group = pending[variant]
                 group.append(row)
                 if len(group) >= self.max_batch:
@@ -109,7 +115,7 @@ class BatchSource:
         for row in rows:
             by_batch[row.batch_id].append(row)
         for batch_id, members in by_batch.items():
-            variants = {self.project.variant_for(r.country) for r in members}
+            variants = {variant_key(self.project.variant_for(r.country), r.format) for r in members}
             if (
                 batch_id
                 and len(variants) == 1

@@ -58,6 +58,7 @@ from campaign.delivery.retry import Retrier, RetryPolicy
 from campaign.delivery.shared_rate import SharedBucket
 from campaign.delivery.tokens import Tokens
 from campaign.delivery.values import Chunk, Job, SendReport
+from campaign.delivery.variants import QueueRenders
 from campaign.errors import (
     AuthenticationFailed,
     BatchCancelled,
@@ -69,7 +70,7 @@ from campaign.errors import (
 from campaign.ledger.addresses import clean_name
 from campaign.ledger.store import FAILED, READY, UNKNOWN, Store
 from campaign.providers.base import Batch, Provider, Recipient, Result
-from campaign.series.links import unsubscribe_url
+from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 
 # Re-exported: callers import these from here.
@@ -120,17 +121,21 @@ class Sender(Checkpoints):
         self._auth_error: AuthenticationFailed | None = None
         self._local_error: LocalSendError | None = None
         self._last_error: str | None = None
+        self._renders = QueueRenders()  # a queue variant's issue ("+text": the text part alone)
 
     # -- helpers ------------------------------------------------------------------------------------
     def unsubscribe_link(self, subscriber_id: int) -> str:
         return unsubscribe_url(self.project.settings.public_url, self.tokens.unsubscribe(subscriber_id))
 
-    def recipient(self, row) -> Recipient:
+    def preferences_link(self, subscriber_id: int, day: date) -> str:
+        return preferences_url(self.project.settings.public_url, self.tokens.preferences(subscriber_id, day))
+
+    def recipient(self, row, day: date) -> Recipient:
         try:
             name = clean_name(row.name)
         except ValueError:
             name = None
-        return Recipient(row.id, row.email, name, self.unsubscribe_link(row.id))
+        return Recipient(row.id, row.email, name, self.unsubscribe_link(row.id), self.preferences_link(row.id, day))
 
     def cutoff(self, day: date) -> datetime:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
@@ -363,7 +368,7 @@ class Sender(Checkpoints):
         if not rows:
             return None
         try:
-            issue = self.project.render(day, chunk.variant)
+            issue = self._renders.issue(self.project, day, chunk.variant)
         except BaseException:
             with self.lease.lock:
                 self.store.release(day, batch_id, restore_to=chunk.restore_to, worker_id=self.lease.worker_id)
@@ -375,13 +380,13 @@ class Sender(Checkpoints):
     def _cancelled(self) -> bool:
         return self._abort.is_set() or self.stop.is_set()
 
-    def _screen(self, rows: list) -> tuple[list[Recipient], list[Result]]:
+    def _screen(self, rows: list, day: date) -> tuple[list[Recipient], list[Result]]:
         """Recipients the provider can take, and a rejection for each one it cannot (one bad address never
         fails its batch): nothing about them is sent, so they are `rejected` with the reason."""
         ok: list[Recipient] = []
         refused: list[Result] = []
         for row in rows:
-            recipient = self.recipient(row)
+            recipient = self.recipient(row, day)
             why = self.provider.refusal(recipient)
             if why is None:
                 ok.append(recipient)
@@ -390,7 +395,7 @@ class Sender(Checkpoints):
         return ok, refused
 
     def _deliver(self, day: date, job: Job) -> Sequence[Result]:
-        recipients, refused = self._screen(job.rows)
+        recipients, refused = self._screen(job.rows, day)
         if not recipients:
             return refused
         batch = Batch(

@@ -12,12 +12,13 @@ import binascii
 import hmac
 from binascii import b2a_base64
 from collections.abc import Callable
+from datetime import date
 
 from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 CONFIRM_MAX_AGE = 7 * 24 * 3600
-PREFERENCES_MAX_AGE = 180 * 24 * 3600  # a preferences link in an email works for half a year
+PREFERENCES_MAX_DAYS = 180  # a preferences link in an email works for half a year after its email's day
 EXPORT_MAX_AGE = 24 * 3600  # the emailed "download my data" link works for a day
 MAX_TOKEN_LENGTH = 300
 
@@ -49,7 +50,9 @@ class Tokens:
     def __init__(self, secret_key: str):
         self._unsubscribe = URLSafeSerializer(secret_key, salt="campaign.unsubscribe")
         self._confirm = URLSafeTimedSerializer(secret_key, salt="campaign.confirm")
-        self._preferences = URLSafeTimedSerializer(secret_key, salt="campaign.preferences")
+        # Deterministic (the issued *day*, not a timestamp, is signed): a batch resent under the same idempotency
+        # key must carry the same bytes (Resend answers 409 to a different payload).
+        self._preferences = URLSafeSerializer(secret_key, salt="campaign.preferences")
         self._export = URLSafeTimedSerializer(secret_key, salt="campaign.export")
         # The sender signs one unsubscribe token per recipient, and itsdangerous derives the signing key again
         # for every token (~19 µs). Derive it once (with itsdangerous' own signer) and copy a keyed HMAC per
@@ -93,13 +96,26 @@ class Tokens:
         except BadData:
             return None
 
-    def preferences(self, subscriber_id: int) -> str:
+    def preferences(self, subscriber_id: int, issued: date) -> str:
         """The "Manage your emails" token: its own purpose (an unsubscribe token cannot open the page, nor the
-        reverse), timed, and carrying only the id."""
-        return self._preferences.dumps(subscriber_id)
+        reverse), carrying only the id and the day it was issued (the email's day); valid PREFERENCES_MAX_DAYS."""
+        return self._preferences.dumps([subscriber_id, issued.toordinal()])
 
-    def read_preferences(self, token: str, *, max_age: int = PREFERENCES_MAX_AGE) -> int | None:
-        return self._read(self._preferences, token, max_age)
+    def read_preferences(self, token: str, *, today: date, max_days: int = PREFERENCES_MAX_DAYS) -> int | None:
+        if not _canonical(token):
+            return None
+        try:
+            value = self._preferences.loads(token)
+        except BadData:
+            return None
+        if not isinstance(value, list) or len(value) != 2:
+            return None
+        subscriber_id, issued = _subscriber_id(value[0]), value[1]
+        if subscriber_id is None or not isinstance(issued, int) or isinstance(issued, bool):
+            return None
+        if today.toordinal() - issued > max_days:  # expired (an email sent ahead of its day is fine: rehearsals)
+            return None
+        return subscriber_id
 
     def export(self, subscriber_id: int) -> str:
         """The emailed "download my data" link's token (a day)."""

@@ -2,7 +2,7 @@
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
     EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
-    PostponedLedger (postponed.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
+    PostponedLedger (postponed.py) · Preferences (preferences.py) · Privacy (privacy.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -23,6 +23,8 @@ from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
 from campaign.ledger.postponed import PostponedLedger
+from campaign.ledger.preferences import Preferences
+from campaign.ledger.privacy import Privacy
 from campaign.ledger.queue import Variants, new_worker_id
 from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import (
@@ -105,7 +107,16 @@ __all__ = [
 
 
 class Store(
-    SubscriberQueries, DeliveryLedger, IssueArchive, EventLog, LocksAndState, Welcomes, RateLimits, PostponedLedger
+    SubscriberQueries,
+    DeliveryLedger,
+    IssueArchive,
+    EventLog,
+    LocksAndState,
+    Welcomes,
+    RateLimits,
+    PostponedLedger,
+    Preferences,
+    Privacy,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine

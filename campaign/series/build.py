@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from campaign.series.links import unsubscribe_url
+from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 
 PREVIEW_TOKEN = "preview-not-a-real-token"
@@ -27,7 +27,12 @@ class BuiltIssue:
 def write_issue(project: Project, day: date, folder: Path, *, variant: str | None = None) -> BuiltIssue:
     """Render `day` (once) and write email.html / email.txt as a subscriber without a name would see them."""
     issue = project.render(day, variant)
-    page, text = issue.merge(unsubscribe_url=unsubscribe_url(project.settings.public_url, PREVIEW_TOKEN), name=None)
+    public = project.settings.public_url
+    page, text = issue.merge(
+        unsubscribe_url=unsubscribe_url(public, PREVIEW_TOKEN),
+        name=None,
+        preferences_url=preferences_url(public, PREVIEW_TOKEN),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     html_path, text_path = folder / "email.html", folder / "email.txt"
     html_path.write_text(page, encoding="utf-8")

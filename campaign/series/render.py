@@ -54,9 +54,9 @@ class RenderedIssue:
     text: str
     web: bool = False
 
-    def merge(self, *, unsubscribe_url: str, name: str | None) -> tuple[str, str]:
+    def merge(self, *, unsubscribe_url: str, name: str | None, preferences_url: str | None = None) -> tuple[str, str]:
         """The HTML and text for one recipient: a few string substitutions, no template work."""
-        return merge(self.html, self.text, unsubscribe_url=unsubscribe_url, name=name)
+        return merge(self.html, self.text, unsubscribe_url=unsubscribe_url, name=name, preferences_url=preferences_url)
 
 
 def first_number(value: str) -> str:

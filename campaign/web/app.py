@@ -123,6 +123,7 @@ def create_app(
     from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
+    from campaign.web.preferences import bp as preferences_bp
     from campaign.web.signup import bp as signup_bp
     from campaign.web.unsubscribe import bp as unsubscribe_bp
     from campaign.web.webhooks import bp as webhooks_bp
@@ -143,7 +144,7 @@ def create_app(
         csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
         webhooks=load_webhooks(settings),
     )
-    for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
+    for bp in (unsubscribe_bp, preferences_bp, archive_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     @app.get("/")
