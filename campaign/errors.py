@@ -23,7 +23,8 @@
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
     ├── LockHeld                      another live process holds the lock
-    └── DNSLookupFailed               `campaign check` could not ask DNS at all
+    ├── DNSLookupFailed               `campaign check` could not ask DNS at all
+    └── ErasureIncomplete             an erasure is recorded, its database files not cleaned yet: run it again
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
 `ProviderError`: retry loops catch provider errors and must never swallow a missing key or a bad token.
@@ -187,3 +188,8 @@ class LockHeld(CampaignError):
 
 class DNSLookupFailed(CampaignError):
     """`campaign check` could not ask DNS at all (no resolver, timeouts): not the same as a missing record."""
+
+
+class ErasureIncomplete(CampaignError):
+    """An erasure is recorded, but the database files could not be cleaned yet (another process held the SQLite
+    WAL): running the erase or purge again finishes it."""

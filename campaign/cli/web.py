@@ -91,6 +91,8 @@ def serve(
         context = application.extensions["campaign"]
         if isinstance(context, SiteContext):
             context.mailer.close()  # let queued confirmation emails go out
+            if context.data_mailer is not None:
+                context.data_mailer.close()
         if st is not None:
             st.close()
     err.print("stopped", markup=False)

@@ -13,7 +13,9 @@ Import policy (what listmonk and Mailchimp do, made strict where it matters):
   transport can deliver it (`utf8_local`), otherwise the row is rejected with the reason;
 - display names are cleaned by `addresses.clean_name` (control, separator and format characters never
   reach a header); a name over 200 characters rejects the row;
-- importing again is idempotent, and never re-subscribes an unsubscribed, bounced or complained address.
+- importing again is idempotent, and never re-subscribes an unsubscribed, bounced or complained address;
+- an address erased at the reader's request (its keyed hash is on record, ledger/privacy.py) is reported with
+  its line and never imported: only the reader's own confirmed sign-up brings it back.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import select, update
 from campaign.clock import utcnow, zone_of
 from campaign.errors import ImportError_, Problem
 from campaign.ledger.addresses import clean_name, normalise_email
+from campaign.ledger.privacy import address_hash
 from campaign.ledger.store import ACTIVE, SUPPRESSED, Store, subscribers
 
 __all__ = ["COLUMNS", "ImportReport", "Row", "import_subscribers", "normalise_email", "read_csv"]
@@ -207,10 +210,40 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
     return rows, report
 
 
+def _without_erased(store: Store, rows: list[Row], report: ImportReport, key: str, name: str) -> list[Row]:
+    erased = store.all_erased_hashes()
+    if not erased:
+        return rows
+    kept = []
+    for row in rows:
+        if address_hash(key, row.email) in erased:
+            report.rejected.append(
+                Problem(
+                    name,
+                    row.line,
+                    "email",
+                    "this address was erased at the reader's request and is never imported again",
+                    "remove the row; the reader can come back only by signing up on the web form and confirming",
+                )
+            )
+        else:
+            kept.append(row)
+    return kept
+
+
 def import_subscribers(
-    store: Store, path: Path, *, strict: bool = False, now: datetime | None = None, utf8_local: bool = False
+    store: Store,
+    path: Path,
+    *,
+    strict: bool = False,
+    now: datetime | None = None,
+    utf8_local: bool = False,
+    erased_key: str | None = None,
 ) -> ImportReport:
+    """`erased_key` (CAMPAIGN_SECRET_KEY): check each address against the erased ones' keyed hashes."""
     rows, report = read_csv(path, utf8_local=utf8_local)
+    if erased_key is not None:
+        rows = _without_erased(store, rows, report, erased_key, path.name)
     if strict and report.rejected:
         raise ImportError_(report.rejected)
     now = now or utcnow()

@@ -50,6 +50,9 @@ class CampaignSettings(_Strict):
     # A subscriber's own 7-day pause: "postpone" — they resume where they left off, one part a day (the series
     # runs on for them past its last day); "skip" — the parts sent during their pause are not sent to them.
     personal_pause: Literal["postpone", "skip"] = "postpone"
+    # Storage limitation: `campaign privacy purge` (daily under `campaign run`) erases readers who left (or never
+    # confirmed) more than this many days ago.
+    retention_days: int = Field(default=90, ge=1, le=3650)
 
     @field_validator("name", "postal_address")
     @classmethod

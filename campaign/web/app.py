@@ -63,6 +63,7 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     preview: bool = False,
     mailer=None,
+    data_mailer=None,
     signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
 ) -> Flask:
     """The web app. `preview=True` serves only the organiser's preview (no database needed; given a `store`,
@@ -124,6 +125,7 @@ def create_app(
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
     from campaign.web.preferences import bp as preferences_bp
+    from campaign.web.privacy import bp as privacy_bp
     from campaign.web.signup import bp as signup_bp
     from campaign.web.unsubscribe import bp as unsubscribe_bp
     from campaign.web.webhooks import bp as webhooks_bp
@@ -133,6 +135,11 @@ def create_app(
     if mailer is None:
         mailer = ConfirmationMailer(settings, project, store, tokens, clock=clock)
         mailer.check()
+    if data_mailer is None:
+        from campaign.delivery.data_mail import DataLinkMailer
+
+        data_mailer = DataLinkMailer(settings, project, store, tokens, clock=clock, workers=1)
+        data_mailer.check()
     app.extensions["campaign"] = SiteContext(
         settings,
         tokens,
@@ -143,8 +150,9 @@ def create_app(
         signup_limiter=RateLimiter(*signups_per_client),
         csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
         webhooks=load_webhooks(settings),
+        data_mailer=data_mailer,
     )
-    for bp in (unsubscribe_bp, preferences_bp, archive_bp, signup_bp, webhooks_bp):
+    for bp in (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     @app.get("/")
