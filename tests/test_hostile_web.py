@@ -194,6 +194,9 @@ _WEB_RULES = {
     "/export/<token>": {"GET"},
     "/archive/": {"GET"},
     "/archive/<day>": {"GET"},
+    "/r/<day>/<link>": {"GET"},
+    "/o/<day>/<variant>.gif": {"GET"},
+    "/metrics/engagement": {"GET"},
     "/webhooks/<provider>": {"POST"},
 }
 _PREVIEW_RULES = {

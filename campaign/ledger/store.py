@@ -2,7 +2,7 @@
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
     EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
-    PostponedLedger (postponed.py) · Preferences (preferences.py) · Privacy (privacy.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
+    PostponedLedger (postponed.py) · Preferences (preferences.py) · Privacy (privacy.py) · Engagement (engagement.py) · (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
 `Store.open()` checks the URL and the schema version and runs the migrations an empty database needs
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from campaign.ledger import migrate
 from campaign.ledger.deliveries import DeliveryLedger, DeliveryOutcome
+from campaign.ledger.engagement import Engagement
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
@@ -117,6 +118,7 @@ class Store(
     PostponedLedger,
     Preferences,
     Privacy,
+    Engagement,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine

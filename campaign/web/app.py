@@ -3,9 +3,10 @@
 Hardening, in one place:
 - security headers and a strict CSP on every response (security.py);
 - request size limits (`MAX_CONTENT_LENGTH`, form limits) answered with a clean 413;
-- no redirects at all: trailing-slash and double-slash redirects are switched off (werkzeug builds them
-  from the Host header), no route redirects to a URL taken from the request, and links are built from
-  CAMPAIGN_PUBLIC_URL only;
+- no redirects but one: trailing-slash and double-slash redirects are switched off (werkzeug builds them
+  from the Host header), and no route redirects to a URL taken from the request; links are built from
+  CAMPAIGN_PUBLIC_URL only. The one redirect, `/r/<day>/<link-id>` (engagement: aggregate), goes only to a
+  link of that day's archived page;
 - every error a short page (or JSON for webhooks), never a stack trace (error_pages.py);
 - a session cookie only on the sign-up form (CSRF), HttpOnly, SameSite=Lax, Secure under https.
 """
@@ -124,6 +125,7 @@ def create_app(
     from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
+    from campaign.web.engagement import bp as engagement_bp
     from campaign.web.preferences import bp as preferences_bp
     from campaign.web.privacy import bp as privacy_bp
     from campaign.web.signup import bp as signup_bp
@@ -152,7 +154,7 @@ def create_app(
         webhooks=load_webhooks(settings),
         data_mailer=data_mailer,
     )
-    for bp in (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, signup_bp, webhooks_bp):
+    for bp in (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, engagement_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     @app.get("/")
