@@ -164,6 +164,23 @@ def test_erase_leaves_no_byte_of_the_address_and_only_a_new_confirmed_signup_bri
         store.close()
 
 
+def test_a_reader_who_left_can_still_download_and_delete_their_data(campaign_dir):
+    add_subscribers(campaign_dir, [{"email": READER7, "name": "Reader Seven"}])
+    with live_web(campaign_dir) as web:
+        reader = web.store.subscriber_by_email(READER7)
+        web.store.suppress(reader.id, UNSUBSCRIBED, "left")
+        url = f"{web.url}/preferences/{Tokens(TEST_SECRET).preferences(reader.id, utcnow().date())}"
+        session = requests.Session()
+        page = session.get(url, timeout=10).text
+        assert "You are unsubscribed" in page and "Delete me" in page and "Download my data" in page
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        assert "emailed you a link" in session.post(url + "/export", data={"csrf_token": csrf}, timeout=10).text
+        assert session.post(url + "/delete", data={"csrf_token": csrf}, timeout=10).status_code == 200
+        done = session.post(url + "/delete/confirm", data={"csrf_token": csrf}, timeout=10)
+        assert "You are deleted" in done.text and web.store.is_erased(reader.id)
+        assert "Delete me" not in session.get(url, timeout=10).text
+
+
 def test_delete_me_needs_a_second_post_and_download_my_data_emails_a_link(campaign_dir):
     add_subscribers(campaign_dir, [{"email": READER7, "name": "Reader Seven"}])
     with live_web(campaign_dir) as web:

@@ -69,3 +69,25 @@ def test_the_page_has_no_axe_violation_and_works_without_javascript(campaign_dir
             assert _axe(page, axe_script) == []
         finally:
             context.close()
+
+
+def test_the_delete_confirmation_and_the_chart_page_have_no_axe_violation(campaign_dir, browser, axe_script):
+    add_subscribers(campaign_dir, people(2))
+    campaign_dir.run("send", "1", "--yes", check=True)
+    with live_web(campaign_dir, env={"CAMPAIGN_METRICS_TOKEN": "m" * 32}) as web:
+        reader = web.store.subscriber_by_email("reader00001@example.org")
+        url = f"{web.url}/preferences/{Tokens(TEST_SECRET).preferences(reader.id, date.today())}"
+        for scheme in ("light", "dark"):
+            context = browser.new_context(viewport={"width": 375, "height": 900}, color_scheme=scheme)
+            try:
+                page = context.new_page()
+                page.goto(url)
+                page.get_by_role("button", name="Delete me").click()
+                page.wait_for_selector("text=Yes, delete me")
+                assert _axe(page, axe_script) == [], scheme
+                page.goto(f"{web.url}/metrics/engagement?token={'m' * 32}")
+                assert page.locator("svg").count() == 1
+                assert _axe(page, axe_script) == [], scheme
+            finally:
+                context.close()
+        assert web.store.subscriber_by_email("reader00001@example.org") is not None  # only asked

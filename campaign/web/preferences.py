@@ -61,7 +61,16 @@ def _postpones() -> bool:
 def page(token: str, subscriber: Subscriber | None, *, status: int = 200, saved: str | None = None, error=None):
     ctx = site()
     if _gone(subscriber):
-        return render_page("preferences.html.j2", status=status, gone=True, token=token)
+        # a reader who left can still download or delete their data (GDPR Art. 15, 17); an erased one has none
+        return render_page(
+            "preferences.html.j2",
+            status=status,
+            gone=True,
+            token=token,
+            has_data=subscriber is not None,
+            csrf_field=CSRF_FIELD,
+            csrf_token=ctx.csrf.token() if subscriber is not None else "",
+        )
     assert subscriber is not None
     paused_until = ctx.store.paused_until(subscriber.id)
     if paused_until is not None and paused_until <= ctx.clock():
@@ -87,6 +96,7 @@ def page(token: str, subscriber: Subscriber | None, *, status: int = 200, saved:
         csrf_field=CSRF_FIELD,
         csrf_token=ctx.csrf.token(),
         country=subscriber.country,
+        has_data=True,
     )
 
 

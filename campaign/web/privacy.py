@@ -13,7 +13,7 @@ import json
 
 from flask import Blueprint, make_response
 
-from campaign.ledger.schema import SUPPRESSED
+from campaign.ledger.schema import BOUNCED, COMPLAINED
 from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
 from campaign.web.error_pages import error_response
@@ -34,7 +34,7 @@ def request_export(token: str):
     subscriber, refused = checked_post(token)
     if refused is not None:
         return refused
-    if subscriber is None or subscriber.status in SUPPRESSED:
+    if subscriber is None or subscriber.status in (BOUNCED, COMPLAINED):  # never email those addresses
         return page(token, subscriber)
     ctx = site()
     retry_after = ctx.signup_limiter.hit(f"data-link:{subscriber.id}")
