@@ -68,3 +68,13 @@ def test_preferences_and_export_tokens_have_their_own_purpose_and_expire():
     assert tokens.read_preferences(tokens.export(9), today=day) is None
     assert tokens.read_export(tokens.export(9)) == 9
     assert tokens.read_export(tokens.export(9), max_age=-1) is None
+
+
+def test_the_fast_preferences_signer_matches_itsdangerous():
+    from itsdangerous import URLSafeSerializer
+
+    tokens = Tokens("secret" * 6)
+    reference = URLSafeSerializer("secret" * 6, salt="campaign.preferences")
+    assert tokens._sign_prefs == tokens._fast_preferences  # the fast path is in use
+    for subscriber_id, day in ((1, date(2027, 9, 1)), (99, date(2027, 9, 30)), (10**9, date(2028, 1, 1))):
+        assert tokens.preferences(subscriber_id, day) == reference.dumps([subscriber_id, day.toordinal()])

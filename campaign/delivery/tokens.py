@@ -64,15 +64,28 @@ class Tokens:
         self._sign: Callable[[int], str] = self._fast_unsubscribe
         if any(self._fast_unsubscribe(i) != self._unsubscribe.dumps(i) for i in (0, 7, 123456, 2**31)):
             self._sign = self._unsubscribe.dumps
+        # The same for the preferences token (one per recipient too): JSON `[id,day]`, compact.
+        prefs = self._preferences.make_signer()
+        self._prefs_mac = hmac.new(prefs.derive_key(), digestmod=prefs.digest_method)
+        self._sign_prefs: Callable[[int, int], str] = self._fast_preferences
+        samples = ((0, 1), (7, 740226), (123456, 739000), (2**31 - 1, 800000))
+        if any(self._fast_preferences(i, d) != self._preferences.dumps([i, d]) for i, d in samples):
+            self._sign_prefs = lambda i, d: self._preferences.dumps([i, d])
 
-    def _fast_unsubscribe(self, subscriber_id: int) -> str:
-        # URLSafeSerializer's payload for an int is its JSON (the digits), base64url without padding; then the
-        # HMAC of that payload, base64url, after the separator.
-        payload = b2a_base64(str(subscriber_id).encode(), newline=False).translate(_URLSAFE).rstrip(b"=")
-        mac = self._mac.copy()
+    def _fast(self, base: hmac.HMAC, json_payload: bytes) -> str:
+        # URLSafeSerializer's payload is the compact JSON, base64url without padding; then the HMAC of that
+        # payload, base64url, after the separator.
+        payload = b2a_base64(json_payload, newline=False).translate(_URLSAFE).rstrip(b"=")
+        mac = base.copy()
         mac.update(payload)
         signature = b2a_base64(mac.digest(), newline=False).translate(_URLSAFE).rstrip(b"=")
         return (payload + self._sep + signature).decode("ascii")
+
+    def _fast_unsubscribe(self, subscriber_id: int) -> str:
+        return self._fast(self._mac, str(subscriber_id).encode())
+
+    def _fast_preferences(self, subscriber_id: int, day_ordinal: int) -> str:
+        return self._fast(self._prefs_mac, f"[{subscriber_id},{day_ordinal}]".encode())
 
     def unsubscribe(self, subscriber_id: int) -> str:
         return self._sign(subscriber_id)
@@ -99,7 +112,7 @@ class Tokens:
     def preferences(self, subscriber_id: int, issued: date) -> str:
         """The "Manage your emails" token: its own purpose (an unsubscribe token cannot open the page, nor the
         reverse), carrying only the id and the day it was issued (the email's day); valid PREFERENCES_MAX_DAYS."""
-        return self._preferences.dumps([subscriber_id, issued.toordinal()])
+        return self._sign_prefs(subscriber_id, issued.toordinal())
 
     def read_preferences(self, token: str, *, today: date, max_days: int = PREFERENCES_MAX_DAYS) -> int | None:
         if not _canonical(token):
