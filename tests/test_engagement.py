@@ -185,3 +185,31 @@ def test_the_chart_page_is_behind_the_metrics_token(campaign_dir):
         ok = requests.get(page, headers={"Authorization": "Bearer " + "m" * 32}, timeout=10)
         assert ok.status_code == 200 and "<svg" in ok.text and "2027-09-01" in ok.text
         assert "reader00001" not in ok.text and "approximate" in ok.text
+
+
+def test_aggregate_a_click_on_an_article_link_counts_once_for_its_day_and_redirects(campaign_dir):
+    _aggregate(campaign_dir)
+    article = campaign_dir.root / "content" / "article.md"
+    source = article.read_text(encoding="utf-8")
+    sentence = "Over 264 million people of all ages suffer from depression worldwide."
+    linked = "Over 264 million people of all ages suffer from [depression](https://www.who.int/news-room/fact-sheets/detail/depression) worldwide."
+    article.write_text(source.replace(sentence, linked, 1), encoding="utf-8")
+    project = campaign_dir.project()
+    target = "https://www.who.int/news-room/fact-sheets/detail/depression"
+    (day,) = [d for d in project.schedule.dates if target in project.content_for(d).part_html]
+    add_subscribers(campaign_dir, people(1))
+    with live_web(campaign_dir) as web:
+        number = project.schedule.day_number(day)
+        campaign_dir.run("send", str(number), "--yes", check=True)
+        html, text = parts(read_eml(eml_for(campaign_dir.outbox / day.isoformat(), "reader00001@example.org")))
+        assert target not in html and target not in text  # counted links only go through /r/
+        (link,) = set(re.findall(re.escape(web.url) + r"/r/" + day.isoformat() + r"/l-[0-9a-f]{10}", html))
+        assert link in text
+        answer = requests.get(link, allow_redirects=False, timeout=10)
+        assert answer.status_code == 302 and answer.headers["Location"] == target
+        link_id = link.rsplit("/", 1)[1]
+        with web.store.engine.connect() as conn:
+            rows = {(r.day, r.kind, r.name): r.count for r in conn.execute(select(engagement_counts))}
+        assert rows == {(day, "click", link_id): 1}
+    data = json.loads(campaign_dir.run("report", "--json", check=True).stdout)
+    assert [d["clicks"] for d in data["days"] if d["day"] == day.isoformat()] == [{link_id: 1}]

@@ -7,6 +7,7 @@ plus confirmation brings it back; `campaign privacy purge` erases those who left
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -100,7 +101,10 @@ def test_export_prints_valid_json_with_deliveries_and_the_consent_record(any_cam
     assert missing.returncode == 2 and "not a subscriber" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_erase_leaves_no_byte_of_the_address_and_only_a_new_confirmed_signup_brings_it_back(any_campaign_dir, request):
+def test_erase_leaves_no_byte_of_the_address_and_only_a_new_confirmed_signup_brings_it_back(
+    any_campaign_dir, request, caplog
+):
+    caplog.set_level(logging.DEBUG)  # every log record of the server (in this process) is looked at below
     cdir = any_campaign_dir
     add_subscribers(cdir, [*people(3), {"email": READER7, "name": "Reader Seven", "country": "US"}])
     with live_web(cdir) as web:  # a server holds the database open (SQLite: the WAL stays) during the erasure
@@ -162,6 +166,7 @@ def test_erase_leaves_no_byte_of_the_address_and_only_a_new_confirmed_signup_bri
         assert row.confirmed_at is not None
     finally:
         store.close()
+    assert READER7 not in caplog.text and "Reader Seven" not in caplog.text  # nor in the logs we write
 
 
 def test_a_reader_who_left_can_still_download_and_delete_their_data(campaign_dir):
