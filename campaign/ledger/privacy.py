@@ -208,9 +208,10 @@ class Privacy(Tables):
             self.scrub_files()
         return True
 
-    def scrub_files(self) -> None:
+    def scrub_files(self, *, vacuum: bool = True) -> None:
         """After an erasure: SQLite's WAL checkpointed and truncated (its old page images gone); PostgreSQL's
-        touched tables vacuumed (dead tuples removed). Backups and the server's own WAL archive are outside."""
+        touched tables vacuumed (dead tuples removed) unless `vacuum=False` (a web request: the daily purge
+        vacuums). Backups and the server's own WAL archive are outside."""
         if self.engine.dialect.name == "sqlite":
             for _ in range(50):  # a reader in another process holds the WAL for a moment: try again
                 with self.engine.connect() as conn:
@@ -222,6 +223,8 @@ class Privacy(Tables):
                 "the erasure is recorded, but the database's WAL could not be truncated while another process "
                 "reads it; run the command again (or stop `campaign serve` for a moment)"
             )
+        if not vacuum:
+            return
         with self.engine.connect() as conn:
             autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in TOUCHED:
@@ -230,8 +233,7 @@ class Privacy(Tables):
     def purge_expired(self, *, key: str, cutoff: datetime, at: datetime) -> int:
         """Erase everyone who left (or never confirmed) before `cutoff`; returns how many."""
         erased = sum(self.erase_subscriber(i, key=key, at=at, scrub=False) for i in self.suppressed_before(cutoff))
-        if erased:
-            self.scrub_files()
+        self.scrub_files()  # every day, erasures or not: it also finishes a clean-up a web request left to it
         return erased
 
     def suppressed_before(self, cutoff: datetime) -> list[int]:

@@ -10,9 +10,11 @@ Every POST needs the preferences token and the page's CSRF token (preferences.py
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Blueprint, make_response
 
+from campaign.errors import ErasureIncomplete
 from campaign.ledger.schema import BOUNCED, COMPLAINED
 from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
@@ -21,6 +23,7 @@ from campaign.web.pages import render_page
 from campaign.web.preferences import checked_post, page
 
 bp = Blueprint("privacy", __name__)
+log = logging.getLogger("campaign.web")
 
 BAD_DOWNLOAD = (
     "This download link is not valid",
@@ -87,5 +90,9 @@ def delete(token: str):
     ctx = site()
     country = subscriber.country if subscriber else None
     if subscriber is not None:
-        ctx.store.erase_subscriber(subscriber.id, key=ctx.settings.secret_key, at=ctx.clock())
+        ctx.store.erase_subscriber(subscriber.id, key=ctx.settings.secret_key, at=ctx.clock(), scrub=False)
+        try:  # SQLite: the WAL truncated now; PostgreSQL's VACUUM is left to the daily purge (not in a request)
+            ctx.store.scrub_files(vacuum=False)
+        except ErasureIncomplete:
+            log.warning("an erasure's WAL clean-up waits for the next purge (the database was busy)")
     return render_page("privacy.html.j2", state="deleted", token=token, country=country)
