@@ -26,7 +26,8 @@
     ├── IllegalTransition             a day's state asked to move where its state machine has no arrow
     ├── StaleProject                  the loaded campaign lacks days another process started since: reload
     ├── DNSLookupFailed               `campaign check` could not ask DNS at all
-    └── EditConflict                  a studio save found the file changed on disk (409): nothing written
+    ├── EditConflict                  a studio save found the file changed on disk (409): nothing written
+    └── ErasureIncomplete             an erasure is recorded, its database files not cleaned yet: run it again
 
 The CLI maps `InvalidInput` → 2 and `CampaignError` → 1. `ConfigurationError` is deliberately *not* a
 `ProviderError`: retry loops catch provider errors and must never swallow a missing key or a bad token.
@@ -212,3 +213,8 @@ class EditConflict(CampaignError):
         self.path = path
         self.current = current
         self.etag = etag
+
+
+class ErasureIncomplete(CampaignError):
+    """An erasure is recorded, but the database files could not be cleaned yet (another process held the SQLite
+    WAL): running the erase or purge again finishes it."""

@@ -22,7 +22,11 @@ def render_golden() -> dict[str, str]:
         from datetime import date
 
         issue = project.render(date.fromisoformat(DAY))
-        html, text = issue.merge(unsubscribe_url="https://news.example.org/unsubscribe/GOLDEN", name="Ann")
+        html, text = issue.merge(
+            unsubscribe_url="https://news.example.org/unsubscribe/GOLDEN",
+            name="Ann",
+            preferences_url="https://news.example.org/preferences/GOLDEN",
+        )
     return {f"{DAY}.email.html": html, f"{DAY}.email.txt": text}
 
 

@@ -755,3 +755,12 @@ def claim_as_dead_sender(sender: Sender, day, *, limit: int, batch_id: str) -> l
         provider=sender.provider.name,
         lease_until=utcnow() + timedelta(hours=1),
     )
+
+
+def expected_preferences(subscriber_id: int, day, public_url: str = "https://news.example.org") -> str:
+    """The "Manage your emails" URL a send of `day` gives this subscriber (what each provider must carry)."""
+    from campaign.delivery.tokens import Tokens
+    from campaign.series.links import preferences_url
+    from tests.conftest import TEST_SECRET
+
+    return preferences_url(public_url, Tokens(TEST_SECRET).preferences(subscriber_id, day))

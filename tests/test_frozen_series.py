@@ -33,8 +33,9 @@ def _send(campaign_dir, day) -> None:
 
 
 def _comparable(text: str) -> str:
-    """The issue without what differs per recipient (greeting, unsubscribe link)."""
+    """The issue without what differs per recipient (greeting, unsubscribe and preferences links)."""
     text = re.sub(r"https://\S+/unsubscribe/\S+", "UNSUBSCRIBE", text.replace("\r\n", "\n"))
+    text = re.sub(r"https://\S+/preferences/\S+", "PREFERENCES", text)
     return re.sub(r"^(Hi|Dear|Hello) [^\n,]*,", r"\1 NAME,", text, flags=re.M)
 
 

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -80,7 +80,12 @@ HOSTILE_SEGMENTS = {
     "markup": "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
 }
 VALID_SEGMENTS = {
-    "token": {"unsubscribe-token": TOKENS.unsubscribe(1), "confirm-token": TOKENS.confirm(2)},
+    "token": {
+        "unsubscribe-token": TOKENS.unsubscribe(1),
+        "confirm-token": TOKENS.confirm(2),
+        "preferences-token": TOKENS.preferences(1, date.today()),
+        "export-token": TOKENS.export(1),
+    },
     "day": {"day": "2027-09-01", "impossible-day": "2027-09-31", "day-number": "10", "far-day": "99999-01-01"},
     "provider": {name: name for name in (*PROVIDERS, "ses")},
     "kind": {"unsubscribe-page": "unsubscribe", "subscribe-page": "subscribe"},
@@ -179,8 +184,18 @@ _WEB_RULES = {
     "/confirm/<token>": {"GET", "POST"},
     "/unsubscribe/<token>": {"GET", "POST"},
     "/unsubscribe/<token>/pause": {"POST"},
+    "/preferences/<token>": {"GET", "POST"},
+    "/preferences/<token>/pause": {"POST"},
+    "/preferences/<token>/leave": {"POST"},
+    "/preferences/<token>/export": {"POST"},
+    "/preferences/<token>/delete": {"POST"},
+    "/preferences/<token>/delete/confirm": {"POST"},
+    "/export/<token>": {"GET"},
     "/archive/": {"GET"},
     "/archive/<day>": {"GET"},
+    "/r/<day>/<link>": {"GET"},
+    "/o/<day>/<variant>.gif": {"GET"},
+    "/metrics/engagement": {"GET"},
     "/webhooks/<provider>": {"POST"},
 }
 
@@ -220,7 +235,7 @@ def test_no_request_produces_a_500(apps, case, caplog):
     elif "/webhooks/" in case.path:
         assert response.status_code in (401, 404, 413), response.status_code  # unsigned: nothing is read
     # No hostile request changes a subscriber (valid tokens with junk bodies included).
-    if case.path.startswith(("/webhooks/", "/confirm/", "/subscribe")):
+    if case.path.startswith(("/webhooks/", "/confirm/", "/subscribe", "/preferences/")):  # (no CSRF token here)
         assert {s.email: s.status for s in apps.store.list_subscribers() if s.email in statuses} == statuses
 
 

@@ -10,7 +10,7 @@ from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import FakeMailgun, Fault, go_live, make_rig, once, seed_subscribers
+from tests.provider_servers import FakeMailgun, Fault, expected_preferences, go_live, make_rig, once, seed_subscribers
 
 
 def mailgun_env(server, key="test-key", domain="mg.example.org"):
@@ -58,7 +58,9 @@ def test_one_message_per_call_with_its_own_headers_and_what_each_reader_gets(cam
             (ids[0], "reader000001@example.org", "Reader 1"),
             (odd, "amp@example.org", "Tom & <Jerry>"),
         ]:
-            html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
+            html, text = issue.merge(
+                unsubscribe_url=expected_url(sid), name=name, preferences_url=expected_preferences(sid, rig.day)
+            )
             assert (delivered[email].html, delivered[email].text) == (html, text)
             assert delivered[email].headers["List-Unsubscribe"] == f"<{expected_url(sid)}>"
             assert delivered[email].headers["Message-ID"].endswith(">")  # our deterministic id

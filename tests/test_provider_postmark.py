@@ -18,6 +18,7 @@ from tests.provider_servers import (
     Fault,
     combine,
     every,
+    expected_preferences,
     go_live,
     ledger,
     make_rig,
@@ -142,7 +143,9 @@ def test_the_exact_request_postmark_receives(campaign_dir):
         for sid, variant, name in ((named, "GB", "Reader 1"), (unnamed, rig.project.default_variant, None)):
             message = by_id[sid]
             issue = rig.project.render(rig.day, variant)
-            html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
+            html, text = issue.merge(
+                unsubscribe_url=expected_url(sid), name=name, preferences_url=expected_preferences(sid, rig.day)
+            )
             assert message["HtmlBody"] == html and message["TextBody"] == text  # the same bytes the outbox writes
             assert message["From"] == campaign.from_ and message["ReplyTo"] == campaign.reply_to
             assert message["Subject"] == issue.subject

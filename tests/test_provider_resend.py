@@ -12,7 +12,15 @@ from campaign.providers.base import Batch
 from campaign.providers.resend import idempotency_key
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import FakeResend, Fault, claim_as_dead_sender, make_rig, once, seed_subscribers
+from tests.provider_servers import (
+    FakeResend,
+    Fault,
+    claim_as_dead_sender,
+    expected_preferences,
+    make_rig,
+    once,
+    seed_subscribers,
+)
 
 
 def resend_env(server, key="re_test"):
@@ -42,7 +50,9 @@ def test_batch_request_contract(campaign_dir):
         ]
         assert "Date" not in email["headers"]  # the body must be reproducible for the key
         assert email["headers"]["List-Unsubscribe"] == f"<{expected_url(ids[0])}>"
-        html, text = rig.project.render(rig.day).merge(unsubscribe_url=expected_url(ids[0]), name="Reader 1")
+        html, text = rig.project.render(rig.day).merge(
+            unsubscribe_url=expected_url(ids[0]), name="Reader 1", preferences_url=expected_preferences(ids[0], rig.day)
+        )
         assert (email["html"], email["text"]) == (html, text)
         assert rig.ledger() == {"sent": 250}
 
@@ -85,7 +95,7 @@ def test_a_batch_left_in_flight_by_a_crash_is_resent_automatically_with_the_same
         batch = Batch(
             "20270901-crashed",
             rig.project.render(rig.day),
-            tuple(sender.recipient(r) for r in rows),
+            tuple(sender.recipient(r, rig.day) for r in rows),
             sender.identity(rig.day),
             sent_at=sender.clock(),
         )

@@ -12,7 +12,7 @@ from campaign.delivery.tokens import Tokens
 from campaign.errors import AuthenticationFailed
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import FakeSendGrid, Fault, go_live, make_rig, once, seed_subscribers
+from tests.provider_servers import FakeSendGrid, Fault, expected_preferences, go_live, make_rig, once, seed_subscribers
 
 
 def sendgrid_env(server, key="test-key"):
@@ -51,7 +51,9 @@ def test_one_shared_content_many_personalizations_and_what_each_reader_gets(camp
             (odd, "obrien@example.org", 'Zoë "Z" <O\'Brien> & co'),
         ]:
             d = delivered[email]
-            html, text = issue.merge(unsubscribe_url=expected_url(sid), name=name)
+            html, text = issue.merge(
+                unsubscribe_url=expected_url(sid), name=name, preferences_url=expected_preferences(sid, rig.day)
+            )
             assert (d.html, d.text) == (html, text)  # substitutions = our own merge
             assert d.headers["List-Unsubscribe"] == f"<{expected_url(sid)}>"
             assert d.extra["custom_args"] == {"issue": rig.day.isoformat(), "subscriber_id": str(sid)}
@@ -79,7 +81,8 @@ def test_the_same_address_twice_goes_out_in_separate_requests(campaign_dir):
 
         with rig.store.engine.connect() as conn:
             recipients = [
-                sender.recipient(row) for row in conn.execute(rig.store.owed_query(rig.day, sender.cutoff(rig.day)))
+                sender.recipient(row, rig.day)
+                for row in conn.execute(rig.store.owed_query(rig.day, sender.cutoff(rig.day)))
             ]
         recipients.sort(key=lambda r: r.subscriber_id)
         twin = replace(recipients[0], subscriber_id=ids[1], email=recipients[0].email.upper())

@@ -17,7 +17,7 @@ from campaign.errors import AuthenticationFailed, ConfigurationError
 from campaign.providers import make_provider
 from campaign.series.links import unsubscribe_url
 from tests.conftest import TEST_SECRET
-from tests.provider_servers import make_rig, seed_subscribers
+from tests.provider_servers import expected_preferences, make_rig, seed_subscribers
 
 
 class Mailbox:
@@ -120,7 +120,9 @@ def test_starttls_auth_one_connection_and_the_message_each_reader_gets(campaign_
     url = unsubscribe_url("https://news.example.org", Tokens(TEST_SECRET).unsubscribe(ids[0]))
     assert message["List-Unsubscribe"] == f"<{url}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    html, text = rig.project.render(rig.day).merge(unsubscribe_url=url, name="Reader 1")
+    html, text = rig.project.render(rig.day).merge(
+        unsubscribe_url=url, name="Reader 1", preferences_url=expected_preferences(ids[0], rig.day)
+    )
 
     def same(a: str) -> str:  # transfer encoding turns line ends into CRLF
         return a.replace("\r\n", "\n").strip()

@@ -188,3 +188,21 @@ def test_pause_lasts_seven_days(campaign_dir):
             ).scalar_one()
         assert before + timedelta(days=7) <= until <= utcnow() + timedelta(days=7)
         assert len(_events(web.store, "pause")) == 1
+
+
+def test_a_correctly_signed_token_with_an_id_out_of_range_is_a_400_not_a_500(campaign_dir):
+    from itsdangerous import URLSafeSerializer
+
+    add_subscribers(campaign_dir, people(1))
+    signer = URLSafeSerializer(TEST_SECRET, salt="campaign.unsubscribe")
+    with live_web(campaign_dir) as web:
+        for value in (2**63, 2**31, -1):
+            token = signer.dumps(value)
+            for method, path in (("get", ""), ("post", ""), ("post", "/pause")):
+                response = requests.request(
+                    method, f"{web.url}/unsubscribe/{token}{path}", data=ONE_CLICK, timeout=10, allow_redirects=False
+                )
+                assert response.status_code == 400, (value, method, path)
+                assert "not valid" in response.text
+        assert web.store.subscriber_by_email("reader00001@example.org").status == ACTIVE
+        assert _events(web.store, "unsubscribe") == [] and _events(web.store, "pause") == []

@@ -62,6 +62,8 @@ def live_web(campaign: CampaignDir, *, links_to_server: bool = True, env: dict |
         context = app.extensions["campaign"]
         if isinstance(context, SiteContext):
             context.mailer.close()
+            if context.data_mailer is not None:
+                context.data_mailer.close()
         if store is not None:
             store.close()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 # Imported in the order `campaign --help` lists them; each registers its commands on `app`.
-from campaign.cli import check, db, schedule, send, series, studio, subscribers, web, workers  # noqa: F401, I001
+from campaign.cli import check, db, privacy, report, schedule, send, series, studio, subscribers, web, workers  # noqa: F401, I001
 from campaign.cli.app import app, command, err
 from campaign.errors import CampaignError, InvalidInput, LockHeld
 

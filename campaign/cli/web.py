@@ -80,6 +80,9 @@ def serve(
     finally:
         signal.signal(signal.SIGTERM, previous)
         server.close()
-        application.extensions["campaign"].mailer.close()  # let queued confirmation emails go out
+        context = application.extensions["campaign"]
+        context.mailer.close()  # let queued confirmation emails go out
+        if context.data_mailer is not None:
+            context.data_mailer.close()
         st.close()
     err.print("stopped", markup=False)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from campaign.delivery.editions import Editions
 from campaign.delivery.values import Chunk
+from campaign.ledger.schema import variant_key
 from campaign.ledger.states import ACTIVE, UNKNOWN
 from campaign.ledger.subscribers import Audience
 from campaign.ledger.views import SenderLedger
@@ -67,16 +68,20 @@ class BatchSource:
                 after = chunk.rows[-1].id
                 yield chunk
         self.store.drop_inactive(day)
+        # readers who paused while a claim ran: their part is postponed (or skipped), never left queued
+        self.store.hold_paused(day, at=self.clock(), postpone=self.editions.require(day).send.postpones)
 
     def chunked(self, day: date, rows_pages: Iterator[list], restore_to: str | None) -> Iterator[Chunk]:
         """Fill each variant's batch across pages, so a small country still gets full batches."""
         pending: dict[str, list] = defaultdict(list)
-        variants: dict[str | None, str] = {}
+        variants: dict[tuple[str | None, str | None], str] = {}
         for rows in rows_pages:
             for row in rows:
-                variant = variants.get(row.country)
+                variant = variants.get((row.country, row.format))
                 if variant is None:
-                    variant = variants[row.country] = self.editions.variant_for(day, row.country)
+                    variant = variants[row.country, row.format] = variant_key(
+                        self.editions.variant_for(day, row.country), row.format
+                    )
                 group = pending[variant]
                 group.append(row)
                 if len(group) >= self.max_batch:
@@ -103,7 +108,7 @@ class BatchSource:
         for row in rows:
             by_batch[row.batch_id].append(row)
         for batch_id, members in by_batch.items():
-            variants = {self.editions.variant_for(day, r.country) for r in members}
+            variants = {variant_key(self.editions.variant_for(day, r.country), r.format) for r in members}
             if (
                 batch_id
                 and len(variants) == 1

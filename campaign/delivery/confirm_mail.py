@@ -47,6 +47,21 @@ def confirm_url(public_url: str, token: str) -> str:
 
 
 class ConfirmationMailer:
+    """Sends one kind of transactional email with one per-recipient link (subclasses change the class
+    attributes: the "download my data" email, data_mail.py)."""
+
+    template = TEMPLATE
+    outbox_subfolder = OUTBOX_SUBFOLDER
+    event = "confirmation"  # events "<event>_sent" / "<event>_failed"
+
+    def subject(self, name: str) -> str:
+        return f"Please confirm your subscription to {name}"
+
+    preheader = "One click to confirm. If you did not ask for this, you can ignore this email."
+
+    def link(self, subscriber: Subscriber) -> str:
+        return confirm_url(self.settings.public_url, self.tokens.confirm(subscriber.id))
+
     def __init__(
         self,
         settings: Settings,
@@ -65,7 +80,7 @@ class ConfirmationMailer:
         self.clock = clock
         campaign = project.schedule.campaign
         # Confirmations get their own outbox folder; other providers ignore outbox_dir.
-        provider_settings = dataclasses.replace(settings, outbox_dir=settings.outbox_dir / OUTBOX_SUBFOLDER)
+        provider_settings = dataclasses.replace(settings, outbox_dir=settings.outbox_dir / self.outbox_subfolder)
         name = provider_name(settings, campaign.provider)
         self._make = make or (lambda: make_provider(name, provider_settings, campaign))
         self._rendered: dict[tuple[str, date], RenderedIssue] = {}
@@ -84,11 +99,11 @@ class ConfirmationMailer:
             if key not in self._rendered:
                 name = self.project.schedule.campaign.name
                 self._rendered[key] = self.project.renderer.render_message(
-                    TEMPLATE,
+                    self.template,
                     day=day,
                     variant=variant,
-                    subject=f"Please confirm your subscription to {name}",
-                    preheader="One click to confirm. If you did not ask for this, you can ignore this email.",
+                    subject=self.subject(name),
+                    preheader=self.preheader,
                     context={"confirm_url": CONFIRM_URL},
                 )
             return self._rendered[key]
@@ -97,7 +112,7 @@ class ConfirmationMailer:
         """Render (once per variant and day), merge this subscriber's links, send; returns the provider's result."""
         now = self.clock()
         rendered = self._render(self.project.variant_for(subscriber.country), now.date())
-        link = confirm_url(self.settings.public_url, self.tokens.confirm(subscriber.id))
+        link = self.link(subscriber)
         merged_html, merged_text = fill_link(rendered.html, rendered.text, CONFIRM_URL, link)
         issue = dataclasses.replace(rendered, html=merged_html, text=merged_text)
         recipient = Recipient(
@@ -112,7 +127,7 @@ class ConfirmationMailer:
             (recipient,),
             identity_for(self.project),
             sent_at=now,
-            metadata={"kind": "confirmation"},
+            metadata={"kind": self.event},
         )
         provider = self._make()
         try:
@@ -121,7 +136,7 @@ class ConfirmationMailer:
             provider.close()
         self.store.add_event(
             provider=provider.name,
-            kind="confirmation_sent" if result.ok else "confirmation_failed",
+            kind=f"{self.event}_sent" if result.ok else f"{self.event}_failed",
             email=subscriber.email,
             subscriber_id=subscriber.id,
             payload={"message_id": result.message_id, "error": result.error},
@@ -140,13 +155,14 @@ class ConfirmationMailer:
         try:
             result = self.send(subscriber)
         except CampaignError as err:
-            log.error("confirmation email to subscriber %s not sent: %s", subscriber.id, err)
+            log.error("%s email to subscriber %s not sent: %s", self.event, subscriber.id, err)
             return
         except Exception:  # a background thread must log, never die silently
-            log.exception("confirmation email to subscriber %s not sent", subscriber.id)
+            log.exception("%s email to subscriber %s not sent", self.event, subscriber.id)
             return
         if not result.ok:
-            log.error("confirmation email to subscriber %s rejected: %s", subscriber.id, result.error)
+            # (the provider's reason may quote the address: the log names the subscriber's id only)
+            log.error("%s email to subscriber %s rejected", self.event, subscriber.id)
 
     def _done(self, future: Future) -> None:
         with self._lock:

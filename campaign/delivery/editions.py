@@ -9,12 +9,14 @@ rendered once by a process that has the folder, stored, and reused.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import date, datetime
 
 from campaign.delivery.as_sent import freeze_through
 from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.queue import Variants
+from campaign.ledger.schema import split_variant_key
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Identity
 from campaign.series.edition import INTERNATIONAL, Edition, make_edition
@@ -31,6 +33,7 @@ class Editions:
         self.store = store
         self.project = project
         self._cache: dict[date, Edition] = {}
+        self._text_only: dict[tuple[date, str], RenderedIssue] = {}
         self._lock = threading.Lock()  # worker threads of one sender ask for variants concurrently
 
     def get(self, day: date) -> Edition | None:
@@ -96,8 +99,20 @@ class Editions:
         v = self.variants(day)
         return sorted(set(v.by_country.values()) | {v.no_country, v.other})
 
-    def issue(self, day: date, variant: str) -> RenderedIssue:
-        """The stored email of `day` for `variant`; a variant it lacks is rendered once, stored, reused."""
+    def issue(self, day: date, key: str) -> RenderedIssue:
+        """The stored email of `day` for a queue variant: its crisis variant's, or for "<variant>+text" (a reader
+        who chose plain text) the same email without its HTML part, so every provider sends the text alone."""
+        variant, text_only = split_variant_key(key)
+        issue = self._variant(day, variant)
+        if not text_only:
+            return issue
+        cached = self._text_only.get((day, variant))
+        if cached is None or cached.text is not issue.text:
+            cached = self._text_only[day, variant] = dataclasses.replace(issue, html="")
+        return cached
+
+    def _variant(self, day: date, variant: str) -> RenderedIssue:
+        """A crisis variant of the stored email; one it lacks is rendered once, stored, reused."""
         edition = self.require(day)
         if edition.has(variant):
             return edition.issue(variant)

@@ -27,6 +27,8 @@ class Sending(Protocol):
 
     def unsubscribe_link(self, subscriber_id: int) -> str: ...
 
+    def preferences_link(self, subscriber_id: int, day: date) -> str: ...
+
 
 def send_test_copy(sender: Sending, day: date, email: str, *, country: str | None = None) -> Result:
     """One copy of `day` to `email` through the sender's provider, with the subscriber's name and crisis
@@ -41,7 +43,9 @@ def send_test_copy(sender: Sending, day: date, email: str, *, country: str | Non
     else:
         project = sender.editions.require_project(day)
         issue = project.render(day, project.variant_for(wanted))
-    recipient = Recipient(subscriber_id, email, name, sender.unsubscribe_link(subscriber_id))
+    recipient = Recipient(
+        subscriber_id, email, name, sender.unsubscribe_link(subscriber_id), sender.preferences_link(subscriber_id, day)
+    )
     if why := sender.provider.refusal(recipient):
         return Result(subscriber_id, False, error=f"not sent: {why}", permanent=True)
     batch = Batch(

@@ -69,7 +69,7 @@ from campaign.ledger.addresses import clean_name
 from campaign.ledger.states import FAILED, READY, UNKNOWN
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
-from campaign.series.links import unsubscribe_url
+from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 
 # Re-exported: callers import these from here.
@@ -137,12 +137,15 @@ class Sender(Checkpoints):
             return identity_for(self.project)
         return self.editions.identity(day)
 
-    def recipient(self, row) -> Recipient:
+    def preferences_link(self, subscriber_id: int, day: date) -> str:
+        return preferences_url(self.settings.public_url, self.tokens.preferences(subscriber_id, day))
+
+    def recipient(self, row, day: date) -> Recipient:
         try:
             name = clean_name(row.name)
         except ValueError:
             name = None
-        return Recipient(row.id, row.email, name, self.unsubscribe_link(row.id))
+        return Recipient(row.id, row.email, name, self.unsubscribe_link(row.id), self.preferences_link(row.id, day))
 
     def cutoff(self, day: date) -> datetime:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
@@ -399,13 +402,13 @@ class Sender(Checkpoints):
     def _cancelled(self) -> bool:
         return self._abort.is_set() or self.stop.is_set()
 
-    def _screen(self, rows: list) -> tuple[list[Recipient], list[Result]]:
+    def _screen(self, rows: list, day: date) -> tuple[list[Recipient], list[Result]]:
         """Recipients the provider can take, and a rejection for each one it cannot (one bad address never
         fails its batch): nothing about them is sent, so they are `rejected` with the reason."""
         ok: list[Recipient] = []
         refused: list[Result] = []
         for row in rows:
-            recipient = self.recipient(row)
+            recipient = self.recipient(row, day)
             why = self.provider.refusal(recipient)
             if why is None:
                 ok.append(recipient)
@@ -414,7 +417,7 @@ class Sender(Checkpoints):
         return ok, refused
 
     def _deliver(self, day: date, job: Job) -> Sequence[Result]:
-        recipients, refused = self._screen(job.rows)
+        recipients, refused = self._screen(job.rows, day)
         if not recipients:
             return refused
         batch = Batch(

@@ -22,7 +22,7 @@ from campaign.delivery.tokens import Tokens
 from campaign.errors import ProviderError
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Provider, Recipient
-from campaign.series.links import unsubscribe_url
+from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 from campaign.series.render import RenderedIssue
 
@@ -135,7 +135,13 @@ def send_welcomes(
             if not claimed:
                 continue
             recipients = tuple(
-                Recipient(r.id, r.email, r.name, unsubscribe_url(project.settings.public_url, tokens.unsubscribe(r.id)))
+                Recipient(
+                    r.id,
+                    r.email,
+                    r.name,
+                    unsubscribe_url(project.settings.public_url, tokens.unsubscribe(r.id)),
+                    preferences_url(project.settings.public_url, tokens.preferences(r.id, message.day)),
+                )
                 for r in claimed
             )
             batch = Batch(

@@ -18,7 +18,9 @@ Import policy (what listmonk and Mailchimp do, made strict where it matters):
   place when a list moves from another tool: the series owes them what a subscriber who confirmed at that
   moment is owed. In the future it is a pre-registration (they join then); before the series, from day 1.
   It applies to new subscribers only: an existing reader's place is never moved by an import;
-- the header is checked in one pass, and a header wider than `MAX_COLUMNS` is refused before anything else.
+- the header is checked in one pass, and a header wider than `MAX_COLUMNS` is refused before anything else;
+- an address erased at the reader's request (its keyed hash is on record, ledger/privacy.py) is reported with
+  its line and never imported: only the reader's own confirmed sign-up brings it back.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy import select, update
 from campaign.clock import utcnow, zone_of
 from campaign.errors import ImportError_, Problem
 from campaign.ledger.addresses import clean_name, normalise_email
+from campaign.ledger.privacy import address_hash
 from campaign.ledger.schema import subscribers
 from campaign.ledger.states import ACTIVE, SUPPRESSED
 from campaign.ledger.store import Store
@@ -251,10 +254,40 @@ def read_csv(path: Path, *, utf8_local: bool = False) -> tuple[list[Row], Import
     return rows, report
 
 
+def _without_erased(store: Store, rows: list[Row], report: ImportReport, key: str, name: str) -> list[Row]:
+    erased = store.all_erased_hashes()
+    if not erased:
+        return rows
+    kept = []
+    for row in rows:
+        if address_hash(key, row.email) in erased:
+            report.rejected.append(
+                Problem(
+                    name,
+                    row.line,
+                    "email",
+                    "this address was erased at the reader's request and is never imported again",
+                    "remove the row; the reader can come back only by signing up on the web form and confirming",
+                )
+            )
+        else:
+            kept.append(row)
+    return kept
+
+
 def import_subscribers(
-    store: Store, path: Path, *, strict: bool = False, now: datetime | None = None, utf8_local: bool = False
+    store: Store,
+    path: Path,
+    *,
+    strict: bool = False,
+    now: datetime | None = None,
+    utf8_local: bool = False,
+    erased_key: str | None = None,
 ) -> ImportReport:
+    """`erased_key` (CAMPAIGN_SECRET_KEY): check each address against the erased ones' keyed hashes."""
     rows, report = read_csv(path, utf8_local=utf8_local)
+    if erased_key is not None:
+        rows = _without_erased(store, rows, report, erased_key, path.name)
     if strict and report.rejected:
         raise ImportError_(report.rejected)
     now = now or utcnow()

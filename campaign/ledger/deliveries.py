@@ -184,6 +184,7 @@ class DeliveryLedger(DeliveryQueue, Tables):
                 subscribers.c.name,
                 subscribers.c.country,
                 subscribers.c.timezone,
+                subscribers.c.format,
                 deliveries.c.batch_id,
             )
             .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
@@ -218,6 +219,7 @@ class DeliveryLedger(DeliveryQueue, Tables):
                 subscribers.c.name,
                 subscribers.c.country,
                 subscribers.c.timezone,
+                subscribers.c.format,
                 subscribers.c.status.label("subscriber_status"),
             )
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)

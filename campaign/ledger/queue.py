@@ -25,7 +25,7 @@ from sqlalchemy import Date, String, and_, bindparam, case, exists, func, litera
 
 from campaign.clock import utcnow
 from campaign.ledger.liveness import alive
-from campaign.ledger.schema import Tables, UTCDateTime, deliveries, subscribers
+from campaign.ledger.schema import TEXT_ONLY, TEXT_VARIANT, Tables, UTCDateTime, deliveries, subscribers
 from campaign.ledger.states import ACTIVE, INFLIGHT, QUEUED, UNKNOWN
 from campaign.ledger.subscribers import Audience, audience_where
 
@@ -47,7 +47,9 @@ class Variants:
             grouped.setdefault(variant, []).append(code.upper())
         whens = [(or_(subscribers.c.country.is_(None), subscribers.c.country == ""), self.no_country)]
         whens += [(country.in_(codes), variant) for variant, codes in sorted(grouped.items())]
-        return case(*whens, else_=self.other)
+        crisis = case(*whens, else_=self.other)
+        # a reader who chose plain text is queued under "<variant>+text" (schema.variant_key)
+        return case((subscribers.c.format == TEXT_ONLY, crisis + literal(TEXT_VARIANT)), else_=crisis)
 
 
 def owed_subscribers(
@@ -116,6 +118,9 @@ class DeliveryQueue(Tables):
             .where(deliveries.c.day == day, deliveries.c.status == QUEUED, deliveries.c.variant == variant)
             .where(deliveries.c.subscriber_id > after_id)
             .where(subscribers.c.status == ACTIVE)
+            # a pause made after the enqueue holds too (the pause itself moves the reader's queued rows, this
+            # covers one made while the claim ran); such rows are settled by hold_paused once the queue drains
+            .where(or_(subscribers.c.paused_until.is_(None), subscribers.c.paused_until <= at))
             .order_by(deliveries.c.subscriber_id)
             .limit(limit)
             .correlate(None)

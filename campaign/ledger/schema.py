@@ -66,6 +66,11 @@ subscribers = Table(
     Column("paused_until", UTCDateTime),  # "pause these emails for 7 days"
     Column("joined_at", UTCDateTime, nullable=False),  # owed issues whose send time is after this
     Column("source", String(16), nullable=False, default="import"),
+    Column("format", String(8)),  # None: HTML and text; TEXT_ONLY: the text part only (the preferences page)
+    Column("consent_at", UTCDateTime),  # consent on record: when the sign-up form was sent,
+    Column("consent_version", String(80)),  # the form's wording version,
+    Column("confirmed_at", UTCDateTime),  # and when the double opt-in was confirmed
+    Column("erased_at", UTCDateTime),  # erased: every personal field gone, the row kept for the counts
 )
 Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)
 
@@ -251,6 +256,40 @@ audit_events = Table(
     Column("additional", Text, nullable=False),  # small JSON; never a secret or a token
 )
 Index("ix_audit_events_at", audit_events.c.at)
+
+
+TEXT_ONLY = "text"  # subscribers.format of a reader who asked for plain text only
+TEXT_VARIANT = "+text"  # appended to a queued row's crisis variant: that reader's issue goes as text only
+
+
+def variant_key(variant: str, format_: str | None) -> str:
+    """The queue's variant of a reader: their crisis variant, plus TEXT_VARIANT when they chose plain text."""
+    return variant + TEXT_VARIANT if format_ == TEXT_ONLY else variant
+
+
+def split_variant_key(key: str) -> tuple[str, bool]:
+    """(crisis variant, text only) of a queue variant."""
+    return (key[: -len(TEXT_VARIANT)], True) if key.endswith(TEXT_VARIANT) else (key, False)
+
+
+# The keyed hash (HMAC-SHA256, CAMPAIGN_SECRET_KEY) of each erased address: never imported or sent to again
+# without a new confirmed sign-up; nothing else about the person is kept (ledger/privacy.py).
+erased_addresses = Table(
+    "erased_addresses",
+    metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", UTCDateTime, nullable=False),
+)
+
+# Aggregate engagement (engagement: aggregate): counts per day and link, variant or event kind — no reader.
+engagement_counts = Table(
+    "engagement_counts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("kind", String(16), primary_key=True),  # click, open, provider_open, provider_click
+    Column("name", String(80), primary_key=True),  # the link id, the variant, or "all"
+    Column("count", Integer, nullable=False),
+)
 
 
 class Tables:

@@ -2,7 +2,8 @@
 
     SubscriberQueries (subscribers.py) · DeliveryLedger (deliveries.py) · IssueArchive (issues.py)
     EventLog (events.py) · LocksAndState (locks.py) · Welcomes (welcomes.py) · RateLimits (rates.py)
-    PostponedLedger (postponed.py) · Positions (positions.py: where each reader is)
+    PostponedLedger (postponed.py) · Positions (positions.py: where each reader is) · Preferences (preferences.py)
+    Privacy (privacy.py) · Engagement (engagement.py)
     (DeliveryLedger includes DeliveryQueue, queue.py: enqueue, claim, leases)
 
 SQLite by default (`CAMPAIGN_DATABASE_URL`), PostgreSQL (`postgresql+psycopg://`) with the same code.
@@ -20,11 +21,14 @@ from sqlalchemy.engine import Engine
 
 from campaign.ledger import migrate
 from campaign.ledger.deliveries import DeliveryLedger
+from campaign.ledger.engagement import Engagement
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
 from campaign.ledger.positions import Positions
 from campaign.ledger.postponed import PostponedLedger
+from campaign.ledger.preferences import Preferences
+from campaign.ledger.privacy import Privacy
 from campaign.ledger.rates import RateLimits
 from campaign.ledger.schema import deliveries, events, issues, state, welcomes
 from campaign.ledger.subscribers import SubscriberQueries
@@ -46,6 +50,9 @@ class Store(
     RateLimits,
     PostponedLedger,
     Positions,
+    Preferences,
+    Privacy,
+    Engagement,
 ):
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -98,6 +105,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted and overwritten content is zeroed, not left in free space: an erased address leaves no byte
+    # behind (ledger/privacy.py; the WAL is checkpointed after an erasure).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

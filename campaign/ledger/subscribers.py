@@ -143,6 +143,7 @@ class SubscriberQueries(Tables):
         at: datetime,
         min_interval: timedelta,
         timezone: str | None = None,
+        consent_version: str | None = None,
     ) -> tuple[Subscriber, bool]:
         """Record a sign-up request. A new address becomes a *pending* subscriber (sent nothing but the
         confirmation email); an existing one keeps its status and name until the link is followed. A pending or
@@ -155,7 +156,7 @@ class SubscriberQueries(Tables):
             conn.execute(
                 update(subscribers)
                 .where(subscribers.c.email == email, subscribers.c.status != ACTIVE)
-                .values(country=country, timezone=timezone)
+                .values(country=country, timezone=timezone, consent_at=at, consent_version=consent_version)
             )
             conn.execute(
                 self.insert(subscribers)
@@ -169,6 +170,8 @@ class SubscriberQueries(Tables):
                     status_changed_at=at,
                     status_reason="signed up, awaiting confirmation",
                     source="signup",
+                    consent_at=at,  # consent on record (Art. 7(1)): when, and which wording
+                    consent_version=consent_version,
                 )
                 .on_conflict_do_nothing()
             )
@@ -241,6 +244,7 @@ class SubscriberQueries(Tables):
                 .values(
                     status=ACTIVE,
                     joined_at=at,
+                    confirmed_at=at,
                     status_changed_at=at,
                     paused_until=None,
                     status_reason="confirmed sign-up",

@@ -52,6 +52,7 @@ class Recipient:
     email: str
     name: str | None
     unsubscribe_url: str
+    preferences_url: str = ""  # "Manage your emails" (empty: the unsubscribe URL stands in)
 
     @cached_property
     def wire_email(self) -> str:
@@ -140,7 +141,11 @@ class Batch:
     def messages(self) -> Iterator[OutgoingMessage]:
         for recipient in self.recipients:
             html, text = merge(
-                self.issue.html, self.issue.text, unsubscribe_url=recipient.unsubscribe_url, name=recipient.name
+                self.issue.html,
+                self.issue.text,
+                unsubscribe_url=recipient.unsubscribe_url,
+                name=recipient.name,
+                preferences_url=recipient.preferences_url or None,
             )
             yield OutgoingMessage(recipient, self.subject, html, text, self.common_headers(recipient))
 

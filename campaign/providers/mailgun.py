@@ -63,7 +63,7 @@ class MailgunProvider(HTTPProvider):
             ("to", message.recipient.address),
             ("subject", message.subject),
             ("text", message.text),
-            ("html", message.html),
+            *((("html", message.html),) if message.html else ()),  # text-only: a reader's preference
             *((f"h:{name}", value) for name, value in headers.items()),
             ("o:tag", day if not batch.subject_prefix else f"{day}-test"),
             ("o:tracking", "no"),

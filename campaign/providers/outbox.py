@@ -42,7 +42,8 @@ def build_mime(message: OutgoingMessage, from_: str) -> EmailMessage:
     for name, value in message.headers.items():
         mime[name] = value
     mime.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    mime.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    if message.html:  # a text-only issue (a reader's preference): text/plain alone
+        mime.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return mime
 
 

@@ -60,7 +60,14 @@ def json_slot(name: str) -> str:
 def marked_parts(batch: Batch) -> tuple[str, str]:
     """The issue's HTML and text with the render placeholders turned into slots, per part: in HTML the URL and
     name are HTML-escaped, in text they are not (the same substitutions as `RenderedIssue.merge`)."""
-    fill = Fill(slot("unsubscribe_html"), slot("name_html"), slot("unsubscribe"), slot("name"))
+    fill = Fill(
+        slot("unsubscribe_html"),
+        slot("name_html"),
+        slot("unsubscribe"),
+        slot("name"),
+        slot("preferences_html"),
+        slot("preferences"),
+    )
     return substitute(batch.issue.html, batch.issue.text, fill)
 
 
@@ -75,6 +82,8 @@ _SLOT_NAMES = (
     "display_name",
     "message_id",
     "subscriber_id",
+    "preferences_html",
+    "preferences",
 )
 (
     _UNSUBSCRIBE_HTML,
@@ -87,6 +96,8 @@ _SLOT_NAMES = (
     _DISPLAY_NAME,
     _MESSAGE_ID,
     _SUBSCRIBER_ID,
+    _PREFERENCES_HTML,
+    _PREFERENCES,
 ) = (json_slot(name) for name in _SLOT_NAMES)
 _escape_html = html_lib.escape
 
@@ -108,6 +119,8 @@ _VALUES = {
     _DISPLAY_NAME: lambda b, r: json_fragment(quoted_name(r.name or "")),
     _MESSAGE_ID: lambda b, r: json_fragment(b.message_id(r)),
     _SUBSCRIBER_ID: lambda b, r: str(r.subscriber_id),
+    _PREFERENCES_HTML: lambda b, r: json_fragment(_escape_html(r.preferences_url or r.unsubscribe_url)),
+    _PREFERENCES: lambda b, r: json_fragment(r.preferences_url or r.unsubscribe_url),
 }
 
 

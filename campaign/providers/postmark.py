@@ -57,7 +57,6 @@ class PostmarkProvider(HTTPProvider):
             "From": batch.identity.from_,
             "To": slot("to"),
             "Subject": batch.subject,
-            "HtmlBody": html,
             "TextBody": text,
             "Headers": [{"Name": k, "Value": v} for k, v in headers.items()],
             "Tag": day if not batch.subject_prefix else f"{day}-test",
@@ -66,6 +65,8 @@ class PostmarkProvider(HTTPProvider):
             "TrackOpens": False,
             "TrackLinks": "None",
         }
+        if html:  # a text-only issue (a reader's preference) has no HTML body
+            shape["HtmlBody"] = html
         if batch.identity.reply_to:
             shape["ReplyTo"] = batch.identity.reply_to
         return json_template(shape)

@@ -67,7 +67,6 @@ class ResendProvider(HTTPProvider):
             "from": batch.identity.from_,
             "to": [slot("to")],
             "subject": batch.subject,
-            "html": html,
             "text": text,
             "headers": {
                 "List-Unsubscribe": slot("list_unsubscribe"),
@@ -79,6 +78,8 @@ class ResendProvider(HTTPProvider):
                 {"name": "subscriber_id", "value": slot("subscriber_id")},
             ],
         }
+        if html:  # a text-only issue (a reader's preference) has no HTML part
+            shape["html"] = html
         if batch.identity.reply_to:
             shape["reply_to"] = batch.identity.reply_to
         return json_template(shape)

@@ -23,10 +23,11 @@ import requests
 
 from campaign.providers.base import Batch, Recipient, Result
 from campaign.providers.http import HTTPProvider, HTTPRequest, all_ok, fill_each, json_template, shared_headers, slot
-from campaign.series.merge import NAME_HTML, NAME_TEXT, UNSUBSCRIBE_URL, Fill, substitute
+from campaign.series.merge import NAME_HTML, NAME_TEXT, PREFERENCES_URL, UNSUBSCRIBE_URL, Fill, substitute
 
 DEFAULT_URL = "https://api.sendgrid.com"
 UNSUBSCRIBE_URL_HTML = "__UNSUBSCRIBE_URL_HTML__"
+PREFERENCES_URL_HTML = "__PREFERENCES_URL_HTML__"
 
 
 class SendGridProvider(HTTPProvider):
@@ -47,14 +48,18 @@ class SendGridProvider(HTTPProvider):
         """(the request minus its personalizations, one personalization with a name, one without)."""
         issue = batch.issue
         html, text = substitute(
-            issue.html, issue.text, Fill(UNSUBSCRIBE_URL_HTML, NAME_HTML, UNSUBSCRIBE_URL, NAME_TEXT)
+            issue.html,
+            issue.text,
+            Fill(UNSUBSCRIBE_URL_HTML, NAME_HTML, UNSUBSCRIBE_URL, NAME_TEXT, PREFERENCES_URL_HTML, PREFERENCES_URL),
         )
         from_name, from_email = parseaddr(batch.identity.from_)
         day = issue.day.isoformat()
         shared = {
             "from": {"email": from_email, **({"name": from_name} if from_name else {})},
             "subject": batch.subject,
-            "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
+            # a text-only issue (a reader's preference) has no HTML part
+            "content": [{"type": "text/plain", "value": text}]
+            + ([{"type": "text/html", "value": html}] if html else []),
             "headers": shared_headers(batch),
             "categories": [day if not batch.subject_prefix else f"{day}-test"],
             "tracking_settings": {
@@ -72,6 +77,8 @@ class SendGridProvider(HTTPProvider):
                 UNSUBSCRIBE_URL_HTML: slot("unsubscribe_html"),
                 NAME_TEXT: slot("name"),
                 NAME_HTML: slot("name_html"),
+                PREFERENCES_URL: slot("preferences"),
+                PREFERENCES_URL_HTML: slot("preferences_html"),
             },
             "headers": {"List-Unsubscribe": slot("list_unsubscribe"), "Message-ID": slot("message_id")},
             "custom_args": {"issue": day, "subscriber_id": slot("subscriber_id")},

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from campaign.series.edition import Edition
-from campaign.series.links import unsubscribe_url
+from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 
 PREVIEW_TOKEN = "preview-not-a-real-token"
@@ -39,7 +39,12 @@ def write_issue(
         issue = stored.issue(wanted)
     else:
         issue = project.render(day, variant)
-    page, text = issue.merge(unsubscribe_url=unsubscribe_url(project.settings.public_url, PREVIEW_TOKEN), name=None)
+    public = project.settings.public_url
+    page, text = issue.merge(
+        unsubscribe_url=unsubscribe_url(public, PREVIEW_TOKEN),
+        name=None,
+        preferences_url=preferences_url(public, PREVIEW_TOKEN),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     html_path, text_path = folder / "email.html", folder / "email.txt"
     html_path.write_text(page, encoding="utf-8")

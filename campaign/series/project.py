@@ -64,6 +64,7 @@ class Project:
             disclaimer=self.disclaimer,
             public_url=self.settings.public_url,
             crisis_block=self.crisis.block,
+            crisis_urls=self.crisis.urls(),
         )
 
     def content_for(self, day: date) -> IssueContent:

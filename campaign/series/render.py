@@ -55,9 +55,9 @@ class RenderedIssue:
     text: str
     web: bool = False
 
-    def merge(self, *, unsubscribe_url: str, name: str | None) -> tuple[str, str]:
+    def merge(self, *, unsubscribe_url: str, name: str | None, preferences_url: str | None = None) -> tuple[str, str]:
         """The HTML and text for one recipient: a few string substitutions, no template work."""
-        return merge(self.html, self.text, unsubscribe_url=unsubscribe_url, name=name)
+        return merge(self.html, self.text, unsubscribe_url=unsubscribe_url, name=name, preferences_url=preferences_url)
 
 
 def first_number(value: str) -> str:
@@ -149,7 +149,15 @@ class Renderer:
     """Renders issues from one set of templates. Construct once; `render` per (day, variant)."""
 
     def __init__(
-        self, templates_dir: Path, *, campaign, article_title: str, disclaimer: str, public_url: str, crisis_block
+        self,
+        templates_dir: Path,
+        *,
+        campaign,
+        article_title: str,
+        disclaimer: str,
+        public_url: str,
+        crisis_block,
+        crisis_urls: frozenset[str] = frozenset(),
     ):
         self.env = make_environment(templates_dir)
         self.templates_dir = templates_dir
@@ -158,6 +166,7 @@ class Renderer:
         self.disclaimer = disclaimer
         self.public_url = public_url
         self.crisis_block = crisis_block  # variant -> CrisisBlock
+        self.crisis_urls = crisis_urls  # never rewritten or counted (series/engagement.py)
 
     def archive_url(self, day: date) -> str:
         return f"{self.public_url}/archive/{day.isoformat()}"
@@ -227,7 +236,10 @@ class Renderer:
             "preheader": content.preheader,
             "archive_url": self.archive_url(content.day),
         }
-        html, text = self._render_email("issue", context, variant, web=web, where=f"issue {content.day} ({variant})")
+        track = None if web else self._tracker(content, variant)
+        html, text = self._render_email(
+            "issue", context, variant, web=web, where=f"issue {content.day} ({variant})", track=track
+        )
         return RenderedIssue(content.day, content.number, variant, content.subject, content.preheader, html, text, web)
 
     def render_message(
@@ -242,7 +254,29 @@ class Renderer:
         )
         return RenderedIssue(day, 0, variant, subject, preheader, html, text, False)
 
-    def _render_email(self, template: str, context: dict, variant: str, *, web: bool, where: str) -> tuple[str, str]:
+    def _tracker(self, content: IssueContent, variant: str):
+        """`engagement: aggregate`: the rewrite of a day's email (series/engagement.py); None when off."""
+        if getattr(self.campaign, "engagement", "off") != "aggregate":
+            return None
+        from campaign.series.engagement import article_links, track
+
+        def rewrite(html: str, text: str) -> tuple[str, str]:
+            return track(
+                html,
+                text,
+                day=content.day,
+                variant=variant,
+                public_url=self.public_url,
+                article_urls=article_links(content.part_html),
+                crisis_urls=self.crisis_urls,
+                opens=getattr(self.campaign, "opens", "off") == "aggregate",
+            )
+
+        return rewrite
+
+    def _render_email(
+        self, template: str, context: dict, variant: str, *, web: bool, where: str, track=None
+    ) -> tuple[str, str]:
         crisis: CrisisBlock = self.crisis_block(variant)
         context = {
             "campaign": self.campaign,
@@ -295,6 +329,8 @@ class Renderer:
         text = self._render_template(f"{template}.txt.j2", context)
         text += "".join(self._render_template(f"{p}.txt.j2", context) for p in SAFETY_PARTIALS)
         text = _tidy_text(text)
+        if track is not None:
+            html, text = track(html, text)
         optout = f"{self.public_url}/subscribe" if web else UNSUBSCRIBE_URL
         verify_issue(
             html=html,

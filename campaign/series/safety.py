@@ -60,6 +60,11 @@ class CrisisResources(BaseModel):
         country = self.countries.get(variant)
         return CrisisBlock(variant, country, self.international)
 
+    def urls(self) -> frozenset[str]:
+        """Every service URL of every country and the international block: never rewritten or counted."""
+        services = [s for c in self.countries.values() for s in c.services] + list(self.international.services)
+        return frozenset(s.url for s in services if s.url) | {"https://findahelpline.com"}
+
     def stale(self, today: date) -> list[str]:
         out = []
         for code, country in self.countries.items():

@@ -88,6 +88,13 @@ class CampaignSettings(_Strict):
     # The studio holds an edit to a day whose send is less than this many hours away until a second organiser
     # (approver or admin) approves it.
     approval_hours: float = Field(default=24, ge=0, le=24 * 60)
+    # Storage limitation: `campaign privacy purge` (daily under `campaign run`) erases readers who left (or never
+    # confirmed) more than this many days ago.
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    # Engagement counted without following anyone (series/engagement.py): "off" (no pixel, no redirect) or
+    # "aggregate" (article and archive links counted per day and link); opens: a pixel per day and variant.
+    engagement: Literal["off", "aggregate"] = "off"
+    opens: Literal["off", "aggregate"] = "off"
 
     @field_validator("name", "postal_address")
     @classmethod

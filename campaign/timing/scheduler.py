@@ -45,6 +45,7 @@ from campaign.timing.dispatch import RunSummary, retry_after_error, send_slot
 from campaign.timing.logs import log, log_problems, log_started, next_line
 from campaign.timing.outlet import ProviderOutlet
 from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
+from campaign.timing.retention import PURGE_EVERY, purge_logged
 from campaign.timing.slot_runs import Phase, SlotRun, SlotRuns
 from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
@@ -133,7 +134,7 @@ class SeriesScheduler:
             aps.start()
             try:
                 self._started()
-                next_zones = next_welcome = next_reminder = time.monotonic()
+                next_zones = next_welcome = next_reminder = next_purge = time.monotonic()
                 while not self.stop.is_set():
                     if until == "all" and self._idle():
                         break
@@ -154,6 +155,9 @@ class SeriesScheduler:
                     if not self.rehearse and time.monotonic() >= next_reminder:
                         next_reminder = time.monotonic() + REMINDER_EVERY.total_seconds()
                         remind_signups_logged(self.settings, self.project, self.store, now=self.clock.now())
+                    if not self.rehearse and time.monotonic() >= next_purge:  # retention_days, once a day
+                        next_purge = time.monotonic() + PURGE_EVERY.total_seconds()
+                        purge_logged(self.settings, self.project, self.store, now=self.clock.now())
                     self.sync()
                     self._announce_next()
             finally:

@@ -3,9 +3,10 @@
 Hardening, in one place:
 - security headers and a strict CSP on every response (security.py);
 - request size limits (`MAX_CONTENT_LENGTH`, form limits) answered with a clean 413;
-- no redirects at all: trailing-slash and double-slash redirects are switched off (werkzeug builds them
-  from the Host header), no route redirects to a URL taken from the request, and links are built from
-  CAMPAIGN_PUBLIC_URL only;
+- no redirects but one: trailing-slash and double-slash redirects are switched off (werkzeug builds them
+  from the Host header), and no route redirects to a URL taken from the request; links are built from
+  CAMPAIGN_PUBLIC_URL only. The one redirect, `/r/<day>/<link-id>` (engagement: aggregate), goes only to a
+  link of that day's archived page;
 - every error a short page (or JSON for webhooks), never a stack trace (error_pages.py);
 - a session cookie only on the sign-up form (CSRF), HttpOnly, SameSite=Lax, Secure under https.
 """
@@ -89,6 +90,7 @@ def create_app(
     project=None,
     clock: Callable[[], datetime] = utcnow,
     mailer=None,
+    data_mailer=None,
     signups_per_client: tuple[int, float] = SIGNUPS_PER_CLIENT,
 ) -> Flask:
     """The web app. `store` is required and the project is loaded (and validated) now, so a broken schedule,
@@ -117,6 +119,9 @@ def create_app(
     from campaign.delivery.as_sent import load_project_as_sent
     from campaign.delivery.confirm_mail import ConfirmationMailer
     from campaign.web.archive import bp as archive_bp
+    from campaign.web.engagement import bp as engagement_bp
+    from campaign.web.preferences import bp as preferences_bp
+    from campaign.web.privacy import bp as privacy_bp
     from campaign.web.signup import bp as signup_bp
     from campaign.web.unsubscribe import bp as unsubscribe_bp
     from campaign.web.webhooks import bp as webhooks_bp
@@ -126,6 +131,11 @@ def create_app(
     if mailer is None:
         mailer = ConfirmationMailer(settings, project, store, tokens, clock=clock)
         mailer.check()
+    if data_mailer is None:
+        from campaign.delivery.data_mail import DataLinkMailer
+
+        data_mailer = DataLinkMailer(settings, project, store, tokens, clock=clock, workers=1)
+        data_mailer.check()
     app.extensions["campaign"] = SiteContext(
         settings,
         tokens,
@@ -136,8 +146,9 @@ def create_app(
         signup_limiter=RateLimiter(*signups_per_client),
         csrf=Csrf(derive_key(settings.secret_key, "campaign.web.csrf")),
         webhooks=load_webhooks(settings),
+        data_mailer=data_mailer,
     )
-    for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
+    for bp in (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, engagement_bp, signup_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     app.add_url_rule("/", "home", lambda: render_page("home.html.j2"))

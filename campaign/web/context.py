@@ -39,6 +39,7 @@ class SiteContext(WebContext):
     signup_limiter: RateLimiter = field(kw_only=True)
     csrf: Csrf = field(kw_only=True)
     webhooks: dict[str, WebhookProvider] = field(kw_only=True, default_factory=dict)
+    data_mailer: Any = field(kw_only=True, default=None)  # DataLinkMailer: "download my data" links
 
 
 def current() -> WebContext:

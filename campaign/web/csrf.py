@@ -22,6 +22,7 @@ FIELD = "csrf_token"
 SESSION_KEY = "csrf"
 MAX_AGE = 2 * 3600  # a form left open longer than this asks the reader to reload
 CONFIRM_PATH = "/confirm"
+PREFERENCES_PATH = "/preferences"
 
 
 class FormScopedSession(SecureCookieSessionInterface):
@@ -30,6 +31,8 @@ class FormScopedSession(SecureCookieSessionInterface):
     def get_cookie_path(self, app: Flask) -> str:
         if request.path.startswith(CONFIRM_PATH + "/"):
             return CONFIRM_PATH
+        if request.path.startswith(PREFERENCES_PATH + "/"):
+            return PREFERENCES_PATH
         return super().get_cookie_path(app)
 
 

@@ -17,6 +17,7 @@ does nothing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from datetime import timedelta
@@ -26,6 +27,7 @@ from zoneinfo import available_timezones
 from flask import Blueprint, request
 
 from campaign.ledger.csv_import import normalise_email
+from campaign.ledger.privacy import address_hash
 from campaign.ledger.states import ACTIVE
 from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
@@ -61,6 +63,19 @@ def iana_zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def wording_version() -> str:
+    """The sign-up form's wording version, for the consent record: its template's name and content hash (any
+    edit of what the reader was shown makes a new version)."""
+    path = site().settings.templates_dir / "web" / "subscribe.html.j2"
+    return _wording_version(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _wording_version(path: str, _mtime: int) -> str:
+    with open(path, "rb") as f:
+        return "subscribe.html.j2@" + hashlib.sha256(f.read()).hexdigest()[:12]
+
+
 def clean_name(raw: str) -> str | None:
     """A display name safe for a header: control, format and separator characters (CR, LF, NUL, U+2028,
     zero-width, bidi controls …) become spaces, runs of spaces one; at most MAX_NAME characters."""
@@ -68,7 +83,7 @@ def clean_name(raw: str) -> str | None:
     return re.sub(r"\s+", " ", kept).strip()[:MAX_NAME] or None
 
 
-def _countries():
+def country_choices():
     project = site().project
     return sorted(((code, c.name) for code, c in project.crisis.countries.items()), key=lambda item: item[1])
 
@@ -81,7 +96,7 @@ def _form(*, status: int = 200, error: str | None = None, values: dict | None = 
         status=status,
         error=error,
         values=values or {},
-        countries=_countries(),
+        countries=country_choices(),
         other_country=OTHER_COUNTRY,
         csrf_field=CSRF_FIELD,
         csrf_token=ctx.csrf.token(),
@@ -125,6 +140,7 @@ def subscribe():
         timezone=timezone,
         at=ctx.clock(),
         min_interval=RESEND_AFTER,
+        consent_version=wording_version(),
     )
     if send:
         ctx.mailer.submit(subscriber)
@@ -166,6 +182,8 @@ def confirm(token: str):
     if outcome == "stale" or subscriber is None:
         return error_response(410, title=STALE_LINK[0], message=STALE_LINK[1])
     if outcome == "activated":
+        # an address erased earlier is a subscriber again by its own confirmed sign-up: no longer suppressed
+        ctx.store.forget_erasure(address_hash(ctx.settings.secret_key, subscriber.email))
         ctx.store.add_event(
             provider="web",
             kind="confirmed",

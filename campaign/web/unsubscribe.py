@@ -116,7 +116,7 @@ def pause(token: str):
         return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)
     now = ctx.clock()
     until = now + PAUSE
-    ctx.store.pause_subscriber(subscriber.id, until)
+    ctx.store.pause_and_hold(subscriber.id, until, postpone=_postpones(), at=now)
     ctx.store.add_event(
         provider="web",
         kind="pause",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parseaddr
 from itertools import accumulate
 from typing import Any
@@ -128,11 +128,54 @@ def printable(value: str, limit: int = 300) -> str:
     return _CONTROL.sub(" ", value)[:limit].strip()
 
 
+# Provider open and click events (our requests ask for no tracking, but an account setting may add it): only
+# a count per issue day is kept, never the event with its recipient, client or link fields.
+ENGAGEMENT_KINDS = {
+    "open": "provider_open",
+    "opened": "provider_open",
+    "email.opened": "provider_open",
+    "click": "provider_click",
+    "clicked": "provider_click",
+    "email.clicked": "provider_click",
+}
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def issue_day(payload: Any, depth: int = 0) -> date | None:
+    """The issue day our send tagged a provider event with (Postmark Tag/Metadata, SendGrid custom args,
+    Mailgun user-variables, Resend tags): the first "issue"/"tag" value that is an ISO date."""
+    if depth > 6:
+        return None
+    items: list = []
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if str(key).lower() in ("issue", "tag") and isinstance(value, str) and _ISO_DAY.fullmatch(value):
+                try:
+                    return date.fromisoformat(value)
+                except ValueError:
+                    return None
+            if isinstance(value, dict | list):
+                items.append(value)
+        if payload.get("name") == "issue" and isinstance(payload.get("value"), str):
+            return issue_day({"issue": payload["value"]})
+    elif isinstance(payload, list):
+        items = payload[:50]
+    for item in items:
+        if (found := issue_day(item, depth + 1)) is not None:
+            return found
+    return None
+
+
 def apply_events(store: SiteLedger, provider: str, events: list[WebhookEvent], *, at) -> int:
-    """SiteLedger every event; suppress the subscribers that hard-bounced, complained or unsubscribed.
-    Returns how many subscribers changed status."""
+    """Store every event; suppress the subscribers that hard-bounced, complained or unsubscribed; reduce open
+    and click events to a count per issue day (nothing per recipient is kept). Returns how many subscribers
+    changed status."""
     changed = 0
     for event in events:
+        counted = ENGAGEMENT_KINDS.get(event.kind.lower())
+        if counted is not None:
+            store.count_engagement(issue_day(event.payload) or at.date(), counted, provider)
+            continue
         subscriber = store.subscriber_by_email(event.email) if event.email else None
         status = event.suppresses
         if subscriber is not None and status is not None:
