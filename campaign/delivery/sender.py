@@ -103,7 +103,7 @@ class Sender(Checkpoints):
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda n: None)
         self.tokens = Tokens(project.settings.secret_key)
-        self.identity = identity_for(project)
+        self.identity = identity_for(project, store)
         campaign = project.schedule.campaign
         self.rate = rate or campaign.rate_limit or provider.default_rate
         self.concurrency = max(1, concurrency or campaign.concurrency or provider.default_concurrency)
