@@ -22,6 +22,7 @@
     │   ├── Unauthorized              401
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
+    ├── AlertNotSent                  an alert channel could not deliver an alert (retried with back-off)
     ├── LockHeld                      another live process holds the lock
     └── DNSLookupFailed               `campaign check` could not ask DNS at all
 
@@ -175,6 +176,10 @@ class Malformed(WebhookRefused):
 
 class AlreadyProcessed(WebhookRefused):
     """A provider's re-delivery of a message already applied: acknowledged (200), applied once."""
+
+
+class AlertNotSent(CampaignError):
+    """One alert channel could not deliver one alert (retried with back-off; `campaign alerts list`)."""
 
 
 class LockHeld(CampaignError):

@@ -5,7 +5,7 @@ repeat across two databases."""
 
 from __future__ import annotations
 
-from tests.provider_servers import make_rig, seed_subscribers
+from tests.provider_servers import go_live, make_rig, seed_subscribers
 from tests.smtp_servers import DROP, LocalSMTP, RefusingMailbox
 
 
@@ -84,3 +84,44 @@ def test_message_ids_never_repeat_across_two_databases_and_stay_stable_in_one(ca
     assert instance and second.store.get_state("message_id_instance") not in (None, instance)
     # the same database keeps its part: a resend after a crash reuses the id
     assert first.sender().identity.instance == instance
+
+
+def test_ten_readers_through_the_cli_451_retried_554_rejected_and_nothing_quiet(campaign_dir):
+    """The issue's acceptance run: `campaign send` with CAMPAIGN_PROVIDER=smtp, ten readers."""
+    go_live(campaign_dir)
+    mailbox = RefusingMailbox({reader(3): ["451 4.7.1 Try again later"], reader(6): ["554 5.7.1 Rejected"]})
+    with LocalSMTP(mailbox) as server:
+        campaign_dir.env.update(server.env)
+        store = campaign_dir.store()
+        seed_subscribers(store, 10)
+        store.close()
+        first = campaign_dir.run("send", "1", "--yes")
+        assert first.returncode == 1, first.stderr
+        assert "sent 8, failed 1, rejected 1" in first.stdout
+        assert "1 failed delivery(ies) waiting" in first.stdout and "--retry-failed" in first.stderr
+        assert {reader(4), reader(7)} <= set(mailbox.recipients()) and len(mailbox.recipients()) == 8
+        # a plain rerun is not quiet about the one waiting, and fails
+        rerun = campaign_dir.run("send", "1", "--yes")
+        assert rerun.returncode == 1
+        assert "1 failed" in rerun.stderr and "campaign send 2027-09-01 --retry-failed" in rerun.stderr
+        status = campaign_dir.run("status", check=True).stdout
+        day1 = status.split(" 1 │")[1].split("\n")[0]
+        assert "incomplete" in day1 and " sent " not in day1
+        assert "waiting: day 1 2027-09-01: 1 failed" in status
+        retried = campaign_dir.run("send", "1", "--retry-failed", "--yes", check=True)
+        assert "sent 1, failed 0, rejected 0" in retried.stdout
+    assert sorted(mailbox.recipients()) == sorted(reader(i) for i in range(1, 11) if i != 6)
+    assert mailbox.nested == 0
+    after = campaign_dir.run("status", check=True).stdout
+    assert "waiting:" not in after and "incomplete" not in after
+    assert campaign_dir.run("send", "1", "--yes", check=True).stdout.count("nothing to do") == 1
+
+
+def test_a_test_copy_refused_after_data_is_not_reported_sent(campaign_dir):
+    go_live(campaign_dir)
+    mailbox = RefusingMailbox({"me@example.org": ["552 5.3.4 Message size exceeds fixed limit"]})
+    with LocalSMTP(mailbox) as server:
+        result = campaign_dir.run("send", "1", "--to", "me@example.org", env=server.env)
+    assert result.returncode == 1
+    assert "sent to" not in result.stdout and "552" in result.stderr
+    assert mailbox.messages == []

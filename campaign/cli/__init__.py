@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 
 # Imported in the order `campaign --help` lists them; each registers its commands on `app`.
-from campaign.cli import check, db, schedule, send, series, subscribers, web, workers  # noqa: F401, I001
+from campaign.cli import alerting, check, db, schedule, send, series, subscribers, web, workers  # noqa: F401, I001
+from campaign.cli.alerting import WAIT_ON_EXIT
 from campaign.cli.app import app, err
 from campaign.errors import CampaignError, InvalidInput, LockHeld
 
@@ -20,6 +21,16 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    try:
+        _main()
+    finally:
+        if "campaign.alerts.center" in sys.modules:  # alerts were raised: give them a bounded time to go out
+            from campaign.alerts.center import wait_for_alerts
+
+            wait_for_alerts(WAIT_ON_EXIT)
+
+
+def _main() -> None:
     try:
         app()
     except InvalidInput as error:

@@ -60,6 +60,7 @@ def send(
     Example: campaign send 2027-09-05 --dry-run
     """
     from campaign.delivery.sender import Sender
+    from campaign.ledger.pending import waiting_on
     from campaign.providers import make_provider, provider_name
 
     s = settings()
@@ -84,8 +85,13 @@ def send(
             sender.check_not_paused()
             if not (retry_failed or resend_unknown) and sender.count_owed(d) == 0:
                 already = st.delivery_counts().get(d, {}).get(SENT, 0)
-                out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
-                return
+                waiting = waiting_on(st.engine, d)
+                if not waiting.total:
+                    out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
+                    return
+                out.print(f"day {number} ({d}): 0 owed — {already} already sent", markup=False)
+                err.print(f"not complete: {waiting.describe()}", markup=False)
+                raise typer.Exit(1)
             _confirm(_reasons_to_ask(p, sender, d), number, yes)
         if testers:
             sender = Sender(p, st, provider)
@@ -99,7 +105,9 @@ def send(
             if failed:
                 raise CampaignError("test send failed — " + "; ".join(failed))
             return
-        with stop_on_signals() as (stop, received), _progress() as progress:
+        from campaign.cli.alerting import alert_incomplete, raising_alerts
+
+        with raising_alerts(s, st, p, d) as alerts, stop_on_signals() as (stop, received), _progress() as progress:
             sender = Sender(p, st, provider, stop=stop)
             task = progress.add_task(f"day {number}", total=None)
             sender.progress = lambda n: progress.advance(task, n)
@@ -113,6 +121,8 @@ def send(
                 )
             else:
                 report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
+            if not dry_run:
+                alert_incomplete(alerts, report)
         out.print(report.summary())
         if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
             out.print(
@@ -120,8 +130,8 @@ def send(
                 "`campaign run` sends it at the next send time (one part a day)"
             )
         exit_for_signal(received, f"campaign send {d}")
-        if report.failed:
-            err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")
+        if report.failed or report.waiting:
+            err.print(f"not complete: {waiting_on(st.engine, d).describe()}", markup=False)
             raise typer.Exit(1)
         if report.stopped:
             err.print(f"the send stopped early: {report.stopped}", markup=False)

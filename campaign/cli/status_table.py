@@ -7,6 +7,7 @@ from datetime import datetime
 from rich.table import Table
 
 from campaign.clock import humanize, utcnow
+from campaign.ledger.pending import waiting_by_day
 from campaign.ledger.store import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN, Store
 from campaign.series.project import Project
 from campaign.timing.days import day_views, next_slot
@@ -52,6 +53,8 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             f"postponed by readers' own pauses: {parts} part(s) for {readers} reader(s) — each resumes where they "
             "left off, one part a day at the send time (after the last day, too)"
         )
+    for waiting in waiting_by_day(store.engine, list(schedule.dates)).values():
+        lines.append(f"waiting: day {schedule.day_number(waiting.day)} {waiting.describe()}")
     pause = store.get_state("pause")
     if pause:
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")

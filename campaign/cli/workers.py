@@ -38,6 +38,7 @@ def worker(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
     resend_unknown: bool = typer.Option(False, "--resend-unknown", help="Also resend unknown deliveries."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    part_of_send: bool = typer.Option(False, "--part-of-send", hidden=True),  # `send --workers`: it reports
 ) -> None:
     """Send queued deliveries of any day being sent (`campaign send DAY` queues them), on any host sharing
     the database; the provider's rate is shared by all workers. Stops cleanly on SIGTERM.
@@ -74,9 +75,23 @@ def worker(
                     stop.wait(poll)
         if received and not quiet:
             err.print("worker stopped by signal: the batches in flight finished and were recorded", markup=False)
+        if not part_of_send:
+            _name_waiting(st, days, unknown_only=not once)
     finally:
         provider.close()
         st.close()
+
+
+def _name_waiting(st: Store, days: list[date], *, unknown_only: bool) -> None:
+    """On the way out: name every delivery still waiting and the command that settles it; exit 1 while any
+    unknown remain (and, after `--once`, any failed)."""
+    from campaign.ledger.pending import waiting_by_day
+
+    waiting = [w for w in waiting_by_day(st.engine, days).values() if w.unknown or not unknown_only]
+    for w in waiting:
+        err.print(f"not complete: {w.describe()}", markup=False)
+    if waiting:
+        raise typer.Exit(1)
 
 
 def send_with_workers(
@@ -84,10 +99,21 @@ def send_with_workers(
 ) -> SendReport:
     """Enqueue `d`, run `workers` worker processes on it, finish what they left, report from the ledger."""
     from campaign.delivery.values import SendReport
+    from campaign.ledger.pending import waiting_on
 
     number = sender.project.schedule.day_number(d)
     owed = sender.start_day(d)
-    command = [sys.executable, "-m", "campaign", "worker", "--day", d.isoformat(), "--once", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "campaign",
+        "worker",
+        "--day",
+        d.isoformat(),
+        "--once",
+        "--quiet",
+        "--part-of-send",
+    ]
     command += ["--retry-failed"] * retry_failed + ["--resend-unknown"] * resend_unknown
     root = sender.project.settings.root
     children = [subprocess.Popen(command, cwd=root) for _ in range(workers)]
@@ -113,6 +139,7 @@ def send_with_workers(
     if not stop.is_set():  # what the workers left: a dead one's rows, an idempotent provider's unknown batches
         final = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
     counts = st.delivery_counts().get(d, {})
+    waiting = waiting_on(st.engine, d)
     return SendReport(
         d,
         number,
@@ -120,7 +147,8 @@ def send_with_workers(
         sent=counts.get("sent", 0),
         failed=counts.get("failed", 0),
         rejected=counts.get("rejected", 0),
-        unknown=counts.get("unknown", 0),
+        unknown=waiting.unknown,
+        failed_waiting=waiting.failed,
         workers=workers,
         stopped=final.stopped if final else None,
     )

@@ -67,6 +67,7 @@ from campaign.errors import (
     PausedError,
 )
 from campaign.ledger.addresses import clean_name
+from campaign.ledger.pending import waiting_on
 from campaign.ledger.store import FAILED, READY, UNKNOWN, Store
 from campaign.providers.base import Batch, Provider, Recipient, Result
 from campaign.series.links import unsubscribe_url
@@ -190,8 +191,9 @@ class Sender(Checkpoints):
         try:
             self._run(day, report, (chunk for source in sources for chunk in source))
         finally:
-            report.unknown = self.store.count_in_state(day, UNKNOWN)
-        if not report.stopped and self.count_owed(day) == 0:
+            waiting = waiting_on(self.store.engine, day)
+            report.unknown, report.failed_waiting = waiting.unknown, waiting.failed
+        if not report.stopped and self.count_owed(day) == 0 and not report.waiting:
             self.store.set_issue_state(day, "sent")
         return report
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from campaign.ledger.schema import IssueState, Tables, issues
 
@@ -31,6 +31,8 @@ class IssueArchive(Tables):
                 "subject": upsert.excluded.subject,
                 "web_html": upsert.excluded.web_html,
                 "state": upsert.excluded.state,
+                # a row made by freezing the day has no send time yet: the first send sets it, later ones keep it
+                "first_sent_at": func.coalesce(issues.c.first_sent_at, upsert.excluded.first_sent_at),
             },
         )
         with self.engine.begin() as conn:

@@ -244,6 +244,7 @@ class SMTPProvider(Provider):
         """DATA and the body; the reply after the body decides (smtplib.sendmail's rule): 250 is accepted, 4xx
         failed (retryable), 5xx rejected; a 421 or any refusal ends the transaction (RSET, or a new connection);
         a connection lost before that reply leaves the message unknown (the server may have queued it)."""
+        reply: bytes | str
         try:
             code, reply = conn.data(data)
         except smtplib.SMTPDataError as err:  # DATA itself refused (before the body): nothing was queued

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from campaign.clock import parse_hhmm, zone_of
 from campaign.errors import Problem, ScheduleError
+from campaign.series.alerting import AlertSettings, BreakerSettings
 from campaign.series.headers import address, one_line
 from campaign.series.yamlsource import dotted_path, load_yaml
 
@@ -153,6 +154,8 @@ class Schedule(_Strict):
     campaign: CampaignSettings
     days: dict[date, DayEntry] = Field(min_length=1)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # series/alerting.py
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     # -- derived views -------------------------------------------------------------------------------
     @cached_property

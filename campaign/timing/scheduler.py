@@ -36,6 +36,7 @@ from campaign.clock import Clock
 from campaign.config import Settings
 from campaign.delivery.as_sent import frozen_days
 from campaign.delivery.reminders import REMINDER_EVERY
+from campaign.ledger.pending import waiting_on
 from campaign.ledger.store import Store
 from campaign.providers.base import Provider
 from campaign.series.project import Project
@@ -368,8 +369,8 @@ class SeriesScheduler:
     def _settle(self, project: Project, slot: Slot) -> None:
         """Mark the day sent once every one of its slots is done (local time: the last zone)."""
         day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day and not s.tail]
-        if all(self._owed(s) == 0 for s in day_slots):
-            self.store.set_issue_state(slot.day, "sent")
+        if all(self._owed(s) == 0 for s in day_slots) and not waiting_on(self.store.engine, slot.day).total:
+            self.store.set_issue_state(slot.day, "sent")  # never while failed or unknown deliveries wait
 
     def _send_welcomes(self, project: Project, clock: Callable[[], datetime]) -> None:
         provider = self.outlet.get(project)
