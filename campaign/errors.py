@@ -22,6 +22,7 @@
     │   ├── Unauthorized              401
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
+    ├── StorageError                  a full disk or a failing database stopped the command (exit 1, alerted)
     ├── AlertNotSent                  an alert channel could not deliver an alert (retried with back-off)
     ├── LockHeld                      another live process holds the lock
     └── DNSLookupFailed               `campaign check` could not ask DNS at all
@@ -176,6 +177,10 @@ class Malformed(WebhookRefused):
 
 class AlreadyProcessed(WebhookRefused):
     """A provider's re-delivery of a message already applied: acknowledged (200), applied once."""
+
+
+class StorageError(CampaignError):
+    """A full disk, a read-only database or an I/O error: one line naming the cause and the fix (exit 1)."""
 
 
 class AlertNotSent(CampaignError):

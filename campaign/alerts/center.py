@@ -142,7 +142,7 @@ class Alerts:
                 if alert_id is None:
                     return None  # this cause alerted already today
         alert = Alert(alert_id, str(kind), day, text, self.campaign_name, now, dict(counts or {}))
-        log.warning("alert: %s", text)
+        log.info("alert: %s", text)
         if channels:
             thread = threading.Thread(target=self._deliver, args=(alert, channels), name="campaign-alert", daemon=True)
             with _THREADS_LOCK:

@@ -15,7 +15,7 @@ import sys
 from campaign.cli import alerting, check, db, schedule, send, series, subscribers, web, workers  # noqa: F401, I001
 from campaign.cli.alerting import WAIT_ON_EXIT
 from campaign.cli.app import app, err
-from campaign.errors import CampaignError, InvalidInput, LockHeld
+from campaign.errors import CampaignError, InvalidInput, LocalSendError, LockHeld, StorageError
 
 __all__ = ["app", "main"]
 
@@ -42,7 +42,43 @@ def _main() -> None:
         sys.exit(1)
     except CampaignError as error:
         err.print(f"error: {error}", markup=False)
+        if isinstance(error, StorageError | LocalSendError):
+            from campaign.ledger.storage import storage_failure
+
+            why = str(error) if isinstance(error, StorageError) else storage_failure(error)
+            if why:
+                _alert_storage_failure(why)  # e.g. the database's or the outbox's disk is full
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         sys.exit(130)
+    except Exception as error:  # a full disk or a failing database: one line and an alert, never a traceback
+        from campaign.ledger.storage import storage_failure
+
+        failure = storage_failure(error)
+        if failure is None:
+            raise
+        err.print(f"error: {failure}", markup=False)
+        _alert_storage_failure(failure)
+        sys.exit(1)
+
+
+def _alert_storage_failure(line: str) -> None:
+    """Tell the webhook and the operators (the database itself may be what failed: nothing is recorded)."""
+    from campaign.alerts.center import Alerts
+    from campaign.alerts.kinds import AlertKind
+    from campaign.config import load_settings
+    from campaign.series.schedule import load_schedule
+
+    try:
+        settings = load_settings()
+    except CampaignError:
+        return
+    try:
+        schedule = load_schedule(settings.schedule_path).schedule
+    except Exception:  # noqa: BLE001 (alerts still reach the webhook)
+        schedule = None
+    command = " ".join(sys.argv[1:3])
+    Alerts(settings, None, schedule).raise_alert(
+        AlertKind.STORAGE_FAILED, f"`campaign {command}` stopped: {line}", cause=command, dedupe=False
+    )
