@@ -132,6 +132,7 @@ def _run_or_stand_by(scheduler, until: str, st, stop):
                     markup=False,
                 )
                 waiting = True
+                scheduler.watch.standby = True  # taking over later is an alert of its own
             if stop.wait(STANDBY_SECONDS):
                 return None
 

@@ -47,6 +47,7 @@ from campaign.timing.outlet import ProviderOutlet
 from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
 from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
+from campaign.timing.watchdog import SchedulerWatch
 from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
 
 ZONE_REFRESH_SECONDS = 10.0  # local-time delivery: how often new subscriber zones are looked for
@@ -92,6 +93,7 @@ class SeriesScheduler:
         self._slots_for: tuple | None = None  # (project, zones, shift, slots by key)
         self.shift: Shift = schedule_shift(store)  # what `campaign resume --catch-up` moved (read at every sync)
         self._tail: int | None = None  # send times after the last day for postponed parts (None: count again)
+        self.watch = SchedulerWatch(settings, store, lambda: self.project, enabled=not rehearse)  # alerts, heartbeat
 
     # -- plumbing -----------------------------------------------------------------------------------------
     @property
@@ -137,6 +139,8 @@ class SeriesScheduler:
             aps.start()
             try:
                 self._started()
+                if until == "stopped":
+                    self.watch.started()
                 next_zones = next_welcome = next_reminder = time.monotonic()
                 while not self.stop.is_set():
                     if until == "all" and self._idle():
@@ -146,6 +150,7 @@ class SeriesScheduler:
                     if self.stop.wait(self.poll_seconds):
                         break
                     self.check_inputs()
+                    self.watch.beat()
                     if time.monotonic() >= next_zones:
                         next_zones = time.monotonic() + ZONE_REFRESH_SECONDS
                         self.refresh_zones()
@@ -164,6 +169,8 @@ class SeriesScheduler:
                 aps.shutdown(wait=True)
                 self._aps = None
                 self.outlet.close()
+                if until == "stopped":
+                    self.watch.stopped("stopped by signal" if self.stop.is_set() else "ended")
         return self.summary
 
     def _started(self) -> None:
@@ -278,6 +285,7 @@ class SeriesScheduler:
         if project is None:
             header = f"{', '.join(changed)} changed, but the edit is invalid — the last valid schedule stays in force:"
             log_problems(header, problems)
+            self.watch.reload_refused(changed, list(problems))
             return False
         with self._lock:
             old = slots_for(self.project.schedule, self.zones, self.shift)
@@ -338,6 +346,7 @@ class SeriesScheduler:
             stop=self.stop,
         )
         self.summary.messages += outcome.report.sent if outcome.report else 0
+        self.watch.sent(outcome.report)
         if outcome.kind == "skipped":
             self._skipped(slot, outcome.reason)
         elif outcome.kind == "retry":
@@ -393,8 +402,9 @@ class SeriesScheduler:
         if slot.tail:  # nothing to record for a day: the parts stay postponed and the tail grows by one
             log.warning("%s missed; the postponed parts go out from the next send time", slot.describe(self.tz))
             self._tail = None
-        elif record_missed(self.project, self.store, slot, self._owed(slot)):
+        elif record_missed(self.project, self.store, slot, owed := self._owed(slot)):
             self.summary.missed.append(slot)
+            self.watch.missed(slot.day, slot.number, owed)
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:
