@@ -34,13 +34,6 @@ def with_alerts(campaign_dir, *, email_provider: str | None = "outbox", organise
     path.write_text(path.read_text(encoding="utf-8") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
-@pytest.fixture
-def receiver(httpserver):
-    """A Slack-style incoming webhook on 127.0.0.1: answers 200 to every POST to /hook."""
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    return httpserver
-
-
 def posted(receiver) -> list[dict]:
     return [json.loads(request.data) for request, _ in receiver.log]
 

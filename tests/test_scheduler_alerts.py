@@ -9,7 +9,7 @@ from campaign.clock import Clock
 from campaign.timing.watchdog import HEARTBEAT_KEY, heartbeat_age
 from tests.conftest import people
 from tests.scheduler_helpers import at_ny, import_people, run_once, running, wait_until
-from tests.test_alerts import OPERATOR, ORGANISER, alert_mails, posted, receiver, with_alerts  # noqa: F401
+from tests.test_alerts import OPERATOR, ORGANISER, alert_mails, posted, with_alerts
 
 
 def kinds(receiver) -> list[str]:
