@@ -215,10 +215,12 @@ def _progress() -> Progress:
 
 
 @app.command()
-def status() -> None:
-    """Per day: sent, owed, failed, unknown; the subscriber list; any pause.
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the same figures as JSON, for scripts."),
+) -> None:
+    """Per day: sent, owed, failed, unknown; the subscriber list; any pause; deliveries waiting.
 
-    Example: campaign status
+    Example: campaign status --json
     """
     from campaign.cli.status_table import status_table
 
@@ -226,6 +228,14 @@ def status() -> None:
     p = project(s)
     st = store(s)
     try:
+        if as_json:
+            import json
+
+            from campaign.clock import utcnow
+            from campaign.timing.figures import series_figures
+
+            typer.echo(json.dumps(series_figures(p, st, now=utcnow()), indent=2, default=str))
+            return
         for line in status_table(p, st):
             out.print(line)
     finally:

@@ -146,3 +146,10 @@ def breaker_counts(engine: Engine, now: datetime) -> tuple[date, int, int, int] 
             )
         }
     return row.day, sent, counted.get(COMPLAINT, 0), counted.get(HARD_BOUNCE, 0)
+
+
+def event_counts(engine: Engine) -> dict[str, int]:
+    """Webhook events stored, by kind (for /metrics and `status --json`)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(events.c.kind, func.count()).group_by(events.c.kind).order_by(events.c.kind))
+        return {kind: n for kind, n in rows}

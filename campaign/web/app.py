@@ -143,7 +143,9 @@ def create_app(
         csrf=Csrf(_derive(settings.secret_key, "campaign.web.csrf")),
         webhooks=load_webhooks(settings),
     )
-    for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp):
+    from campaign.web.monitoring import bp as monitoring_bp
+
+    for bp in (unsubscribe_bp, archive_bp, signup_bp, webhooks_bp, monitoring_bp):
         app.register_blueprint(bp)
 
     @app.get("/")
@@ -152,11 +154,17 @@ def create_app(
 
     @app.get("/healthz")
     def health():
+        from campaign.timing.figures import scheduler_health
+
+        ctx = site()
         try:
-            site().store.count_subscribers()  # the database answers
+            ctx.store.count_subscribers()  # the database answers
+            unhealthy = scheduler_health(ctx.project, ctx.store, now=ctx.clock())  # and the scheduler is alive
         except Exception:  # a health check reports, it does not fail: 503 tells the proxy to wait
             log.exception("health check: the database does not answer")
             return {"ok": False}, 503
+        if unhealthy:
+            return {"ok": False, "scheduler": unhealthy}, 503
         return {"ok": True}
 
     return app
