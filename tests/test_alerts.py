@@ -113,8 +113,9 @@ def test_an_unreachable_webhook_never_delays_the_send_and_is_listed_as_failed(ca
     assert "operators sent" in listed
     assert "127.0.0.1:9" not in listed  # the URL is a secret: never shown
     # the operator's alert went through the same SMTP server, as transactional mail (not a ledger row)
-    alert_mail = [m for rcpts, m, _ in mailbox.messages if rcpts == [OPERATOR]]
-    assert len(alert_mail) == 1 and b"not complete" in alert_mail[0]
+    to_operator = [m for rcpts, m, _ in mailbox.messages if rcpts == [OPERATOR]]
+    assert len(to_operator) == 2  # the alert and the daily report
+    assert sum(b"not complete" in m for m in to_operator) == 1 and sum(b"report:" in m for m in to_operator) == 1
     assert OPERATOR not in {row.email for row in campaign_dir.store().deliveries_for(pause_day())}
 
 
@@ -266,3 +267,22 @@ def test_a_send_in_progress_stops_after_its_batch_when_the_breaker_trips(campaig
     with pytest.raises(PausedError, match="deliverability breaker"):
         sender.send_day(rig.day)
     assert 20 <= rig.ledger()["sent"] <= 30 and rig.ledger()["sent"] < 50
+
+
+def test_the_daily_report_reaches_the_operators_once_and_never_the_webhook(campaign_dir, receiver):
+    with_alerts(campaign_dir)
+    campaign_dir.env["CAMPAIGN_ALERT_WEBHOOK_URL"] = receiver.url_for("/hook")
+    store = campaign_dir.store()
+    seed_subscribers(store, 10)
+    store.close()
+    campaign_dir.run("send", "1", "--yes", check=True)
+    campaign_dir.run("send", "1", "--yes", check=True)  # nothing to do: no second report
+    reports = [m for m in alert_mails(campaign_dir) if "report:" in m["Subject"]]
+    assert len(reports) == 1 and reports[0]["To"] == OPERATOR
+    body = reports[0].get_body(("plain",)).get_content()
+    assert "This day: sent 10, failed 0, unknown 0, bounces 0, complaints 0, unsubscribes 0" in body
+    assert "The series: sent 10" in body
+    assert "Next: day 2, Thu 02 Sep 09:00 EDT: Why we talk about mental health this September" in body
+    assert "Archive: https://news.example.org/archive/" in body
+    assert "@example.org" not in body.replace(OPERATOR, "")
+    assert posted(receiver) == []

@@ -118,10 +118,12 @@ class Alerts:
         counts: dict[str, Any] | None = None,
         cause: str = "",
         dedupe: bool = True,
+        only: tuple[str, ...] | None = None,
     ) -> Alert | None:
-        """Record and send an alert; None when the same cause already alerted that day."""
+        """Record and send an alert (to the channels named in `only`, else all); None when the same cause
+        already alerted that day."""
         now = self.clock()
-        channels = self.channels(kind)
+        channels = [c for c in self.channels(kind) if only is None or c.name in only]
         key = f"{kind}:{day or now.date()}:{cause}" if dedupe else f"{kind}:{now.isoformat()}:{cause}"
         alert_id: int | None = None
         if self.engine is not None:

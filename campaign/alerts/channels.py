@@ -47,7 +47,8 @@ class Alert:
     @property
     def subject(self) -> str:
         first = self.text.split("\n", 1)[0]
-        return f"[{self.campaign}] alert: {first[:110]}"
+        label = "report" if self.kind == "report:day:sent" else "alert"
+        return f"[{self.campaign}] {label}: {first[:110]}"
 
 
 class WebhookChannel:

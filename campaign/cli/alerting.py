@@ -50,10 +50,16 @@ def raising_alerts(s: Settings, st: Store, p: Project, day=None) -> Iterator[Ale
         raise
 
 
-def alert_incomplete(alerts: Alerts, report: SendReport) -> None:
-    """A send that ended with failed or unknown deliveries (or stopped early) alerts once a day."""
+def alert_incomplete(alerts: Alerts, report: SendReport, p: Project | None = None, st: Store | None = None) -> None:
+    """After a day's send: the operators' daily report (once a day); a send that ended with failed or unknown
+    deliveries (or stopped early) alerts once a day."""
     from campaign.alerts.kinds import AlertKind
 
+    if p is not None and st is not None and not report.stopped:
+        from campaign.clock import utcnow
+        from campaign.timing.report import send_daily_report
+
+        send_daily_report(p, st, report.day, now=utcnow())
     if not (report.failed or report.waiting or report.stopped):
         return
     counts = {"sent": report.sent, "failed": report.failed_waiting, "unknown": report.unknown}

@@ -122,7 +122,7 @@ def send(
             else:
                 report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
             if not dry_run:
-                alert_incomplete(alerts, report)
+                alert_incomplete(alerts, report, p, st)
         out.print(report.summary())
         if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
             out.print(

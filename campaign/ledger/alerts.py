@@ -153,3 +153,12 @@ def event_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(events.c.kind, func.count()).group_by(events.c.kind).order_by(events.c.kind))
         return {kind: n for kind, n in rows}
+
+
+def event_counts_since(engine: Engine, since: datetime) -> dict[str, int]:
+    """Webhook events received since `since`, by kind (the daily report's figures for one day)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(events.c.kind, func.count()).where(events.c.received_at >= since).group_by(events.c.kind)
+        )
+        return {kind: n for kind, n in rows}

@@ -119,7 +119,18 @@ class SchedulerWatch:
         )
 
     def sent(self, report: SendReport | None) -> None:
-        if report is None or not (report.failed or report.waiting or report.stopped):
+        if report is None or not self.enabled:
+            return
+        if not report.stopped:  # the day's send ran to its end: the operators' daily report (once a day)
+            from campaign.timing.report import send_daily_report
+
+            try:
+                send_daily_report(self.project(), self.store, report.day, now=utcnow())
+            except Exception:  # noqa: BLE001 (a report must never stop the scheduler)
+                from campaign.timing.logs import log
+
+                log.exception("could not send the daily report")
+        if not (report.failed or report.waiting or report.stopped):
             return
         self._raise(
             AlertKind.SEND_INCOMPLETE,
