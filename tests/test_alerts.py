@@ -226,6 +226,9 @@ def test_four_complaints_in_1000_pause_the_series_and_resume_needs_yes(campaign_
     assert pause["figures"]["sent"] == 1000 and pause["figures"]["complaints"] == 3  # tripped at the 3rd
     status = campaign_dir.run("status", check=True).stdout
     assert "PAUSED" in status and "deliverability breaker" in status
+    figures = json.loads(campaign_dir.run("status", "--json", check=True).stdout)
+    assert figures["paused"]["cause"] == "breaker" and "spam complaints" in figures["paused"]["reason"]
+    assert figures["breaker"]["tripped"] is True and figures["breaker"]["figures"]["complaints"] == 4
     refused = campaign_dir.run("send", "2", "--yes")
     assert refused.returncode != 0 and "deliverability breaker" in refused.stderr
     hooks = [h for h in posted(receiver) if h["kind"] == AlertKind.BREAKER_TRIPPED]

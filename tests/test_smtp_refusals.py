@@ -104,6 +104,8 @@ def test_ten_readers_through_the_cli_451_retried_554_rejected_and_nothing_quiet(
         rerun = campaign_dir.run("send", "1", "--yes")
         assert rerun.returncode == 1
         assert "1 failed" in rerun.stderr and "campaign send 2027-09-01 --retry-failed" in rerun.stderr
+        worker = campaign_dir.run("worker", "--once")  # nothing queued, but one delivery waits: not quiet
+        assert worker.returncode == 1 and "1 failed" in worker.stderr and "--retry-failed" in worker.stderr
         status = campaign_dir.run("status", check=True).stdout
         day1 = status.split(" 1 │")[1].split("\n")[0]
         assert "incomplete" in day1 and " sent " not in day1
