@@ -289,3 +289,15 @@ def test_the_daily_report_reaches_the_operators_once_and_never_the_webhook(campa
     assert "Archive: https://news.example.org/archive/" in body
     assert "@example.org" not in body.replace(OPERATOR, "")
     assert posted(receiver) == []
+
+
+def test_an_alert_never_carries_an_address_even_when_a_provider_quotes_one(campaign_dir, receiver):
+    import dataclasses
+
+    store = campaign_dir.store()
+    settings = dataclasses.replace(campaign_dir.settings, alert_webhook_url=receiver.url_for("/hook"))
+    quoted = "stopped: smtp DATA refused: 554 5.7.1 <reader000006@example.org>: Recipient address rejected"
+    Alerts(settings, store.engine, None).raise_alert(AlertKind.SEND_INCOMPLETE, quoted, cause="x")
+    wait_for_alerts(10)
+    assert "reader000006" not in recent_alerts(store.engine)[0].text
+    assert posted(receiver)[0]["text"].endswith("554 5.7.1 <<address>>: Recipient address rejected")

@@ -13,6 +13,7 @@ the webhook and the email channels, without dedupe.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ log = logging.getLogger("campaign.alerts")
 
 _THREADS: list[threading.Thread] = []  # every alert thread of this process (wait_for_alerts joins them)
 _THREADS_LOCK = threading.Lock()
+
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+\.[^\s<>()\[\]\"',;:]+")
+
+
+def without_addresses(text: str) -> str:
+    """`text` with every email address replaced by "<address>" (alerts carry counts, not people)."""
+    return _ADDRESS.sub("<address>", text)
 
 
 def wait_for_alerts(timeout: float = 30.0) -> None:
@@ -123,6 +132,7 @@ class Alerts:
         """Record and send an alert (to the channels named in `only`, else all); None when the same cause
         already alerted that day."""
         now = self.clock()
+        text = without_addresses(text)  # a provider's reply may quote a reader's address: never in an alert
         channels = [c for c in self.channels(kind) if only is None or c.name in only]
         key = f"{kind}:{day or now.date()}:{cause}" if dedupe else f"{kind}:{now.isoformat()}:{cause}"
         alert_id: int | None = None
