@@ -301,3 +301,18 @@ def test_an_alert_never_carries_an_address_even_when_a_provider_quotes_one(campa
     wait_for_alerts(10)
     assert "reader000006" not in recent_alerts(store.engine)[0].text
     assert posted(receiver)[0]["text"].endswith("554 5.7.1 <<address>>: Recipient address rejected")
+
+
+def test_a_failed_alert_is_tried_again_later_and_then_shown_sent(campaign_dir, receiver):
+    import dataclasses
+
+    store = campaign_dir.store()
+    fast = AlertRetry(attempts=2, initial=0.05, maximum=0.1)
+    down = dataclasses.replace(campaign_dir.settings, alert_webhook_url=UNREACHABLE)
+    Alerts(down, store.engine, None, retry=fast).raise_alert(AlertKind.DAY_MISSED, "day 3 missed", cause="3")
+    wait_for_alerts(10)
+    assert recent_alerts(store.engine)[0].sends["webhook"][:2] == ("failed", 2)
+    up = dataclasses.replace(campaign_dir.settings, alert_webhook_url=receiver.url_for("/hook"))
+    assert Alerts(up, store.engine, None, retry=fast).retry_unsent() == 1  # what `campaign run` does every 5 min
+    assert recent_alerts(store.engine)[0].sends["webhook"][:2] == ("sent", 3)
+    assert [h["text"] for h in posted(receiver)] == [f"[{campaign_dir.root.name}] day 3 missed"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 HEARTBEAT_KEY = "scheduler_heartbeat"
 HEARTBEAT_EVERY = 30.0  # seconds between heartbeats
 HEARTBEAT_STALE = timedelta(minutes=2)  # older than this during the series: /healthz answers 503
+ALERT_RETRY_EVERY = 300.0  # seconds between rounds of retrying alert sends that failed
 
 
 def write_heartbeat(store: Store, now: datetime | None = None) -> None:
@@ -54,6 +56,8 @@ class SchedulerWatch:
         self.enabled = enabled
         self.standby = False  # set by `campaign run` when it waited as a standby before taking over
         self._next_beat = 0.0
+        self._next_retry = time.monotonic() + ALERT_RETRY_EVERY
+        self._retrying: threading.Thread | None = None
 
     def _alerts(self) -> Alerts:
         return Alerts(self.settings, self.store.engine, self.project().schedule)
@@ -73,12 +77,24 @@ class SchedulerWatch:
         if not self.enabled or time.monotonic() < self._next_beat:
             return
         self._next_beat = time.monotonic() + HEARTBEAT_EVERY
+        if time.monotonic() >= self._next_retry and not (self._retrying and self._retrying.is_alive()):
+            self._next_retry = time.monotonic() + ALERT_RETRY_EVERY  # alerts that failed get another round
+            self._retrying = threading.Thread(target=self._retry_alerts, name="campaign-alert-retry", daemon=True)
+            self._retrying.start()
         try:
             write_heartbeat(self.store)
         except Exception:  # noqa: BLE001 (a missed heartbeat shows as a stale one: that is the alarm)
             from campaign.timing.logs import log
 
             log.warning("could not write the scheduler heartbeat")
+
+    def _retry_alerts(self) -> None:
+        try:
+            self._alerts().retry_unsent()
+        except Exception:  # noqa: BLE001 (tried again next round)
+            from campaign.timing.logs import log
+
+            log.warning("could not retry the alerts that failed")
 
     def started(self) -> None:
         self._next_beat = 0.0
