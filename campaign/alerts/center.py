@@ -114,7 +114,14 @@ class Alerts:
             addresses,
             make_provider=lambda s: make_provider(chosen, s, campaign),
             settings=self.settings,
-            identity=Identity(campaign.from_, campaign.reply_to, list_id="<alerts.campaign>", sender_id="alerts"),
+            # transactional: Postmark's default transactional stream, not the newsletters' broadcast stream
+            identity=Identity(
+                campaign.from_,
+                campaign.reply_to,
+                list_id="<alerts.campaign>",
+                message_stream="outbound",
+                sender_id="alerts",
+            ),
         )
 
     # -- raising ----------------------------------------------------------------------------------------

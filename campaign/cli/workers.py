@@ -58,7 +58,9 @@ def worker(
     days = [p.schedule.resolve_day(day)] if day else list(p.schedule.dates)
     provider = make_provider(provider_name(s, p.schedule.campaign.provider), s, p.schedule.campaign)
     try:
-        with stop_on_signals() as (stop, received):
+        from campaign.cli.alerting import alert_incomplete, raising_alerts
+
+        with raising_alerts(s, st, p) as alerts, stop_on_signals() as (stop, received):
             sender = Sender(p, st, provider, stop=stop, shared_rate=True)
             while not stop.is_set():
                 queued = st.days_queued(days)
@@ -66,6 +68,8 @@ def worker(
                     report = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
                     if not quiet:
                         out.print(f"worker {sender.lease.worker_id}: {report.summary()}")
+                    if not part_of_send:  # (`send --workers` alerts once, for the whole day)
+                        alert_incomplete(alerts, report)
                     if report.stopped and not stop.is_set() and "fenced" not in report.stopped:
                         err.print(f"worker stopped: {report.stopped}", markup=False)
                         raise typer.Exit(1)
