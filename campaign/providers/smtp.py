@@ -269,8 +269,8 @@ class SMTPProvider(Provider):
 
     def _end_transaction(self, conn: smtplib.SMTP, code: int) -> None:
         """After a refusal: RSET, so the next MAIL FROM is not a "nested MAIL command" (Postfix's 503); a 421
-        closes the connection (the next message opens a new one)."""
-        if code == 421 or code == -1:
+        closes the connection (the next message opens a new one), and so does a reply smtplib could not read (-1)."""
+        if code in (421, -1):
             self._drop(conn)
             return
         try:
