@@ -51,6 +51,9 @@ class Settings:
     secret_key_is_dev: bool
     environ: Mapping[str, str] = field(repr=False, default_factory=dict)
     lease_seconds: float = DEFAULT_LEASE_SECONDS  # how long a worker's claim lasts unless renewed
+    # CAMPAIGN_ALERT_WEBHOOK_URL: where alerts are POSTed (Slack/Mattermost/Teams-style; a secret: never shown)
+    alert_webhook_url: str | None = field(repr=False, default=None)
+    metrics_token: str | None = field(repr=False, default=None)  # CAMPAIGN_METRICS_TOKEN: bearer for /metrics
 
     @property
     def no_ledger_yet(self) -> bool:
@@ -157,7 +160,33 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
         secret_key_is_dev=not secret,
         environ=env,
         lease_seconds=lease,
+        alert_webhook_url=_alert_webhook_url(env.get("CAMPAIGN_ALERT_WEBHOOK_URL") or ""),
+        metrics_token=env.get("CAMPAIGN_METRICS_TOKEN") or None,
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _alert_webhook_url(raw: str) -> str | None:
+    """https only (an alert names the campaign and its figures); plain http only to this machine (tests)."""
+    if not raw:
+        return None
+    parsed = urlparse(raw.strip())
+    ok = bool(parsed.hostname) and (
+        parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS)
+    )
+    if not ok or any(c in raw for c in "\r\n\t "):
+        raise ConfigurationError(
+            Problem(
+                "environment",
+                None,
+                "CAMPAIGN_ALERT_WEBHOOK_URL",
+                "must be an https URL (plain http only for 127.0.0.1)",
+                "export CAMPAIGN_ALERT_WEBHOOK_URL=https://hooks.example.org/… (the incoming-webhook URL)",
+            )
+        )
+    return raw.strip()
 
 
 def _lease_seconds(raw: str) -> float:

@@ -22,6 +22,8 @@
     │   ├── Unauthorized              401
     │   ├── Malformed                 400
     │   └── AlreadyProcessed          200, applied once
+    ├── StorageError                  a full disk or a failing database stopped the command (exit 1, alerted)
+    ├── AlertNotSent                  an alert channel could not deliver an alert (retried with back-off)
     ├── LockHeld                      another live process holds the lock
     ├── IllegalTransition             a day's state asked to move where its state machine has no arrow
     ├── StaleProject                  the loaded campaign lacks days another process started since: reload
@@ -179,6 +181,14 @@ class Malformed(WebhookRefused):
 
 class AlreadyProcessed(WebhookRefused):
     """A provider's re-delivery of a message already applied: acknowledged (200), applied once."""
+
+
+class StorageError(CampaignError):
+    """A full disk, a read-only database or an I/O error: one line naming the cause and the fix (exit 1)."""
+
+
+class AlertNotSent(CampaignError):
+    """One alert channel could not deliver one alert (retried with back-off; `campaign alerts list`)."""
 
 
 class LockHeld(CampaignError):

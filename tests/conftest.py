@@ -128,6 +128,13 @@ def campaign_dir(request, tmp_path: Path) -> CampaignDir:
     return CampaignDir(root, env)
 
 
+@pytest.fixture
+def receiver(httpserver):
+    """A Slack-style incoming webhook for alerts, on this machine: answers 200 to every POST to /hook."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    return httpserver
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
     """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

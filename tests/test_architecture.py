@@ -29,6 +29,7 @@ LAYERS = {
     "campaign.providers": 3,
     "campaign.delivery": 4,
     "campaign.preflight": 4,
+    "campaign.alerts": 4,
     "campaign.timing": 5,
     "campaign.web": 6,
     "campaign.studio": 6,

@@ -180,6 +180,7 @@ def _cases() -> Iterator[object]:
 _WEB_RULES = {
     "/": {"GET"},
     "/healthz": {"GET"},
+    "/metrics": {"GET"},
     "/subscribe": {"GET", "POST"},
     "/confirm/<token>": {"GET", "POST"},
     "/unsubscribe/<token>": {"GET", "POST"},

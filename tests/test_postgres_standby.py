@@ -77,5 +77,10 @@ def test_a_standby_scheduler_takes_over_within_a_minute_of_the_first_being_kille
     store = cdir.store()
     try:
         assert store.delivery_counts() == {}
+        from campaign.ledger.alerts import recent_alerts
+
+        # the operators are told: the first started, the standby took over (and stopped at the end)
+        kinds = [row.kind for row in reversed(recent_alerts(store.engine))]
+        assert kinds == ["scheduler:run:started", "scheduler:standby:took_over", "scheduler:run:stopped"], kinds
     finally:
         store.close()

@@ -286,11 +286,14 @@ def test_postmark_basic_auth_and_record_types(three):
         for malformed in (
             [bounce],
             {"Type": "HardBounce"},
-            {"RecordType": "Bounce", "Type": "HardBounce"},
             {"RecordType": "SubscriptionChange", "Recipient": CAROL, "SuppressSending": "yes"},
         ):
             assert requests.post(url, json=malformed, auth=good, timeout=10).status_code == 400
         assert len(_stored_events(web.store)) == 4
+        # a Bounce without Email (anymail #447) carries nothing to apply: stored, and 200 (Postmark would retry)
+        no_email = {"RecordType": "Bounce", "Type": "HardBounce"}
+        assert requests.post(url, json=no_email, auth=good, timeout=10).status_code == 200
+        assert len(_stored_events(web.store)) == 5
 
 
 # -- Resend (Svix) ------------------------------------------------------------------------------------------

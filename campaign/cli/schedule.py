@@ -138,6 +138,7 @@ def _run_or_stand_by(scheduler, until: str, st, stop):
                     markup=False,
                 )
                 waiting = True
+                scheduler.watch.standby = True  # taking over later is an alert of its own
             if stop.wait(STANDBY_SECONDS):
                 return None
 
@@ -232,13 +233,18 @@ def resume(
         "the rest of the series moves later in order.",
     ),
     skip: bool = typer.Option(False, "--skip", help="Leave those days skipped (the default)."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="End a pause the series put on itself (breaker, refused credentials)."
+    ),
 ) -> None:
     """End the pause. Days whose send time fell inside it stay skipped (--skip, the default), or with
     --catch-up go out one a day from the next send time, every later day moving later by as much — so no
     reader gets two parts on one day; the series may then run past its last date. `campaign status` shows
     the new dates; `campaign run` sends them.
 
-    Nothing already sent is sent again: the ledger decides who is still owed each day.
+    Nothing already sent is sent again: the ledger decides who is still owed each day. A pause the series
+    put on itself (the deliverability breaker, the provider refusing the credentials) shows its reason and
+    figures and ends only with --yes.
 
     Example: campaign resume --catch-up
     """
@@ -259,6 +265,9 @@ def resume(
         if current_pause(st) is None:
             out.print("not paused: nothing to resume")
             return
+        from campaign.cli.alerting import confirm_self_pause
+
+        confirm_self_pause(st, yes)
         if catch_up:  # the ledger is checked before the pause ends
             from campaign.timing.rehearsal import refuse_rehearsal_ledger
 

@@ -171,32 +171,24 @@ def _send_day(
     yes: bool,
     workers: int,
 ) -> None:
+    from campaign.cli.alerting import alert_incomplete, raising_alerts
     from campaign.delivery.editions import Editions
     from campaign.delivery.sender import Sender
-    from campaign.ledger.states import SENT
 
+    s = settings()
     recorded = Editions(st, None).get(d) if p is None else None  # no folder: the settings the day started with
     sender = Sender(
         p,
         st,
         provider,
-        settings=settings(),
+        settings=s,
         rate=recorded.send.rate_limit if recorded else None,
         concurrency=recorded.send.concurrency if recorded else None,
     )
     number = sender.day_number(d)
-    if not dry_run:
-        from campaign.timing.rehearsal import refuse_rehearsal_ledger
-
-        refuse_rehearsal_ledger(st)
-        sender.check_not_paused()
-        if not (retry_failed or resend_unknown) and sender.count_owed(d) == 0:
-            already = st.delivery_counts().get(d, {}).get(SENT, 0)
-            out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
-            return
-        if p is not None:
-            _confirm(_reasons_to_ask(p, sender, d), number, yes)
-    with stop_on_signals() as (stop, received), _progress() as progress:
+    if not dry_run and not _owed_or_waiting(p, st, sender, d, number, yes=yes, retrying=retry_failed or resend_unknown):
+        return
+    with raising_alerts(s, st, p, d) as alerts, stop_on_signals() as (stop, received), _progress() as progress:
         sender.stop = stop
         task = progress.add_task(f"day {number}", total=None)
         sender.progress = lambda n: progress.advance(task, n)
@@ -210,6 +202,8 @@ def _send_day(
             )
         else:
             report = sender.send_day(d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
+        if not dry_run:
+            alert_incomplete(alerts, report, p, st)
     out.print(report.summary())
     if not dry_run and (ready := st.count_behind(sender.series_days, at=sender.clock(), ready_only=True)):
         out.print(
@@ -217,12 +211,37 @@ def _send_day(
             "`campaign run` sends it at the next send time (one part a day)"
         )
     exit_for_signal(received, f"campaign send {d}")
-    if report.failed:
-        err.print(f"{report.failed} delivery(ies) failed; retry with: campaign send {d} --retry-failed")
+    if report.failed or report.waiting:
+        err.print(f"not complete: {st.waiting_on(d).describe()}", markup=False)
         raise typer.Exit(1)
     if report.stopped:
         err.print(f"the send stopped early: {report.stopped}", markup=False)
         raise typer.Exit(1)
+
+
+def _owed_or_waiting(
+    p: Project | None, st: Store, sender: Sender, d: date, number: int, *, yes: bool, retrying: bool
+) -> bool:
+    """Whether to go on with a real send: someone is owed the day (asked to confirm when it is early or out of
+    order). With nobody owed, a day whose failed or unknown deliveries still wait is not complete: say which
+    and how to settle them, and exit 1 — never "nothing to do" while anyone waits."""
+    from campaign.ledger.states import SENT
+    from campaign.timing.rehearsal import refuse_rehearsal_ledger
+
+    refuse_rehearsal_ledger(st)
+    sender.check_not_paused()
+    if not retrying and sender.count_owed(d) == 0:
+        already = st.delivery_counts().get(d, {}).get(SENT, 0)
+        waiting = st.waiting_on(d)
+        if not waiting.total:
+            out.print(f"day {number} ({d}): 0 owed — {already} already sent; nothing to do")
+            return False
+        out.print(f"day {number} ({d}): 0 owed — {already} already sent", markup=False)
+        err.print(f"not complete: {waiting.describe()}", markup=False)
+        raise typer.Exit(1)
+    if p is not None:
+        _confirm(_reasons_to_ask(p, sender, d), number, yes)
+    return True
 
 
 def _test_addresses(to: list[str], seed_list: list[str], seeds: bool) -> list[str]:
@@ -303,10 +322,12 @@ def status(
     subscriber: Optional[str] = typer.Option(
         None, "--subscriber", help="One reader's parts: sent, next, and when (their address)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the same figures as JSON, for scripts."),
 ) -> None:
-    """Per day: sent, owed, failed, unknown; readers per part and who is behind; the subscriber list; any pause.
+    """Per day: sent, owed, failed, unknown; readers per part and who is behind; the subscriber list; any pause;
+    deliveries waiting.
 
-    Example: campaign status --subscriber ann@example.org
+    Example: campaign status --subscriber ann@example.org   (or: campaign status --json)
     """
     from campaign.cli.status_table import reader_table, status_table
 
@@ -314,6 +335,14 @@ def status(
     p = project(s)
     st = store(s)
     try:
+        if as_json:
+            import json
+
+            from campaign.clock import utcnow
+            from campaign.timing.figures import series_figures
+
+            typer.echo(json.dumps(series_figures(p, st, now=utcnow()), indent=2, default=str))
+            return
         lines = status_table(p, st) if subscriber is None else reader_table(p, st, subscriber)
         if subscriber is not None and not lines:
             raise InvalidInput(

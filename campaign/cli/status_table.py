@@ -70,6 +70,8 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             "left off, one part a day at the send time (after the last day, too)"
         )
     lines += position_lines(project, store, now)
+    for waiting in store.waiting_by_day(list(schedule.dates)).values():
+        lines.append(f"waiting: day {schedule.day_number(waiting.day)} {waiting.describe()}")
     pause = store.get_state("pause")
     if pause:
         lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from campaign.cli.app import app, err, out, project, settings, stop_on_signals, store
-from campaign.ledger.states import FAILED, REJECTED, SENT, UNKNOWN
+from campaign.ledger.states import FAILED, REJECTED, SENT
 
 if TYPE_CHECKING:
     import threading
@@ -41,6 +41,7 @@ def worker(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
     resend_unknown: bool = typer.Option(False, "--resend-unknown", help="Also resend unknown deliveries."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
+    part_of_send: bool = typer.Option(False, "--part-of-send", hidden=True),  # `send --workers`: it reports
 ) -> None:
     """Send queued deliveries of any day being sent (`campaign send DAY` queues them), on any host sharing
     the database; the provider's rate is shared by all workers. Stops cleanly on SIGTERM.
@@ -53,17 +54,24 @@ def worker(
     with closing(store(s)) as st:
         p = project(s, st) if s.schedule_path.exists() else None  # no folder: the days already started
         refuse_rehearsal_ledger(st)
-        with stop_on_signals() as (stop, received):
-            _work(p, st, day, once=once, poll=poll, stop=stop, quiet=quiet, retry=(retry_failed, resend_unknown))
+        from campaign.cli.alerting import raising_alerts
+
+        with raising_alerts(s, st, p) as alerts, stop_on_signals() as (stop, received):
+            retry = (retry_failed, resend_unknown)
+            days = _work(p, st, day, once=once, poll=poll, stop=stop, quiet=quiet, retry=retry, alerts=alerts)
         if received and not quiet:
             err.print("worker stopped by signal: the batches in flight finished and were recorded", markup=False)
+        if not part_of_send:  # (`send --workers` reports and alerts once, for the whole day)
+            _name_waiting(st, days, unknown_only=not once)
 
 
 def _work(
-    p: Project | None, st: Store, day: str | None, *, once: bool, poll: float, stop, quiet: bool, retry: tuple
-) -> None:
+    p: Project | None, st: Store, day: str | None, *, once: bool, poll: float, stop, quiet: bool, retry: tuple, alerts
+) -> list[date]:
     """Send every queued day until stopped (`once`: until nothing is queued). Without a folder the provider is
-    the one recorded with the started day (CAMPAIGN_PROVIDER still overrides), credentials from here."""
+    the one recorded with the started day (CAMPAIGN_PROVIDER still overrides), credentials from here. Returns
+    the days it looked at. `alerts`: an incomplete day raises one (None: `send --workers` raises it)."""
+    from campaign.cli.alerting import alert_incomplete
     from campaign.cli.send import started_day
     from campaign.delivery.editions import Editions
     from campaign.delivery.sender import Sender
@@ -72,6 +80,7 @@ def _work(
 
     s = settings()
     sender: Sender | None = None
+    days: list[date] = []
     try:
         while not stop.is_set():
             if p is not None:
@@ -93,6 +102,8 @@ def _work(
                 report = sender.send_day(d, enqueue=False, retry_failed=retry[0], resend_unknown=retry[1])
                 if not quiet:
                     out.print(f"worker {sender.lease.worker_id}: {report.summary()}")
+                if alerts is not None:
+                    alert_incomplete(alerts, report)
                 if report.stopped and not stop.is_set() and "fenced" not in report.stopped:
                     err.print(f"worker stopped: {report.stopped}", markup=False)
                     raise typer.Exit(1)
@@ -103,6 +114,18 @@ def _work(
     finally:
         if sender is not None:
             sender.provider.close()
+    return days
+
+
+def _name_waiting(st: Store, days: list[date], *, unknown_only: bool) -> None:
+    """On the way out: name every delivery still waiting and the command that settles it; exit 1 while any
+    unknown remain (and, after `--once`, any failed)."""
+
+    waiting = [w for w in st.waiting_by_day(days).values() if w.unknown or not unknown_only]
+    for w in waiting:
+        err.print(f"not complete: {w.describe()}", markup=False)
+    if waiting:
+        raise typer.Exit(1)
 
 
 def send_with_workers(
@@ -113,7 +136,17 @@ def send_with_workers(
 
     number = sender.day_number(d)
     owed = sender.start_day(d)
-    command = [sys.executable, "-m", "campaign", "worker", "--day", d.isoformat(), "--once", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "campaign",
+        "worker",
+        "--day",
+        d.isoformat(),
+        "--once",
+        "--quiet",
+        "--part-of-send",
+    ]
     command += ["--retry-failed"] * retry_failed + ["--resend-unknown"] * resend_unknown
     root = sender.settings.root
     children = [subprocess.Popen(command, cwd=root) for _ in range(workers)]
@@ -139,6 +172,7 @@ def send_with_workers(
     if not stop.is_set():  # what the workers left: a dead one's rows, an idempotent provider's unknown batches
         final = sender.send_day(d, enqueue=False, retry_failed=retry_failed, resend_unknown=resend_unknown)
     counts = st.delivery_counts().get(d, {})
+    waiting = st.waiting_on(d)
     return SendReport(
         d,
         number,
@@ -146,7 +180,8 @@ def send_with_workers(
         sent=counts.get(SENT, 0),
         failed=counts.get(FAILED, 0),
         rejected=counts.get(REJECTED, 0),
-        unknown=counts.get(UNKNOWN, 0),
+        unknown=waiting.unknown,
+        failed_waiting=waiting.failed,
         workers=workers,
         stopped=final.stopped if final else None,
     )

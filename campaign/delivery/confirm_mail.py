@@ -125,7 +125,7 @@ class ConfirmationMailer:
             f"confirm-{uuid.uuid4().hex[:16]}",
             issue,
             (recipient,),
-            identity_for(self.project),
+            identity_for(self.project, self.store),
             sent_at=now,
             metadata={"kind": self.event},
         )

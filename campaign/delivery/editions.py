@@ -14,6 +14,7 @@ import threading
 from datetime import date, datetime
 
 from campaign.delivery.as_sent import freeze_through
+from campaign.delivery.identity import instance_part
 from campaign.errors import ConfigurationError, Problem
 from campaign.ledger.queue import Variants
 from campaign.ledger.schema import split_variant_key
@@ -24,16 +25,13 @@ from campaign.series.project import Project
 from campaign.series.render import RenderedIssue
 
 
-def identity_of(edition: Edition) -> Identity:
-    return Identity(**vars(edition.headers))
-
-
 class Editions:
     def __init__(self, store: SenderLedger, project: Project | None) -> None:
         self.store = store
         self.project = project
         self._cache: dict[date, Edition] = {}
         self._text_only: dict[tuple[date, str], RenderedIssue] = {}
+        self._instance: str | None = None
         self._lock = threading.Lock()  # worker threads of one sender ask for variants concurrently
 
     def get(self, day: date) -> Edition | None:
@@ -136,7 +134,10 @@ class Editions:
         return edition.issue(variant)
 
     def identity(self, day: date) -> Identity:
-        return identity_of(self.require(day))
+        """The stored headers, with this database's random part of every Message-ID (delivery/identity.py)."""
+        if self._instance is None:
+            self._instance = instance_part(self.store)
+        return Identity(**vars(self.require(day).headers), instance=self._instance)
 
     def send_at(self, day: date) -> datetime:
         """Who is owed `day`: those who joined before its send time (as recorded when it started)."""

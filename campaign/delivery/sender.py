@@ -134,7 +134,7 @@ class Sender(Checkpoints):
         """A started day's messages carry the headers stored with it; a test copy of a day not started, the
         folder's."""
         if self.editions.get(day) is None and self.project is not None:
-            return identity_for(self.project)
+            return identity_for(self.project, self.store)
         return self.editions.identity(day)
 
     def preferences_link(self, subscriber_id: int, day: date) -> str:
@@ -206,8 +206,9 @@ class Sender(Checkpoints):
         try:
             self._run(day, report, (chunk for source in sources for chunk in source))
         finally:
-            report.unknown = self.store.count_in_state(day, UNKNOWN)
-        if not report.stopped and self.count_owed(day) == 0:
+            waiting = self.store.waiting_on(day)
+            report.unknown, report.failed_waiting = waiting.unknown, waiting.failed
+        if not report.stopped and self.count_owed(day) == 0 and not report.waiting:
             self.store.finish(day)
         return report
 

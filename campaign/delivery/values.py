@@ -19,6 +19,7 @@ class SendReport:
     failed: int = 0
     rejected: int = 0
     unknown: int = 0  # deliveries whose outcome is unknown (interrupted runs, ambiguous answers)
+    failed_waiting: int = 0  # the day's failed deliveries (this run's and earlier runs') waiting for --retry-failed
     batches: int = 0
     retries: int = 0  # requests repeated after a 429, a 5xx or a connection failure
     by_variant: dict[str, int] = field(default_factory=dict)
@@ -38,6 +39,11 @@ class SendReport:
         )
         if self.retries:
             text += f" ({self.retries} request(s) retried)"
+        if self.failed_waiting:
+            text += (
+                f"; {self.failed_waiting} failed delivery(ies) waiting — retry with "
+                f"`campaign send {self.day} --retry-failed`"
+            )
         if self.unknown:
             text += (
                 f"; {self.unknown} delivery(ies) unknown (may or may not have gone out) — see `campaign status`,"
@@ -46,6 +52,11 @@ class SendReport:
         if self.stopped:
             text += f"; stopped: {self.stopped}"
         return text
+
+    @property
+    def waiting(self) -> bool:
+        """Deliveries of the day wait for an operator (the day is not complete; the command exits non-zero)."""
+        return bool(self.failed_waiting or self.unknown)
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ def send_welcomes(
         return 0  # nothing has gone out yet: nobody is late
     first_at = min(schedule.send_at(row.day) for row in archive)
     tokens = Tokens(project.settings.secret_key)
-    identity = identity_for(project)
+    identity = identity_for(project, store)
     groups: dict[tuple, list] = defaultdict(list)
     now = clock()
     joiners = store.late_joiners(first_at, at=now)

@@ -58,6 +58,7 @@ class Shown(StrEnum):
     SENT = SENT.value
     MISSED = MISSED.value
     SKIPPED = SKIPPED.value
+    INCOMPLETE = "incomplete"  # nobody owed, but failed or unknown deliveries wait (--retry-failed, --resend-unknown)
 
 
 def is_settled(state: str | None) -> bool:

@@ -41,6 +41,16 @@ class LocksAndState(Tables):
         with self.engine.begin() as conn:
             conn.execute(upsert)
 
+    def add_state(self, key: str, value: Any) -> Any:
+        """Set `key` only when it is not set yet (two processes at once: the first one wins); returns the value
+        now stored."""
+        insert = self.insert(state).values(
+            key=key, value=json.dumps(value, sort_keys=True, default=str), updated_at=utcnow()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(insert.on_conflict_do_nothing(index_elements=[state.c.key]))
+        return self.get_state(key)
+
     def delete_state(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(state.delete().where(state.c.key == key))

@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
-from campaign.errors import ConfigurationError, Problem
+from campaign.errors import ConfigurationError, Problem, StorageError
 from campaign.ledger.migrations import FIRST, HEAD
+from campaign.ledger.storage import disk_problem
 
 SETTING = "CAMPAIGN_DATABASE_URL"
 DIALECTS = ("sqlite", "postgresql")
@@ -98,7 +99,9 @@ def engine_for(url: str, **kwargs) -> Engine:
         ) from None
 
 
-def cannot_open(engine: Engine, error: DBAPIError) -> ConfigurationError:
+def cannot_open(engine: Engine, error: DBAPIError) -> ConfigurationError | StorageError:
+    if line := disk_problem(error):  # the disk, not the setting: exit 1 and an alert, not "bad input"
+        return StorageError(line)
     shown = engine.url.render_as_string(hide_password=True)
     reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
     fix = (

@@ -178,6 +178,32 @@ welcomes = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# Alerts (campaign/alerts): one row per cause, its dedupe key making the same cause alert once a day; one row
+# per channel it went to, with its attempts and last error. Counts and setting names only: no address, no secret.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("day", Date),
+    Column("text", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: counts, the campaign's name, what to look at
+    Column("raised_at", UTCDateTime, nullable=False),
+)
+Index("ix_alerts_raised_at", alerts.c.raised_at)
+
+alert_sends = Table(
+    "alert_sends",
+    metadata,
+    Column("alert_id", Integer, ForeignKey("alerts.id"), primary_key=True),
+    Column("channel", String(40), primary_key=True),  # webhook | operators | organisers
+    Column("status", String(16), nullable=False),  # AlertSendStatus
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 
 # -- the studio (campaign/studio): organisers' accounts, sessions, revisions, approvals, audit ------------------
 users = Table(

@@ -102,3 +102,11 @@ class AuditTag(StrEnum):
     ARTICLE_SAVED = "series:article:saved"
     REVISION_RESTORED = "series:revision:restored"
     SEND_STARTED = "series:send:started"
+
+
+class AlertSendStatus(StrEnum):
+    """pending -> sent | failed (retried with back-off; `campaign alerts list` shows the failed ones)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"

@@ -25,6 +25,7 @@ from campaign.ledger.engagement import Engagement
 from campaign.ledger.events import EventLog
 from campaign.ledger.issues import IssueArchive
 from campaign.ledger.locks import LocksAndState
+from campaign.ledger.pending import PendingDeliveries
 from campaign.ledger.positions import Positions
 from campaign.ledger.postponed import PostponedLedger
 from campaign.ledger.preferences import Preferences
@@ -49,6 +50,7 @@ class Store(
     Welcomes,
     RateLimits,
     PostponedLedger,
+    PendingDeliveries,
     Positions,
     Preferences,
     Privacy,

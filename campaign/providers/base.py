@@ -40,6 +40,7 @@ class Identity:
     list_id: str  # RFC 2919 List-Id, e.g. "<september.campaign.example.org>"
     message_stream: str = "broadcast"
     sender_id: str = "campaign"  # the last field of Feedback-ID: stable per list
+    instance: str = ""  # a random part made once per database (delivery/identity.py): ids never repeat across them
 
     @cached_property  # parsed once: message_id() asks for it per recipient
     def from_domain(self) -> str:
@@ -111,10 +112,12 @@ class Batch:
         return self.subject_prefix + self.issue.subject
 
     def message_id(self, recipient: Recipient) -> str:
-        # Deterministic per (issue, subscriber): a resend after a crash reuses it, so receiving servers and
-        # clients can de-duplicate on it.
+        # Deterministic per (database, issue, subscriber): a resend after a crash reuses it, so receiving servers
+        # and clients can de-duplicate on it; the database's random part keeps two installations sending from
+        # one domain from giving different people the same id.
         day = str(self.issue.day)  # ISO date; (runs per recipient: strftime alone costs ~4 µs)
-        digest = hashlib.sha256(f"{day}:{recipient.subscriber_id}:{self.subject_prefix}".encode()).hexdigest()[:24]
+        seed = f"{self.identity.instance}:{day}:{recipient.subscriber_id}:{self.subject_prefix}"
+        digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
         return f"<{day.replace('-', '')}.{digest}@{self.identity.from_domain}>"
 
     @property

@@ -7,7 +7,10 @@ Settings (environment only):
   for a relay with a private CA; the system store otherwise — certificates are always verified).
 
 Each message is MAIL / RCPT / DATA on the open connection, so a refusal is known per recipient:
-- a 5xx to RCPT or DATA rejects that recipient for good; a 4xx fails it (retryable);
+- the reply after the message body is read as smtplib.sendmail reads it: 250 sent, a 4xx fails that recipient
+  (retryable), a 5xx rejects it; a 5xx to RCPT rejects it too; a MAIL FROM refusal (size, policy) fails it;
+- every refused transaction ends with RSET (Postfix answers the next MAIL FROM with "503 nested MAIL command"
+  otherwise); a 421 closes the connection instead, and the next message opens a new one;
 - the server dropping the connection before DATA (idle timeout, 421) → reconnect once and carry on;
 - the connection lost *during* DATA → that one delivery is unknown (the server may have queued it).
 A worker thread keeps its own connection (`concurrency` connections at most).
@@ -200,7 +203,7 @@ class SMTPProvider(Provider):
     def _send_one(self, sender: str, to: str, data: bytes, subscriber_id: int, message_id: str) -> Result:
         for attempt in (1, 2):
             conn = self._connection(fresh=attempt == 2)
-            options: list[str] = []
+            options: list[str] = [f"SIZE={len(data)}"] if conn.has_extn("size") else []
             if has_utf8_local(to):
                 if not conn.has_extn("smtputf8"):
                     return Result(
@@ -210,49 +213,70 @@ class SMTPProvider(Provider):
                         "part) needs",
                         permanent=True,
                     )
-                options = ["SMTPUTF8", *(["BODY=8BITMIME"] if conn.has_extn("8bitmime") else [])]
+                options += ["SMTPUTF8", *(["BODY=8BITMIME"] if conn.has_extn("8bitmime") else [])]
             try:
                 code, reply = conn.mail(sender, options)
-                if code == 421 and attempt == 1:
-                    continue  # "closing connection": reconnect and try again
-                if code != 250:
-                    conn.rset()
-                    return Result(subscriber_id, False, error=f"smtp MAIL FROM refused: {code} {_text(reply)}")
-                code, reply = conn.rcpt(to)
-                if code not in (250, 251):
-                    conn.rset()
-                    return Result(
-                        subscriber_id,
-                        False,
-                        error=f"smtp RCPT TO refused: {code} {_text(reply)}",
-                        permanent=500 <= code < 600,
-                    )
+                if code == 250:
+                    code, reply = conn.rcpt(to)
+                    step = "RCPT TO"
+                else:
+                    step = "MAIL FROM"
             except DISCONNECTED:
                 if attempt == 2:
                     raise TransientProviderError(
                         f"smtp: {self.host}:{self.port} keeps dropping the connection", provider=self.name
                     ) from None
                 continue  # dropped before DATA: nothing was queued, reconnect and retry
-            try:
-                conn.data(data)
-            except smtplib.SMTPDataError as err:
-                conn.rset()
-                return Result(
-                    subscriber_id,
-                    False,
-                    error=f"smtp DATA refused: {err.smtp_code} {_text(err.smtp_error)}",
-                    permanent=500 <= err.smtp_code < 600,
-                )
-            except DISCONNECTED as err:
+            if code == 421 and attempt == 1:
                 self._drop(conn)
+                continue  # "closing connection": reconnect and try again
+            if code not in (250, 251):
+                self._end_transaction(conn, code)
+                # a MAIL FROM refusal is about this message or the relay (size, policy): retryable, not the reader's
+                permanent = step == "RCPT TO" and 500 <= code < 600
                 return Result(
-                    subscriber_id,
-                    False,
-                    error=f"smtp: connection lost during DATA ({err}); the server may have queued the message",
-                    unknown=True,
+                    subscriber_id, False, error=f"smtp {step} refused: {code} {_text(reply)}", permanent=permanent
                 )
-            return Result(subscriber_id, True, message_id=message_id)
+            return self._data(conn, data, subscriber_id, message_id)
         raise TransientProviderError(f"smtp: {self.host}:{self.port} keeps closing the connection", provider=self.name)
+
+    def _data(self, conn: smtplib.SMTP, data: bytes, subscriber_id: int, message_id: str) -> Result:
+        """DATA and the body; the reply after the body decides (smtplib.sendmail's rule): 250 is accepted, 4xx
+        failed (retryable), 5xx rejected; a 421 or any refusal ends the transaction (RSET, or a new connection);
+        a connection lost before that reply leaves the message unknown (the server may have queued it)."""
+        reply: bytes | str
+        try:
+            code, reply = conn.data(data)
+        except smtplib.SMTPDataError as err:  # DATA itself refused (before the body): nothing was queued
+            code, reply = err.smtp_code, err.smtp_error
+        except DISCONNECTED as err:
+            self._drop(conn)
+            return Result(
+                subscriber_id,
+                False,
+                error=f"smtp: connection lost during DATA ({err}); the server may have queued the message",
+                unknown=True,
+            )
+        if code == 250:
+            return Result(subscriber_id, True, message_id=message_id)
+        self._end_transaction(conn, code)
+        return Result(
+            subscriber_id,
+            False,
+            error=f"smtp DATA refused: {code} {_text(reply)}",
+            permanent=500 <= code < 600,
+        )
+
+    def _end_transaction(self, conn: smtplib.SMTP, code: int) -> None:
+        """After a refusal: RSET, so the next MAIL FROM is not a "nested MAIL command" (Postfix's 503); a 421
+        closes the connection (the next message opens a new one), and so does a reply smtplib could not read (-1)."""
+        if code in (421, -1):
+            self._drop(conn)
+            return
+        try:
+            conn.rset()
+        except (*DISCONNECTED, smtplib.SMTPException):
+            self._drop(conn)
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from campaign.clock import parse_hhmm, zone_of
 from campaign.config import PROVIDER_NAMES
 from campaign.errors import Problem, ScheduleError
+from campaign.series.alerting import AlertSettings, BreakerSettings
 from campaign.series.headers import address, one_line
 from campaign.series.schedule_problems import dedupe, folded_line_problems, problem_from_pydantic
 from campaign.series.yamlsource import load_yaml
@@ -202,6 +203,8 @@ class Schedule(_Strict):
     campaign: CampaignSettings
     days: dict[date, DayEntry] = Field(min_length=1)
     acknowledgements: list[Acknowledgement] = Field(default_factory=list)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # series/alerting.py
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
     # -- derived views -------------------------------------------------------------------------------
     @cached_property

@@ -5,7 +5,8 @@ it, how many were sent the day, whether a send of it holds its lock, the pause h
 scheduler recorded and the clock — so the rules live in one place and read no database:
 
     slot:  owed 0 → done;  at > now → scheduled;  inside a pause → skipped;  now > at + grace → missed;  → due
-    day:   send lock held → sending;  every slot done → sent (or scheduled while all still ahead);
+    day:   send lock held → sending;  every slot done → incomplete while failed or unknown deliveries wait,
+           else sent (or scheduled while all still ahead);
            any slot missed → missed;  any skipped → skipped;  a recorded missed/skipped stands while owed;
            any due → due;  some slots done → sending (local time);  otherwise scheduled
 
@@ -46,6 +47,7 @@ class DayFacts:
     sending: bool = False  # a send of it holds its lock right now
     recorded_state: str | None = None  # what the scheduler recorded: missed, skipped, sent
     recorded_note: str | None = None
+    waiting: int = 0  # failed and unknown deliveries waiting for an operator (ledger/pending.py)
 
 
 def slot_state(slot: Slot, owed: int, *, now: datetime, grace: timedelta, windows: list[PauseWindow]) -> Shown:
@@ -68,6 +70,8 @@ def day_state(
     if facts.sending:
         return Shown.SENDING, None
     if all(s == Shown.DONE for s in states):
+        if facts.waiting:  # never "sent" while deliveries wait for --retry-failed / --resend-unknown
+            return Shown.INCOMPLETE, f"{facts.waiting} waiting — see below"
         if facts.sent:
             return Shown.SENT, None
         if all(slot.at > now for slot, _ in view.slots):
@@ -112,6 +116,7 @@ def day_views(
     for view in views.values():  # moved by a caught-up pause: shown at the new time
         if sent_on(view.day, shift) != view.day:
             view.at = datetime.combine(sent_on(view.day, shift), view.at.timetz())
+    waiting = store.waiting_by_day(list(views))
     for view in views.values():
         row = recorded.get(view.day)
         facts = DayFacts(
@@ -119,6 +124,7 @@ def day_views(
             sending=bool(store.lock_holder(f"send:{view.day}") or store.live_workers(view.day)),
             recorded_state=row.state if row is not None else None,
             recorded_note=row.note if row is not None else None,
+            waiting=waiting[view.day].total if view.day in waiting else 0,
         )
         view.state, view.note = day_state(view, facts, now=now, grace=grace, windows=windows)
     return [views[d] for d in schedule.dates]

@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from campaign.alerts.center import Alerts
 from campaign.delivery.sender import Sender, SendReport
-from campaign.errors import CampaignError, InvalidInput, LockHeld, PausedError
+from campaign.errors import AuthenticationFailed, CampaignError, InvalidInput, LockHeld, PausedError
 from campaign.ledger.views import SchedulerLedger
 from campaign.providers.base import Provider
 from campaign.series.project import Project
+from campaign.timing.holds import credentials_refused
 from campaign.timing.logs import log, log_problems, log_report
 from campaign.timing.pause import current_pause
 from campaign.timing.slots import Slot
@@ -97,6 +99,12 @@ def send_slot(
         )
         log_problems(header, err.lines())
         return Outcome("retry", None)
+    except AuthenticationFailed as err:  # paused until `campaign resume --yes`, and the operators are told
+        log.error("%s: not sent — %s; sending is paused until the credentials are fixed", label, err)
+        credentials_refused(
+            store, Alerts(project.settings, store.engine, project.schedule), err, day=slot.day, now=clock()
+        )
+        return Outcome("retry", RETRY_AFTER)
     except CampaignError as err:
         log.error("%s: not sent — %s; trying again in %s (within the grace window)", label, err, RETRY_AFTER)
         return Outcome("retry", RETRY_AFTER)

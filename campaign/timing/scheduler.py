@@ -49,6 +49,7 @@ from campaign.timing.retention import PURGE_EVERY, purge_logged
 from campaign.timing.slot_runs import Phase, SlotRun, SlotRuns
 from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
+from campaign.timing.watchdog import SchedulerWatch
 from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
 
 ZONE_REFRESH_SECONDS = 10.0  # local-time delivery: how often new subscriber zones are looked for
@@ -89,6 +90,7 @@ class SeriesScheduler:
         self._slots_for: tuple | None = None  # (project, zones, shift, slots by key)
         self.shift: Shift = schedule_shift(store)  # what `campaign resume --catch-up` moved (read at every sync)
         self._tail: int | None = None  # send times after the last day for postponed parts (None: count again)
+        self.watch = SchedulerWatch(settings, store, lambda: self.project, enabled=not rehearse)  # alerts, heartbeat
 
     # -- plumbing -----------------------------------------------------------------------------------------
     @property
@@ -134,6 +136,8 @@ class SeriesScheduler:
             aps.start()
             try:
                 self._started()
+                if until == "stopped":
+                    self.watch.started()
                 next_zones = next_welcome = next_reminder = next_purge = time.monotonic()
                 while not self.stop.is_set():
                     if until == "all" and self._idle():
@@ -143,6 +147,7 @@ class SeriesScheduler:
                     if self.stop.wait(self.poll_seconds):
                         break
                     self.check_inputs()
+                    self.watch.beat()
                     if time.monotonic() >= next_zones:
                         next_zones = time.monotonic() + ZONE_REFRESH_SECONDS
                         self.refresh_zones()
@@ -167,6 +172,8 @@ class SeriesScheduler:
                 aps.shutdown(wait=True)
                 self._aps = None
                 self.outlet.close()
+                if until == "stopped":
+                    self.watch.stopped("stopped by signal" if self.stop.is_set() else "ended")
         return self.summary
 
     def _started(self) -> None:
@@ -275,6 +282,7 @@ class SeriesScheduler:
         if project is None:
             header = f"{', '.join(changed)} changed, but the edit is invalid — the last valid schedule stays in force:"
             log_problems(header, problems)
+            self.watch.reload_refused(changed, list(problems))
             return False
         with self._lock:
             old = slots_for(self.project.schedule, self.zones, self.shift)
@@ -341,6 +349,7 @@ class SeriesScheduler:
             stop=self.stop,
         )
         self.summary.messages += outcome.report.sent if outcome.report else 0
+        self.watch.sent(outcome.report)
         if outcome.kind == "paused":
             self._skipped(slot, outcome.reason)
         elif outcome.kind == "retry":
@@ -373,8 +382,8 @@ class SeriesScheduler:
     def _settle(self, project: Project, slot: Slot) -> None:
         """Mark the day sent once every one of its slots is done (local time: the last zone)."""
         day_slots = [s for s in slots_for(project.schedule, self.zones, self.shift) if s.day == slot.day and not s.tail]
-        if all(self._owed(s) == 0 for s in day_slots):
-            self.store.finish(slot.day)
+        if all(self._owed(s) == 0 for s in day_slots) and not self.store.waiting_on(slot.day).total:
+            self.store.finish(slot.day)  # never while failed or unknown deliveries wait
 
     def _send_welcomes(self, project: Project, clock: Callable[[], datetime]) -> None:
         provider = self.outlet.get(project)
@@ -401,8 +410,9 @@ class SeriesScheduler:
         if slot.tail:  # nothing to record for a day: the parts stay postponed and the tail grows by one
             log.warning("%s missed; the postponed parts go out from the next send time", slot.describe(self.tz))
             self._tail = None
-        elif record_missed(self.project, self.store, slot, self._owed(slot)):
+        elif record_missed(self.project, self.store, slot, owed := self._owed(slot)):
             self.summary.missed.append(slot)
+            self.watch.missed(slot.day, slot.number, owed)
 
     def _skipped(self, slot: Slot, reason: str) -> None:
         with self._lock:

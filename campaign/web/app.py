@@ -148,7 +148,10 @@ def create_app(
         webhooks=load_webhooks(settings),
         data_mailer=data_mailer,
     )
-    for bp in (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, engagement_bp, signup_bp, webhooks_bp):
+    from campaign.web.monitoring import bp as monitoring_bp
+
+    blueprints = (unsubscribe_bp, preferences_bp, privacy_bp, archive_bp, engagement_bp, signup_bp, webhooks_bp)
+    for bp in (*blueprints, monitoring_bp):
         app.register_blueprint(bp)
 
     app.add_url_rule("/", "home", lambda: render_page("home.html.j2"))
@@ -157,11 +160,18 @@ def create_app(
 
 
 def health():
+    """200 while the database answers and, during the series, the scheduler's heartbeat is fresh; else 503."""
+    from campaign.timing.figures import scheduler_health
+
+    ctx = site()
     try:
-        site().store.count_subscribers()  # the database answers
+        ctx.store.count_subscribers()  # the database answers
+        unhealthy = scheduler_health(ctx.project, ctx.store, now=ctx.clock())  # and the scheduler is alive
     except Exception:  # a health check reports, it does not fail: 503 tells the proxy to wait
         log.exception("health check: the database does not answer")
         return {"ok": False}, 503
+    if unhealthy:
+        return {"ok": False, "scheduler": unhealthy}, 503
     return {"ok": True}
 
 

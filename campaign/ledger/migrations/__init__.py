@@ -8,4 +8,4 @@ To add one: copy the latest file in versions/, bump `revision` and `down_revisio
 """
 
 FIRST = "0001"  # the schema of campaign 0.1 (databases made before migrations are stamped with it)
-HEAD = "0006"
+HEAD = "0007"

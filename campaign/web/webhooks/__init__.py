@@ -18,7 +18,8 @@ from campaign.config import Settings
 from campaign.errors import AlreadyProcessed, Malformed, Unauthorized
 from campaign.web.context import site
 from campaign.web.error_pages import error_response
-from campaign.web.webhooks.common import apply_events
+from campaign.web.webhooks.breaker import check_breaker_after
+from campaign.web.webhooks.common import COMPLAINT, HARD_BOUNCE, apply_events
 from campaign.web.webhooks.mailgun import MailgunWebhook
 from campaign.web.webhooks.postmark import PostmarkWebhook
 from campaign.web.webhooks.protocol import Verified, WebhookProvider, WebhookRequest
@@ -81,6 +82,8 @@ def receive(provider: str):
             with contextlib.suppress(Exception):
                 ctx.store.forget_webhook_token(provider, verified.once)
         return error_response(503, title="Temporarily unavailable: please retry")
+    if any(e.kind in (COMPLAINT, HARD_BOUNCE) for e in events):
+        check_breaker_after(ctx, now)
     return jsonify({"ok": True, "events": len(events), "suppressed": changed})
 
 

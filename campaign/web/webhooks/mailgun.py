@@ -1,4 +1,5 @@
-"""Mailgun webhooks: JSON `{"signature": {timestamp, token, signature}, "event-data": {...}}`.
+"""Mailgun webhooks: JSON `{"signature": {timestamp, token, signature}, "event-data": {...}}` — and the legacy
+form posts (mailgun_legacy.py), verified the same way from their timestamp, token and signature fields.
 
 Verification (Mailgun's "securing webhooks"): `signature` is the hex HMAC-SHA256 of timestamp + token keyed
 by MAILGUN_WEBHOOK_SIGNING_KEY. Mailgun puts the signature *inside* the body, so before anything is verified
@@ -33,6 +34,7 @@ from campaign.web.webhooks.common import (
     text,
     top_level_member,
 )
+from campaign.web.webhooks.mailgun_legacy import form_fields, is_form, legacy_events, signature_fields
 from campaign.web.webhooks.protocol import Verified, WebhookProvider, WebhookRequest
 
 ENV = "MAILGUN_WEBHOOK_SIGNING_KEY"
@@ -52,7 +54,10 @@ class MailgunWebhook(WebhookProvider):
         return cls(value) if value else None
 
     def authenticate(self, request: WebhookRequest) -> Verified:
-        timestamp, token, signature = _signature_block(request.body)
+        if is_form(request.body):  # the legacy form post: the same signature, as form fields
+            timestamp, token, signature = signature_fields(form_fields(request.body))
+        else:
+            timestamp, token, signature = _signature_block(request.body)
         expected = hmac.new(self._key, (timestamp + token).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, signature.lower()):
             raise Unauthorized("bad signature")
@@ -60,6 +65,8 @@ class MailgunWebhook(WebhookProvider):
         return Verified(once=token, keep_for=REMEMBER_FOR)
 
     def parse(self, body: bytes) -> list[WebhookEvent]:
+        if is_form(body):
+            return legacy_events(form_fields(body))
         payload = parse_json(body)
         data = payload.get("event-data") if isinstance(payload, dict) else None
         if not isinstance(data, dict):

@@ -85,7 +85,8 @@ class PostmarkWebhook(WebhookProvider):
         record = text(event.get("RecordType"), field="RecordType")
         if record == "Bounce":
             kind_name = text(event.get("Type"), field="Type")
-            email = address(event.get("Email"), field="Email")
+            # a Bounce without Email happens (anymail #447): stored and answered 200, or Postmark retries for ever
+            email = address(event.get("Email"), field="Email", required=False)
             if kind_name in HARD_BOUNCE_TYPES or (
                 event.get("Inactive") is True and kind_name != "SpamComplaint" and kind_name != "Unsubscribe"
             ):
