@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from campaign.cli.app import app, err, out, settings, store
+from campaign.ledger.states import FAILED, SENT, UNKNOWN, AlertSendStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,7 +63,7 @@ def alert_incomplete(alerts: Alerts, report: SendReport, p: Project | None = Non
         send_daily_report(p, st, report.day, now=utcnow())
     if not (report.failed or report.waiting or report.stopped):
         return
-    counts = {"sent": report.sent, "failed": report.failed_waiting, "unknown": report.unknown}
+    counts: dict[str, int] = {SENT: report.sent, FAILED: report.failed_waiting, UNKNOWN: report.unknown}
     text = f"Day {report.number} ({report.day}) is not complete: {report.summary()}"
     alerts.raise_alert(AlertKind.SEND_INCOMPLETE, text, day=report.day, counts=counts, cause="incomplete")
 
@@ -111,11 +112,13 @@ def alerts_test() -> None:
         row = next((r for r in recent_alerts(st.engine, limit=20) if alert and r.id == alert.id), None)
         failed = 0
         for channel in channels:
-            status, attempts, error = row.sends.get(channel, ("pending", 0, None)) if row else ("unknown", 0, None)
+            status, attempts, error = (
+                row.sends.get(channel, (AlertSendStatus.PENDING, 0, None)) if row else ("not recorded", 0, None)
+            )
             out.print(
                 f"{channel}: {status}" + (f" after {attempts} attempt(s): {error}" if error else ""), markup=False
             )
-            failed += status != "sent"
+            failed += status != AlertSendStatus.SENT
         if failed:
             raise typer.Exit(1)
     finally:
@@ -138,7 +141,8 @@ def alerts_list(limit: int = typer.Option(20, min=1, max=1000, help="How many of
             out.print("no alerts yet")
         for row in rows:
             sends = ", ".join(
-                f"{channel} {status}" + (f" ({attempts} attempts: {error})" if status != "sent" and error else "")
+                f"{channel} {status}"
+                + (f" ({attempts} attempts: {error})" if status != AlertSendStatus.SENT and error else "")
                 for channel, (status, attempts, error) in sorted(row.sends.items())
             )
             out.print(

@@ -114,6 +114,16 @@ def _print_summary(summary, s, *, rehearse: bool, once: bool, elapsed: float) ->
         out.print(f"once: {summary.sent_slots} send time(s) sent ({summary.messages} message(s)); {missed}")
 
 
+def _print_skipped(skipped, tz) -> None:
+    for slot in skipped:
+        out.print(
+            f"skipped: {slot.describe(tz)} — send it with `campaign send {slot.number}` if you want it after all",
+            markup=False,
+        )
+    if not skipped:
+        out.print("no send time fell inside the pause")
+
+
 STANDBY_SECONDS = 5.0  # how often a standby scheduler (PostgreSQL) tries to take over
 
 
@@ -281,15 +291,7 @@ def resume(
             markup=False,
         )
         if not catch_up:
-            skipped = mark_skipped(project, st, window.since, window.until)
-            for slot in skipped:
-                out.print(
-                    f"skipped: {slot.describe(tz)} — send it with `campaign send {slot.number}` if you "
-                    "want it after all",
-                    markup=False,
-                )
-            if not skipped:
-                out.print("no send time fell inside the pause")
+            _print_skipped(mark_skipped(project, st, window.since, window.until), tz)
             return
         moved = postpone_after_pause(project, st, window.since, window.until)
         if not moved:

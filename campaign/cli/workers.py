@@ -41,7 +41,9 @@ def worker(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Also retry deliveries that failed."),
     resend_unknown: bool = typer.Option(False, "--resend-unknown", help="Also resend unknown deliveries."),
     quiet: bool = typer.Option(False, "--quiet", help="Print nothing but errors."),
-    part_of_send: bool = typer.Option(False, "--part-of-send", hidden=True),  # `send --workers`: it reports
+    part_of_send: bool = typer.Option(
+        False, "--part-of-send", hidden=True, help="Started by `send --workers`, which reports and alerts for it."
+    ),
 ) -> None:
     """Send queued deliveries of any day being sent (`campaign send DAY` queues them), on any host sharing
     the database; the provider's rate is shared by all workers. Stops cleanly on SIGTERM.

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from campaign.delivery.editions import Editions
+from campaign.delivery.recipients import Recipients
 from campaign.ledger.addresses import clean_name
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
@@ -22,12 +23,9 @@ class Sending(Protocol):
     store: SenderLedger
     provider: Provider
     clock: Callable[[], datetime]
+    recipients: Recipients
 
     def identity(self, day: date) -> Identity: ...
-
-    def unsubscribe_link(self, subscriber_id: int) -> str: ...
-
-    def preferences_link(self, subscriber_id: int, day: date) -> str: ...
 
 
 def send_test_copy(sender: Sending, day: date, email: str, *, country: str | None = None) -> Result:
@@ -44,7 +42,11 @@ def send_test_copy(sender: Sending, day: date, email: str, *, country: str | Non
         project = sender.editions.require_project(day)
         issue = project.render(day, project.variant_for(wanted))
     recipient = Recipient(
-        subscriber_id, email, name, sender.unsubscribe_link(subscriber_id), sender.preferences_link(subscriber_id, day)
+        subscriber_id,
+        email,
+        name,
+        sender.recipients.unsubscribe_link(subscriber_id),
+        sender.recipients.preferences_link(subscriber_id, day),
     )
     if why := sender.provider.refusal(recipient):
         return Result(subscriber_id, False, error=f"not sent: {why}", permanent=True)

@@ -52,9 +52,9 @@ from campaign.delivery.lease import Lease
 from campaign.delivery.memory import keep_freed_memory, prompt_thread_switches
 from campaign.delivery.proof import send_test_copy
 from campaign.delivery.ratelimit import TokenBucket
+from campaign.delivery.recipients import Recipients
 from campaign.delivery.retry import Retrier, RetryPolicy
 from campaign.delivery.shared_rate import SharedBucket
-from campaign.delivery.tokens import Tokens
 from campaign.delivery.values import Chunk, Job, SendReport
 from campaign.errors import (
     AuthenticationFailed,
@@ -65,11 +65,9 @@ from campaign.errors import (
     PausedError,
     StaleProject,
 )
-from campaign.ledger.addresses import clean_name
 from campaign.ledger.states import FAILED, READY, UNKNOWN
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
-from campaign.series.links import preferences_url, unsubscribe_url
 from campaign.series.project import Project
 
 # Re-exported: callers import these from here.
@@ -107,7 +105,7 @@ class Sender(Checkpoints):
         self.clock = clock
         self.stop = stop or threading.Event()
         self.progress = progress or (lambda n: None)
-        self.tokens = Tokens(self.settings.secret_key)
+        self.recipients = Recipients(self.settings, provider)  # each one's name and own links
         self.editions = Editions(store, project)
         campaign = project.schedule.campaign if project is not None else None
         self.rate = rate or (campaign and campaign.rate_limit) or provider.default_rate
@@ -127,9 +125,6 @@ class Sender(Checkpoints):
         self._last_error: str | None = None
 
     # -- helpers ------------------------------------------------------------------------------------
-    def unsubscribe_link(self, subscriber_id: int) -> str:
-        return unsubscribe_url(self.settings.public_url, self.tokens.unsubscribe(subscriber_id))
-
     def identity(self, day: date) -> Identity:
         """A started day's messages carry the headers stored with it; a test copy of a day not started, the
         folder's."""
@@ -137,15 +132,8 @@ class Sender(Checkpoints):
             return identity_for(self.project, self.store)
         return self.editions.identity(day)
 
-    def preferences_link(self, subscriber_id: int, day: date) -> str:
-        return preferences_url(self.settings.public_url, self.tokens.preferences(subscriber_id, day))
-
     def recipient(self, row, day: date) -> Recipient:
-        try:
-            name = clean_name(row.name)
-        except ValueError:
-            name = None
-        return Recipient(row.id, row.email, name, self.unsubscribe_link(row.id), self.preferences_link(row.id, day))
+        return self.recipients.recipient(row, day)
 
     def cutoff(self, day: date) -> datetime:
         """Subscribers who joined before the day's send time are owed it (late joiners start later)."""
@@ -403,22 +391,8 @@ class Sender(Checkpoints):
     def _cancelled(self) -> bool:
         return self._abort.is_set() or self.stop.is_set()
 
-    def _screen(self, rows: list, day: date) -> tuple[list[Recipient], list[Result]]:
-        """Recipients the provider can take, and a rejection for each one it cannot (one bad address never
-        fails its batch): nothing about them is sent, so they are `rejected` with the reason."""
-        ok: list[Recipient] = []
-        refused: list[Result] = []
-        for row in rows:
-            recipient = self.recipient(row, day)
-            why = self.provider.refusal(recipient)
-            if why is None:
-                ok.append(recipient)
-            else:
-                refused.append(Result(row.id, False, error=f"not sent: {why}", permanent=True))
-        return ok, refused
-
     def _deliver(self, day: date, job: Job) -> Sequence[Result]:
-        recipients, refused = self._screen(job.rows, day)
+        recipients, refused = self.recipients.screen(job.rows, day)
         if not recipients:
             return refused
         batch = Batch(

@@ -31,12 +31,12 @@ def series_figures(project: Project, store: SchedulerLedger, *, now: datetime) -
                 "send_at": view.at.isoformat(),
                 "state": view.state,
                 "note": view.note,
-                "sent": c.get(SENT, 0),
+                SENT: c.get(SENT, 0),
                 "owed": view.owed,
-                "queued": c.get(QUEUED, 0),
-                "failed": c.get(FAILED, 0),
-                "rejected": c.get(REJECTED, 0),
-                "unknown": c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0),
+                QUEUED: c.get(QUEUED, 0),
+                FAILED: c.get(FAILED, 0),
+                REJECTED: c.get(REJECTED, 0),
+                UNKNOWN: c.get(UNKNOWN, 0) + c.get(INFLIGHT, 0),
             }
         )
     pause = store.get_state(PAUSE_KEY) or None
@@ -48,7 +48,7 @@ def series_figures(project: Project, store: SchedulerLedger, *, now: datetime) -
         "days": days,
         "subscribers": dict(sorted(store.count_subscribers().items())),
         "waiting": [
-            {"date": w.day.isoformat(), "failed": w.failed, "unknown": w.unknown, "settle": w.describe()}
+            {"date": w.day.isoformat(), FAILED: w.failed, UNKNOWN: w.unknown, "settle": w.describe()}
             for w in store.waiting_by_day(list(schedule.dates)).values()
         ],
         "paused": pause,

@@ -33,9 +33,9 @@ def report_text(project: Project, store: SchedulerLedger, day: date, *, now: dat
     since = {row.day: row.first_sent_at for row in store.archived_issues()}.get(day)
     day_events = store_events_since(store, since) if since else {}
     all_events = event_counts(store.engine)
-    figures = {
-        "day": {"sent": today.get(SENT, 0), "failed": today.get(FAILED, 0), "unknown": today.get(UNKNOWN, 0)},
-        "series": {"sent": series[SENT], "failed": series[FAILED], "unknown": series[UNKNOWN]},
+    figures: dict[str, dict[str, int]] = {
+        "day": {SENT: today.get(SENT, 0), FAILED: today.get(FAILED, 0), UNKNOWN: today.get(UNKNOWN, 0)},
+        "series": {SENT: series[SENT], FAILED: series[FAILED], UNKNOWN: series[UNKNOWN]},
     }
     for label, kind in KINDS:
         figures["day"][label] = day_events.get(kind, 0)
@@ -45,8 +45,8 @@ def report_text(project: Project, store: SchedulerLedger, day: date, *, now: dat
     for scope in ("day", "series"):
         f = figures[scope]
         lines.append(
-            f"{'This day' if scope == 'day' else 'The series'}: sent {f['sent']}, failed {f['failed']}, "
-            f"unknown {f['unknown']}, bounces {f['bounces']}, complaints {f['complaints']}, "
+            f"{'This day' if scope == 'day' else 'The series'}: sent {f[SENT]}, failed {f[FAILED]}, "
+            f"unknown {f[UNKNOWN]}, bounces {f['bounces']}, complaints {f['complaints']}, "
             f"unsubscribes {f['unsubscribes']}"
         )
     later = [d for d in schedule.dates if d > day]

@@ -23,6 +23,7 @@ from campaign.alerts.center import Alerts
 from campaign.alerts.kinds import AlertKind
 from campaign.clock import utcnow
 from campaign.config import Settings
+from campaign.ledger.states import FAILED, SENT, UNKNOWN
 from campaign.ledger.views import SchedulerLedger
 
 if TYPE_CHECKING:
@@ -154,6 +155,6 @@ class SchedulerWatch:
             AlertKind.SEND_INCOMPLETE,
             f"Day {report.number} ({report.day}) is not complete: {report.summary()}",
             day=report.day,
-            counts={"sent": report.sent, "failed": report.failed_waiting, "unknown": report.unknown},
+            counts={SENT: report.sent, FAILED: report.failed_waiting, UNKNOWN: report.unknown},
             cause="incomplete",
         )

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from campaign.ledger.states import FAILED, QUEUED, REJECTED, SENT, UNKNOWN
 from campaign.timing.figures import series_figures
 from campaign.web.context import SiteContext, site
 from campaign.web.error_pages import error_response
@@ -33,16 +34,16 @@ class LedgerCollector(Collector):
         deliveries = GaugeMetricFamily("campaign_deliveries", "Deliveries by day and state", labels=["day", "state"])
         queue = 0
         for day in f["days"]:
-            for state in ("sent", "queued", "failed", "rejected", "unknown"):
+            for state in (SENT, QUEUED, FAILED, REJECTED, UNKNOWN):
                 deliveries.add_metric([day["date"], state], day[state])
-            queue += day["queued"]
+            queue += day[QUEUED]
         yield deliveries
         yield GaugeMetricFamily("campaign_queue_depth", "Deliveries queued, not claimed yet", value=queue)
         waiting = GaugeMetricFamily(
             "campaign_deliveries_waiting", "Failed and unknown deliveries waiting for an operator", labels=["state"]
         )
-        waiting.add_metric(["failed"], sum(w["failed"] for w in f["waiting"]))
-        waiting.add_metric(["unknown"], sum(w["unknown"] for w in f["waiting"]))
+        waiting.add_metric([FAILED], sum(w[FAILED] for w in f["waiting"]))
+        waiting.add_metric([UNKNOWN], sum(w[UNKNOWN] for w in f["waiting"]))
         yield waiting
         events = CounterMetricFamily("campaign_webhook_events", "Webhook events stored, by kind", labels=["kind"])
         for kind, n in f["webhook_events"].items():
