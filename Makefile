@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CAMPAIGN := $(VENV)/bin/campaign
 
-.PHONY: run test test-fast lint install bench bench-studio explain golden clean
+.PHONY: run test test-fast lint install bench bench-build bench-studio explain golden clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: install
 # SQLite 1 worker and PostgreSQL 1/2/4 workers, 100k and 1M subscribers (bench/RESULTS.md); ~40 minutes.
 bench: install
 	$(PY) bench/send_bench.py
+
+# campaign build of the 30 days against the official MJML 5 CLI (npm) compiling 30 comparable files; ~1 minute.
+bench-build: install
+	$(PY) bench/build_bench.py
 
 # The studio's live check: p95 of one day's re-check + re-render over 200 edits (target 150 ms); ~1 minute.
 bench-studio: install

@@ -16,13 +16,14 @@ from datetime import timedelta
 from flask import Blueprint, request
 
 from campaign.ledger.schema import TEXT_ONLY, variant_key
-from campaign.ledger.states import PENDING, SUPPRESSED, UNSUBSCRIBED
+from campaign.ledger.states import PENDING, SUPPRESSED
 from campaign.ledger.subscribers import Subscriber
 from campaign.web.context import site
 from campaign.web.csrf import FIELD as CSRF_FIELD
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
 from campaign.web.signup import EXPIRED_FORM, MAX_FIELD, OTHER_COUNTRY, country_choices, iana_zones
+from campaign.web.unsubscribe import unsubscribe_from_the_web
 
 bp = Blueprint("preferences", __name__)
 
@@ -195,14 +196,5 @@ def leave(token: str):
     ctx = site()
     if subscriber is not None and not _gone(subscriber):
         now = ctx.clock()
-        reason = "unsubscribed on the preferences page"
-        if ctx.store.suppress(subscriber.id, UNSUBSCRIBED, reason, at=now):
-            ctx.store.add_event(
-                provider="web",
-                kind="unsubscribe",
-                email=subscriber.email,
-                subscriber_id=subscriber.id,
-                payload={"how": reason},
-                at=now,
-            )
+        unsubscribe_from_the_web(subscriber, "unsubscribed on the preferences page", at=now)
     return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)

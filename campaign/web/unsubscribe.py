@@ -87,15 +87,7 @@ def unsubscribe(token: str):
             if request.form.get("source") != "page"
             else "unsubscribed on the web page"
         )
-        if ctx.store.suppress(subscriber.id, UNSUBSCRIBED, reason, at=now):
-            ctx.store.add_event(
-                provider="web",
-                kind="unsubscribe",
-                email=subscriber.email,
-                subscriber_id=subscriber.id,
-                payload={"how": reason},
-                at=now,
-            )
+        unsubscribe_from_the_web(subscriber, reason, at=now)
     # Same answer for an id we do not know (e.g. the link in a test copy): there is nothing left to stop.
     return render_page("unsubscribed.html.j2", country=subscriber.country if subscriber else None)
 
@@ -134,3 +126,17 @@ def pause(token: str):
         one_click_field=ONE_CLICK_FIELD,
         one_click_value=ONE_CLICK_VALUE,
     )
+
+
+def unsubscribe_from_the_web(subscriber, reason: str, *, at) -> None:
+    """Suppress the reader (sticky: only a new confirmed sign-up brings them back) and record how they left."""
+    store = site().store
+    if store.suppress(subscriber.id, UNSUBSCRIBED, reason, at=at):
+        store.add_event(
+            provider="web",
+            kind="unsubscribe",
+            email=subscriber.email,
+            subscriber_id=subscriber.id,
+            payload={"how": reason},
+            at=at,
+        )
