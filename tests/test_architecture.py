@@ -342,3 +342,21 @@ def test_the_sender_scheduler_and_web_app_see_the_ledger_through_their_narrow_vi
             if "campaign.ledger.store" in imports_of(path):
                 strays.append(module)
     assert strays == []
+
+
+def test_validate_in_a_folder_with_no_database_yet_imports_no_sqlalchemy(campaign_dir):
+    """`campaign validate` before anything was sent reads the files alone: the database layer (SQLAlchemy) and
+    the web layer (Flask) are not loaded, and no database file is created."""
+    code = (
+        "import sys\n"
+        "from campaign.cli import main\n"
+        "sys.argv = ['campaign', 'validate']\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert not done.code, done.code\n"
+        "print('loaded:', ','.join(m for m in ('sqlalchemy', 'flask', 'alembic') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=campaign_dir.root, env=campaign_dir.env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ok: 30 days" in result.stdout and result.stdout.strip().endswith("loaded:")
+    assert not (campaign_dir.root / "campaign.db").exists()

@@ -109,9 +109,12 @@ def test_a_mid_series_edit_loses_no_paragraph_and_keeps_sent_days_as_sent(campai
             assert f"Day {number} of 30" in page.text
 
 
-def test_a_sender_given_a_project_loaded_without_the_ledger_still_sends_what_was_recorded(campaign_dir):
-    """Library use: `load_project` alone knows nothing of the days sent; the sender notices the ledger's
-    frozen days and plans on them, so an edit made since never re-splits what went out."""
+def test_a_sender_refuses_a_project_loaded_without_the_ledger_and_sends_the_as_sent_one(campaign_dir):
+    """Library use: `load_project` alone knows nothing of the days sent. The sender never re-plans the project it
+    is given: handed one that lacks days the ledger started, it refuses (StaleProject) before anything is frozen
+    or sent; `load_project_as_sent` is the project to give it, and an edit made since never re-splits what went
+    out."""
+    from campaign.errors import StaleProject
     from campaign.series.project import load_project
 
     import_people(campaign_dir, people(3))
@@ -119,16 +122,18 @@ def test_a_sender_given_a_project_loaded_without_the_ledger_still_sends_what_was
     store = campaign_dir.store()
     try:
         for part in first.plan.parts[:3]:
-            Sender(load_project(campaign_dir.settings), store, OutboxProvider(campaign_dir.outbox)).send_day(part.day)
+            project = load_project_as_sent(campaign_dir.settings, store)
+            Sender(project, store, OutboxProvider(campaign_dir.outbox)).send_day(part.day)
         _remove_day(campaign_dir)  # without the ledger, every later day would now be split differently
         naive = load_project(campaign_dir.settings)
-        sender = Sender(naive, store, OutboxProvider(campaign_dir.outbox))
         day4 = first.plan.parts[3].day
-        sender.send_day(day4)
-        expected = load_project_as_sent(campaign_dir.settings, store).plan.part_for(day4)
-        assert sender.project.plan.part_for(day4) == expected
+        with pytest.raises(StaleProject):
+            Sender(naive, store, OutboxProvider(campaign_dir.outbox)).send_day(day4)
+        assert not (campaign_dir.outbox / str(day4)).exists() and store.edition(day4) is None
+        as_sent = load_project_as_sent(campaign_dir.settings, store)
+        Sender(as_sent, store, OutboxProvider(campaign_dir.outbox)).send_day(day4)
         # the files alone would now say "Day 4 of 29", contradicting the "of 30" already in inboxes
-        assert naive.plan.part_for(day4).total == 29 and expected.total is None
+        assert naive.plan.part_for(day4).total == 29 and as_sent.plan.part_for(day4).total is None
         sent = plain_text(sorted((campaign_dir.outbox / str(day4)).glob("*.eml"))[0])
         assert "Day 4" in sent and "Day 4 of" not in sent
     finally:

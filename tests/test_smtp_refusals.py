@@ -83,7 +83,7 @@ def test_message_ids_never_repeat_across_two_databases_and_stay_stable_in_one(ca
     assert len(ids) == 10 and len(set(ids)) == 10
     assert instance and second.store.get_state("message_id_instance") not in (None, instance)
     # the same database keeps its part: a resend after a crash reuses the id
-    assert first.sender().identity.instance == instance
+    assert first.sender().identity(first.day).instance == instance
 
 
 def test_ten_readers_through_the_cli_451_retried_554_rejected_and_nothing_quiet(campaign_dir):
