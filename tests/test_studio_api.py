@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from campaign.delivery.as_sent import freeze_through, load_project_as_sent
-from campaign.ledger.states import IssueState
+from campaign.delivery.as_sent import load_project_as_sent
+from campaign.delivery.editions import Editions
 from tests.studio_helpers import make_studio
 
 D12 = "2027-09-12"
@@ -130,14 +130,11 @@ def test_a_file_changed_on_disk_is_a_409_with_the_current_text(studio, in_august
 
 
 def _freeze(studio, day: date, *, sent: bool) -> None:
+    """Start `day` as a send does: frozen (with every earlier day) and its edition stored; `sent`: finished."""
     project = load_project_as_sent(studio.campaign.settings, studio.store)
-    freeze_through(project, studio.store, day)
-    rendered = project.render(day, web=True)
-    studio.store.save_issue(
-        day, number=project.schedule.day_number(day), subject=rendered.subject, web_html=rendered.html, at=AUGUST
-    )
+    Editions(studio.store, project).start(day, at=AUGUST)
     if sent:
-        studio.store.set_issue_state(day, IssueState.SENT)
+        studio.store.finish(day)
 
 
 def test_a_started_day_is_read_only_and_shows_what_went_out(studio, in_august):
