@@ -37,12 +37,16 @@ from campaign.ledger.states import IssueState
 PLANNED, FROZEN, SENDING = IssueState.PLANNED, IssueState.FROZEN, IssueState.SENDING
 SENT, MISSED, SKIPPED, RESCHEDULED = IssueState.SENT, IssueState.MISSED, IssueState.SKIPPED, IssueState.RESCHEDULED
 
-# target -> the states it may be entered from (None: no state recorded, i.e. planned or frozen)
+# target -> the states it may be entered from (None: no state recorded, i.e. planned or frozen). "sent" is a
+# fact about who is owed, not a final state: a day becomes owed again when a reader becomes owed it (a pause
+# ended in skip mode, a re-activated address), so the scheduler may record it missed or skipped after it was
+# sent. Only catch-up's reschedule is narrow: it moves a day the scheduler recorded missed or skipped.
+_ANY: frozenset[IssueState | None] = frozenset({None, PLANNED, FROZEN, SENDING, SENT, MISSED, SKIPPED, RESCHEDULED})
 ALLOWED: dict[IssueState, frozenset[IssueState | None]] = {
-    SENDING: frozenset({None, PLANNED, FROZEN, SENDING, SENT, MISSED, SKIPPED, RESCHEDULED}),
-    SENT: frozenset({SENDING, SENT, RESCHEDULED, None, FROZEN}),
-    MISSED: frozenset({None, PLANNED, FROZEN, SENDING, MISSED, SKIPPED, RESCHEDULED}),
-    SKIPPED: frozenset({None, PLANNED, FROZEN, SENDING, MISSED, SKIPPED, RESCHEDULED}),
+    SENDING: _ANY,
+    SENT: _ANY,
+    MISSED: _ANY,
+    SKIPPED: _ANY,
     RESCHEDULED: frozenset({MISSED, SKIPPED, RESCHEDULED}),
 }
 
