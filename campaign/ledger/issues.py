@@ -14,10 +14,12 @@
   that edition. A day's edition is written once and never overwritten; a variant missing from it is added.
 - SENT: nobody is owed it any more. MISSED / SKIPPED: its send time passed outside the grace window, or fell
   inside a series pause; RESCHEDULED: catch-up (or an edit) gave it a new send time.
+  SENT, MISSED and SKIPPED record who is owed the day, so one may follow another (a reader can become owed a
+  sent day again: `ALLOWED` below); a day the scheduler never recorded missed or skipped is never rescheduled.
 
-Each transition is one guarded UPDATE/upsert whose WHERE names the states it may leave; a move from any
-other state raises `IllegalTransition`. Every write is a single statement, so two senders starting the same
-day together cannot collide on the insert.
+Each transition is one method whose guarded upsert names the states it may leave (`ALLOWED`); a move from any
+other state raises `IllegalTransition`, and no other module writes a day's state. Every write is a single
+statement, so two senders starting the same day together cannot collide on the insert.
 """
 
 from __future__ import annotations
