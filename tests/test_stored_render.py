@@ -201,3 +201,55 @@ def test_two_workers_from_two_empty_folders_share_a_started_day_and_send_one_ema
                 by_variant.setdefault(variant, set()).add((html, text))
         assert {v: len(bodies) for v, bodies in by_variant.items()} == {"US": 1, "GB": 1}
         assert all(MARKER not in html for bodies in by_variant.values() for html, _ in bodies)
+
+
+def test_two_processes_adding_different_variants_keep_both(db_url):
+    """Compare-and-set: a variant added while another process added a different one is added to that record,
+    so neither is lost (each is rendered once, by whichever process needed it first)."""
+    from datetime import UTC, datetime
+
+    from campaign.ledger.store import Store
+
+    stores = [Store.open(db_url) for _ in range(2)]
+    try:
+        record = {"web_html": "<p>web</p>", "parts": {"US": {"html": "<p>US</p>", "text": "US"}}}
+        stores[0].start(DAY1, number=1, subject="Day one", edition=record, at=datetime(2027, 9, 1, 13, tzinfo=UTC))
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+
+        def add(store, variant):
+            try:
+                barrier.wait()
+                for _ in range(5):
+                    store.add_edition_part(DAY1, f"{variant}", f"<p>{variant}</p>", variant)
+            except BaseException as error:  # noqa: BLE001
+                errors.append(error)
+
+        threads = [threading.Thread(target=add, args=(s, v)) for s, v in zip(stores, ("GB", "IE"), strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(stores[1].edition(DAY1)["parts"]) == ["GB", "IE", "US"]
+        assert stores[0].add_edition_part(DAY1, "GB", "<p>other</p>", "other")["parts"]["GB"]["text"] == "GB"
+    finally:
+        for store in stores:
+            store.close()
+
+
+@pytest.mark.parametrize("argument", ["9" * 5000, "١", "5\x01", "-1"])
+def test_a_hostile_day_argument_is_refused_in_one_line_with_or_without_the_folder(campaign_dir, tmp_path, argument):
+    empty = tmp_path / "empty-host"
+    empty.mkdir()
+    for where in (campaign_dir.root, empty):
+        result = subprocess.run(
+            [str(CAMPAIGN_BIN), "send", argument, "--dry-run"],
+            cwd=where,
+            env=campaign_dir.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr) < 400  # the argument is quoted, clipped

@@ -122,9 +122,12 @@ def _sending(s: Settings, day: str, *, dry_run: bool) -> Iterator[tuple[Project 
 
 def started_day(st: Store, day: str) -> date:
     """A DAY argument resolved against the days the ledger holds an edition of (no campaign folder)."""
+    from campaign.series.schedule import day_number_of
+
     started = st.edition_days()
-    if day.isdigit() and int(day) in started:
-        return started[int(day)]
+    number = day_number_of(day.strip())
+    if number is not None and number in started:
+        return started[number]
     try:
         d = date.fromisoformat(day)
     except ValueError:
@@ -136,7 +139,7 @@ def started_day(st: Store, day: str) -> date:
             "argument",
             None,
             "DAY",
-            f"{day!r} is not a day whose send has started (started: "
+            f"{day[:40]!r} is not a day whose send has started (started: "
             f"{', '.join(f'{n} ({d})' for n, d in sorted(started.items())) or 'none'}), and there is no "
             "schedule.yaml here",
             "run it in the campaign folder, or name a started day",

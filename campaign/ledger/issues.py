@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import false, func, or_, select, update
 
-from campaign.errors import IllegalTransition
+from campaign.errors import CampaignError, IllegalTransition
 from campaign.ledger.schema import Tables, issues
 from campaign.ledger.states import IssueState
 
@@ -158,20 +158,20 @@ class IssueArchive(Tables):
             conn.execute(upsert, rows)
 
     def add_edition_part(self, day: date, variant: str, html: str, text: str) -> dict[str, Any]:
-        """Add one crisis variant to a started day's edition (compare-and-set: when another process added it
-        first, its version is kept). Returns the edition as stored."""
-        with self.engine.begin() as conn:
-            old = conn.execute(select(issues.c.edition).where(issues.c.day == day)).scalar_one()
-            record = json.loads(old)
-            if variant in record["parts"]:
-                return record
-            record["parts"][variant] = {"html": html, "text": text}
-            conn.execute(
-                update(issues).where(issues.c.day == day, issues.c.edition == old).values(edition=json.dumps(record))
-            )
-        stored = self.edition(day)
-        assert stored is not None
-        return stored
+        """Add one crisis variant to a started day's edition, compare-and-set: when another process changed the
+        record meanwhile (added this variant, or another one), read it again and add ours to that, so no
+        variant is lost and one added first is kept. Returns the edition as stored."""
+        for _ in range(20):
+            with self.engine.begin() as conn:
+                old = conn.execute(select(issues.c.edition).where(issues.c.day == day)).scalar_one()
+                record = json.loads(old)
+                if variant in record["parts"]:
+                    return record
+                record["parts"][variant] = {"html": html, "text": text}
+                query = update(issues).where(issues.c.day == day, issues.c.edition == old)
+                if conn.execute(query.values(edition=json.dumps(record))).rowcount == 1:
+                    return record
+        raise CampaignError(f"day {day}'s stored email kept changing while adding its {variant} variant")
 
     # -- reads --------------------------------------------------------------------------------------
     def issue_states(self) -> dict[date, Any]:

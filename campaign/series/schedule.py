@@ -229,8 +229,8 @@ class Schedule(_Strict):
             candidate = arg
         else:
             text = str(arg).strip()
-            if text.isdigit():
-                number = int(text)
+            number = day_number_of(text)
+            if number is not None:
                 if not 1 <= number <= len(self.dates):
                     raise ScheduleError(
                         Problem(
@@ -250,7 +250,7 @@ class Schedule(_Strict):
                         "argument",
                         None,
                         "DAY",
-                        f"{text!r} is neither a date nor a day number",
+                        f"{text[:40]!r} is neither a date nor a day number",
                         "write e.g. 2027-09-05 or 5",
                     )
                 ) from None
@@ -403,6 +403,12 @@ def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def day_number_of(text: str) -> int | None:
+    """A DAY argument that is a day number ("5"): ASCII digits only, a few of them (a huge run of digits or a
+    digit of another script is not a day number: it is reported as a bad date instead)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
 
 
 def next_send_after(schedule: Schedule, moment: datetime) -> tuple[date, datetime] | None:
