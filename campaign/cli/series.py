@@ -35,10 +35,9 @@ def validate() -> None:
         err.print(f"warning: crisis resource not re-verified in 12 months: {entry}")
     for finding in p.lint():
         err.print(f"lint: {finding}", markup=False)
-    out.print(
-        f"ok: {len(p.schedule.dates)} days, {len(p.article.blocks)} article blocks, "
-        f"provider {p.schedule.campaign.provider}"
-    )
+    c = p.schedule.campaign
+    unit = "parts, from each reader's join (start: on_join)" if c.on_join else "days"
+    out.print(f"ok: {len(p.schedule.dates)} {unit}, {len(p.article.blocks)} article blocks, provider {c.provider}")
 
 
 def stored_editions(st, days=None) -> dict:
@@ -100,9 +99,12 @@ def plan() -> None:
         rendered = set(st.edition_days().values()) if st is not None else set()
     print_schedule_warnings(p)
     frozen = p.frozen
+    on_join = p.schedule.campaign.on_join  # parts, not dates: no Date column
     table = Table(title=f"{p.schedule.campaign.name}: {len(p.plan.parts)} parts")
-    for col in ("Day", "Date", "Words", "Subject", "Starts with", "Note"):
-        table.add_column(col, justify="right" if col in ("Day", "Words") else "left")
+    for col in ("Part",) if on_join else ("Day", "Date"):
+        table.add_column(col, justify="right" if col != "Date" else "left")
+    for col in ("Words", "Subject", "Starts with", "Note"):
+        table.add_column(col, justify="right" if col == "Words" else "left")
     for part in p.plan.parts:
         entry = frozen.get(part.day) or p.schedule.days[part.day]
         pins = p.schedule.days[part.day].pin if part.day in p.schedule.days else []
@@ -113,9 +115,10 @@ def plan() -> None:
         )
         notes = started + (["pinned: " + ", ".join(pins)] if pins else [])
         on = sent_on(part.day, shift)
+        when = [] if on_join else [f"{on:%a %d %b}" + (f" (was {part.day:%d %b})" if on != part.day else "")]
         table.add_row(
             str(part.number),
-            f"{on:%a %d %b}" + (f" (was {part.day:%d %b})" if on != part.day else ""),
+            *when,
             str(part.words),
             clip_words(entry.subject, 60),
             clip_words(opening(part), 60),
@@ -173,6 +176,7 @@ def preview(
     Example: campaign preview 10 --country GB
     """
     from campaign.series.build import write_issue
+    from campaign.series.parts import folder_name
 
     s = settings()
     with existing_store(s) as st:
@@ -180,7 +184,7 @@ def preview(
         d = p.schedule.resolve_day(day)
         stored = stored_editions(st, [d]).get(d)
     print_findings(p, [d])
-    built = write_issue(p, d, out_dir / d.isoformat(), variant=p.variant_for(country), stored=stored)
+    built = write_issue(p, d, out_dir / folder_name(d), variant=p.variant_for(country), stored=stored)
     out.print(str(built.html_path))
     if screenshot:  # headless Chromium (campaign/preflight/screenshots.py)
         from campaign.preflight.screenshots import shoot_preview

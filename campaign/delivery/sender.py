@@ -68,6 +68,7 @@ from campaign.errors import (
 from campaign.ledger.states import FAILED, READY, UNKNOWN
 from campaign.ledger.views import SenderLedger
 from campaign.providers.base import Batch, Identity, Provider, Recipient, Result
+from campaign.series.frozen import to_freeze
 from campaign.series.project import Project
 
 # Re-exported: callers import these from here.
@@ -123,6 +124,7 @@ class Sender(Checkpoints):
         self._auth_error: AuthenticationFailed | None = None
         self._local_error: LocalSendError | None = None
         self._last_error: str | None = None
+        self._frozen_here: set[date] = set()  # parts this sender froze from its own project (start: on_join)
 
     # -- helpers ------------------------------------------------------------------------------------
     def identity(self, day: date) -> Identity:
@@ -209,7 +211,7 @@ class Sender(Checkpoints):
         One report per day."""
         reports: list[SendReport] = []
         for day in self.store.ready_days(self.series_days, audience):
-            if self.editions.get(day) is None:
+            if self.editions.get(day) is None and not self._start_part(day):
                 continue  # never started: left READY for `campaign status` to show
             self.check_not_paused()
             report = SendReport(day, self.day_number(day))
@@ -225,6 +227,18 @@ class Sender(Checkpoints):
                 break
         return reports
 
+    def _start_part(self, day: date) -> bool:
+        """start: on_join — the first reader to be given a part starts it: frozen, rendered, stored (like a
+        day's send; no enqueue: each reader's part is made READY by the ledger). False: not an evergreen part."""
+        if self.project is None or not self.project.schedule.campaign.on_join:
+            return False
+        with self.store.lock(f"send:{day}"):
+            if self.editions.get(day) is None:
+                self._check_as_sent()
+                self._frozen_here |= {f.day for f in to_freeze(self.project, day)}  # as this project plans them
+                self.editions.start(day, at=self.clock())
+        return True
+
     def start_day(self, day: date, audience=None) -> int:
         """Only the start of a send (expire, archive, enqueue), for `send --workers`; returns how many were owed."""
         self.check_not_paused()
@@ -236,7 +250,7 @@ class Sender(Checkpoints):
         """The project must be planned around every day the ledger recorded as started: no day is ever sent
         from a re-split (series/frozen.py). Callers load it so (delivery/as_sent.py); another process starting
         a day since is refused here, and the caller reloads (the scheduler: at its next try)."""
-        if self.project is not None and set(self.store.frozen_days()) - set(self.project.frozen):
+        if self.project is not None and set(self.store.frozen_days()) - set(self.project.frozen) - self._frozen_here:
             raise StaleProject(
                 "days were started by another process since this one loaded the campaign; reload it "
                 "(run the command again) so no day is sent from a re-split"

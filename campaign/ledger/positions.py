@@ -104,6 +104,13 @@ class Positions(Tables):
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def waiting_joins(self, days: Sequence[date]) -> tuple[datetime | None, datetime | None]:
+        """(first, last) join of the readers not started yet, pre-registrations included (start: on_join)."""
+        query = select(func.min(subscribers.c.joined_at), func.max(subscribers.c.joined_at)).where(waiting(days, None))
+        with self.engine.connect() as conn:
+            first, last = conn.execute(query).one()
+        return first, last
+
     def part_counts(self, days: Sequence[date]) -> dict[int, int]:
         """Active readers by the number of parts they have had (sent): {parts had: readers}."""
         had = (

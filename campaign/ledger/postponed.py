@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
@@ -38,6 +38,7 @@ from campaign.ledger.states import ACTIVE, POSTPONED, READY
 from campaign.ledger.subscribers import Audience, audience_where
 
 BEHIND_STATES = (POSTPONED, READY)
+GAP_SLACK = timedelta(hours=12)  # days_between: a part sent late in its send time still counts as that day's
 ID_CHUNK = 5000  # subscriber ids per IN list (SQLite's limit on bound parameters is 32766)
 
 
@@ -61,6 +62,17 @@ def _has_ready(days: Sequence[date]):
     mine = aliased(deliveries)
     return exists().where(
         mine.c.day.in_(list(days)), mine.c.subscriber_id == deliveries.c.subscriber_id, mine.c.status == READY
+    )
+
+
+def _had_part_since(days: Sequence[date], since: datetime):
+    """The reader has had a part (any row past POSTPONED) updated after `since`."""
+    mine = aliased(deliveries)
+    return exists().where(
+        mine.c.day.in_(list(days)),
+        mine.c.subscriber_id == subscribers.c.id,
+        mine.c.status != POSTPONED,
+        mine.c.updated_at > since,
     )
 
 
@@ -123,10 +135,12 @@ class PostponedLedger(Tables):
         at: datetime,
         audience: Audience | None = None,
         from_start: bool = False,
+        days_between: int = 1,
     ) -> int:
         """At a send time after the series' last day: each subscriber still behind and not paused has their
         earliest POSTPONED part made READY — once per send time (`key`), however often it is tried. With
-        `from_start`, readers who joined since and are still waiting start here, at part 1."""
+        `from_start`, readers who joined since and are still waiting start here, at part 1. `days_between`
+        > 1 (start: on_join): only readers whose last part is at least that many days old."""
         marker = (
             self.insert(state)
             .values(key=f"tail:{key}"[:80], value=json.dumps({"at": at.isoformat()}), updated_at=utcnow())
@@ -141,6 +155,8 @@ class PostponedLedger(Tables):
                 return 0
             if from_start:
                 positions.start(conn, self.insert, before=None, joined_by=at, days=days, at=at, audience=audience)
+            if days_between > 1:
+                query = query.where(~_had_part_since(days, at - timedelta(days=days_between) + GAP_SLACK))
             return self._advance(conn, list(conn.execute(query).scalars()), days, at)
 
     def _advance(self, conn, subscriber_ids: Sequence[int], days: Sequence[date], at: datetime) -> int:

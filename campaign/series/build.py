@@ -13,6 +13,7 @@ from pathlib import Path
 
 from campaign.series.edition import Edition
 from campaign.series.links import preferences_url, unsubscribe_url
+from campaign.series.parts import folder_name, is_part_key, label
 from campaign.series.project import Project
 
 PREVIEW_TOKEN = "preview-not-a-real-token"
@@ -74,7 +75,7 @@ def build_series(
             done = {b.day: b for share in pool.map(_write_days, shares) for b in share}
         built = [done[day] for day in days]
     else:
-        built = [write_issue(project, day, out / day.isoformat(), stored=(stored or {}).get(day)) for day in days]
+        built = [write_issue(project, day, out / folder_name(day), stored=(stored or {}).get(day)) for day in days]
     (out / "index.html").write_text(_index(project, built), encoding="utf-8")
     return built
 
@@ -90,14 +91,14 @@ def _adopt(project: Project, out: Path, stored: Mapping[date, Edition]) -> None:
 def _write_days(days: list[date]) -> list[BuiltIssue]:
     assert _WORK is not None
     project, out, stored = _WORK
-    return [write_issue(project, day, out / day.isoformat(), stored=stored.get(day)) for day in days]
+    return [write_issue(project, day, out / folder_name(day), stored=stored.get(day)) for day in days]
 
 
 def _index(project: Project, built: list[BuiltIssue]) -> str:
     rows = "\n".join(
-        f"<tr><td>{b.number}</td><td>{b.day:%a %d %b %Y}</td>"
-        f'<td><a href="{b.day.isoformat()}/email.html">{html.escape(b.subject)}</a></td>'
-        f'<td><a href="{b.day.isoformat()}/email.txt">text</a></td><td>{b.words}</td>'
+        f"<tr><td>{b.number}</td><td>{label(b.day) if is_part_key(b.day) else format(b.day, '%a %d %b %Y')}</td>"
+        f'<td><a href="{folder_name(b.day)}/email.html">{html.escape(b.subject)}</a></td>'
+        f'<td><a href="{folder_name(b.day)}/email.txt">text</a></td><td>{b.words}</td>'
         f"<td>{b.html_bytes / 1024:.1f} KB</td></tr>"
         for b in built
     )

@@ -21,6 +21,8 @@ import re
 from collections.abc import Collection
 from datetime import date
 
+from campaign.series.parts import URL_DAY, url_name
+
 _HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"')\]]+")
 LINK_ID = re.compile(r"[a-z0-9-]{1,40}")
@@ -32,17 +34,17 @@ def link_id(url: str, public_url: str) -> str:
     archive = f"{public_url}/archive/"
     if url == archive.rstrip("/") or url == archive:
         return "archive-index"
-    if url.startswith(archive) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", url[len(archive) :]):
+    if url.startswith(archive) and URL_DAY.fullmatch(url[len(archive) :]):
         return "archive"
     return "l-" + hashlib.sha256(url.encode()).hexdigest()[:10]
 
 
 def redirect_url(public_url: str, day: date, link: str) -> str:
-    return f"{public_url}/r/{day.isoformat()}/{link}"
+    return f"{public_url}/r/{url_name(day)}/{link}"
 
 
 def pixel_url(public_url: str, day: date, variant: str) -> str:
-    return f"{public_url}/o/{day.isoformat()}/{variant}.gif"
+    return f"{public_url}/o/{url_name(day)}/{variant}.gif"
 
 
 def _never(url: str, crisis_urls: Collection[str]) -> bool:
@@ -103,7 +105,7 @@ def targets(web_html: str, *, day: date, public_url: str, crisis_urls: Collectio
     archive page (as stored when its send started) that the email counts. Nothing else is a target (no open
     redirect)."""
     out = {
-        "archive": f"{public_url}/archive/{day.isoformat()}",
+        "archive": f"{public_url}/archive/{url_name(day)}",
         "archive-index": f"{public_url}/archive/",
     }
     for match in _HREF.finditer(web_html):

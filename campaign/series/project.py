@@ -17,6 +17,7 @@ from campaign.series.content import Article, load_article, load_disclaimer, mark
 from campaign.series.frozen import FrozenDay, plan_with_frozen
 from campaign.series.lint import LintHit, lint_text
 from campaign.series.numbers import unverified_numbers, verified_digits
+from campaign.series.parts import field_of, is_part_key, label, part_number
 from campaign.series.plan import Plan, make_plan
 from campaign.series.render import IssueContent, RenderedIssue, Renderer
 from campaign.series.safety import CrisisResources, load_crisis_resources
@@ -33,7 +34,7 @@ class DayLint:
     def __str__(self) -> str:
         ack = f" [acknowledged: {self.acknowledged}]" if self.acknowledged else ""
         return (
-            f"{self.day} {self.field}: {self.hit.rule} {self.hit.level}: {self.hit.message} "
+            f"{label(self.day)} {self.field}: {self.hit.rule} {self.hit.level}: {self.hit.message} "
             f"(“{self.hit.excerpt}”) — {self.hit.advice}{ack}"
         )
 
@@ -161,7 +162,7 @@ class Project:
     def _lint_day(self, day: date) -> list[DayLint]:
         acks: dict[str, list] = {}
         for ack in self.schedule.acknowledgements:
-            if ack.day == day:
+            if ack.key == day:
                 acks.setdefault(ack.rule, []).append(ack)
         entry = self.schedule.days[day]
         pieces = [("subject", "subject", entry.subject), ("preheader", "preheader", entry.preheader)]
@@ -188,12 +189,12 @@ class Project:
                         (self.loaded.lines.get(("days", str(f.day), f.field)) or self.loaded.line_of_day(f.day))
                         if f.field in ("subject", "preheader", "note")
                         else int(f.field.rsplit(" ", 1)[1]),
-                        f"days.{f.day}.{f.field.split()[0]}",
+                        f"{field_of(f.day)}.{f.field.split()[0]}",
                         f"{f.hit.rule} ({f.hit.level}) {f.hit.message}: “{f.hit.excerpt}”",
                         f.hit.advice
                         if f.hit.rule == "N1"
                         else f"{f.hit.advice}; or, after review, acknowledge it in schedule.yaml under "
-                        f"acknowledgements: (rule: {f.hit.rule}, day: {f.day}, reason: …)",
+                        f"acknowledgements: (rule: {f.hit.rule}, {_ack_key(f.day)}, reason: …)",
                     )
                     for f in blocking
                 ]
@@ -247,3 +248,7 @@ def load_project(
         return Project(settings, loaded, article, disclaimer, crisis, make_plan(loaded, article))
     fixed = plan_with_frozen(loaded, article, frozen)  # plans once: the files' own plan when nothing sent changed
     return Project(settings, loaded, article, disclaimer, crisis, fixed.plan, fixed.frozen, fixed.warnings)
+
+
+def _ack_key(day: date) -> str:
+    return f"part: {part_number(day)}" if is_part_key(day) else f"day: {day}"

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from campaign.errors import Problem, RenderError
 from campaign.series.merge import UNSUBSCRIBE_URL, merge
+from campaign.series.parts import url_name
 from campaign.series.safety import CrisisBlock, Service, verify_issue
 from campaign.series.templating import check_templates
 from campaign.series.templating import make_environment as sandboxed_environment
@@ -169,7 +170,7 @@ class Renderer:
         self.crisis_urls = crisis_urls  # never rewritten or counted (series/engagement.py)
 
     def archive_url(self, day: date) -> str:
-        return f"{self.public_url}/archive/{day.isoformat()}"
+        return f"{self.public_url}/archive/{url_name(day)}"
 
     def _template(self, name: str) -> jinja2.Template:
         try:

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from campaign.clock import parse_hhmm, zone_of
 from campaign.config import PROVIDER_NAMES
 from campaign.errors import Problem, ScheduleError
 from campaign.series.alerting import AlertSettings, BreakerSettings
 from campaign.series.headers import address, one_line
-from campaign.series.schedule_problems import dedupe, folded_line_problems, problem_from_pydantic
+from campaign.series.parts import MAX_PARTS, WEEKDAYS, field_of, part_key, parts_as_days, pydantic_loc
+from campaign.series.schedule_problems import calendar_problems, dedupe, folded_line_problems, problem_from_pydantic
 from campaign.series.yamlsource import load_yaml
 
 SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
@@ -31,6 +32,9 @@ _address = address
 
 LATE_SKIP = "late_joiners: from_start keeps each reader's place by postponing — write personal_pause: postpone"
 LATE_WELCOME = "welcome: true applies to late_joiners: from_start — write that, or use late_joiners: welcome"
+EVERGREEN_ONLY = "{} applies to start: on_join (a calendar series sends each day on its date) — remove it"
+JOIN_WELCOME = "start: on_join starts every reader at part 1 — remove late_joiners (it is for a calendar series)"
+JOIN_SKIP = "start: on_join keeps each reader's place by postponing — write personal_pause: postpone"
 
 
 class _Strict(BaseModel):
@@ -48,6 +52,11 @@ class CampaignSettings(_Strict):
     default_country: str = "US"
     delivery: Literal["campaign_time", "local_time"] = "campaign_time"
     misfire_grace_minutes: int = Field(default=120, ge=0)
+    # calendar: the September series, a date per day; on_join: evergreen — parts, from each reader's own day 1
+    # (series/parts.py), on the weekdays of `send_days` (all by default), `days_between` days apart at least.
+    start: Literal["calendar", "on_join"] = "calendar"
+    send_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(default=None, min_length=1)
+    days_between: int = Field(default=1, ge=1, le=28)
     # after day 1 went out: next day; a welcome first; or every part from part 1 (`welcome: true` welcomes too)
     late_joiners: Literal["next_day", "welcome", "from_start"] = "next_day"
     rate_limit: float | None = Field(default=None, gt=0, description="messages per second; default per provider")
@@ -59,12 +68,21 @@ class CampaignSettings(_Strict):
     personal_pause: Literal["postpone", "skip"] = "postpone"
     welcome: bool = False  # late_joiners: from_start only — welcome them first (the archive link, part 1's date)
 
-    @field_validator("personal_pause", "welcome")
+    @field_validator("personal_pause", "welcome", "send_days", "days_between", "late_joiners")
     @classmethod
     def _from_start(cls, v, info: ValidationInfo):
         from_start = info.data.get("late_joiners") == "from_start"
-        if info.field_name == "personal_pause" and v == "skip" and from_start:
-            raise ValueError(LATE_SKIP)
+        on_join = info.data.get("start") == "on_join"
+        if info.field_name in ("send_days", "days_between") and not on_join and v not in (None, 1):
+            raise ValueError(EVERGREEN_ONLY.format(info.field_name))
+        if info.field_name == "late_joiners" and on_join and v == "welcome":
+            raise ValueError(JOIN_WELCOME)
+        if info.field_name == "personal_pause" and v == "skip" and (from_start or on_join):
+            raise ValueError(JOIN_SKIP if on_join else LATE_SKIP)
+        if info.field_name == "welcome" and v and on_join:
+            raise ValueError(
+                "welcome: true is for a calendar series — with start: on_join part 1 is the welcome; remove it"
+            )
         if info.field_name == "welcome" and v and not from_start:
             raise ValueError(LATE_WELCOME)
         return v
@@ -155,7 +173,21 @@ class CampaignSettings(_Strict):
 
     @property
     def from_start(self) -> bool:  # late joiners get every part from part 1 (kept like a reader's own pause)
-        return self.late_joiners == "from_start"
+        return self.late_joiners == "from_start" or self.on_join
+
+    @property
+    def on_join(self) -> bool:  # evergreen: every reader is a late joiner of a series of parts (series/parts.py)
+        return self.start == "on_join"
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The weekdays parts may go out on (date.weekday() numbers), in each reader's own zone."""
+        return frozenset(WEEKDAYS.index(d) for d in self.send_days) if self.send_days else frozenset(range(7))
+
+    @property
+    def zoned(self) -> bool:
+        """Sends are grouped by the readers' zones: local_time, or weekdays that depend on where a reader is."""
+        return self.local_time or len(self.weekdays) < 7
 
     @property
     def send_clock(self) -> time:
@@ -194,9 +226,20 @@ class DayEntry(_Strict):
 
 class Acknowledgement(_Strict):
     rule: str = Field(pattern=r"^[LK]\d{1,2}$")
-    day: date
+    day: date | None = None  # a calendar series' date, or…
+    part: int | None = Field(default=None, ge=1, le=MAX_PARTS)  # …a part of a start: on_join series
     reason: str = Field(min_length=3)
     excerpt: str | None = None
+
+    @model_validator(mode="after")
+    def _day_or_part(self):
+        if (self.day is None) == (self.part is None):
+            raise ValueError("write either day: (a date) or part: (a number, start: on_join) — one of them")
+        return self
+
+    @property
+    def key(self) -> date:
+        return self.day if self.day is not None else part_key(self.part or 1)
 
 
 class Schedule(_Strict):
@@ -230,6 +273,7 @@ class Schedule(_Strict):
         else:
             text = str(arg).strip()
             number = day_number_of(text)
+            unit = "part" if self.campaign.on_join else "day"
             if number is not None:
                 if not 1 <= number <= len(self.dates):
                     raise ScheduleError(
@@ -237,8 +281,9 @@ class Schedule(_Strict):
                             "schedule.yaml",
                             None,
                             "DAY",
-                            f"there is no day {number} (the series has {len(self.dates)} days)",
-                            f"use a number from 1 to {len(self.dates)} or an ISO date",
+                            f"there is no {unit} {number} (the series has {len(self.dates)} {unit}s)",
+                            f"use a number from 1 to {len(self.dates)}"
+                            + ("" if self.campaign.on_join else " or an ISO date"),
                         )
                     )
                 return self.dates[number - 1]
@@ -299,6 +344,7 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         )
     schedule = None
     data = dict(doc.data)
+    problems.extend(parts_as_days(data, doc, filename))  # start: on_join — parts keyed as days
     if isinstance(data.get("days"), dict):
         # Day keys must be dates; report each bad key on its own line (pydantic would blame "days").
         bad = [k for k in data["days"] if not isinstance(k, date) or isinstance(k, datetime)]
@@ -317,7 +363,8 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         schedule = Schedule.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
-            problems.append(problem_from_pydantic(dict(e), doc, filename, _allowed_keys))
+            found = {**e, "loc": pydantic_loc(tuple(e["loc"]))}
+            problems.append(problem_from_pydantic(found, doc, filename, _allowed_keys))
     for path, value in doc.repeated:  # a repeated day: report what is wrong inside it too
         if len(path) == 2 and path[0] == "days":
             try:
@@ -328,7 +375,8 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
                         problem_from_pydantic({**e, "loc": path + tuple(e["loc"])}, doc, filename, _allowed_keys)
                     )
     days = doc.data.get("days")
-    problems.extend(_calendar_problems(days if isinstance(days, dict) else {}, doc, filename))
+    if not isinstance(doc.data.get("campaign"), dict) or doc.data["campaign"].get("start") != "on_join":
+        problems.extend(calendar_problems(days if isinstance(days, dict) else {}, doc, filename))
     problems.extend(folded_line_problems(doc, filename))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.field))
@@ -350,7 +398,7 @@ def _length_warnings(schedule: Schedule, doc, filename: str) -> list[Problem]:
                     Problem(
                         filename,
                         doc.line_of(("days", str(day), field)),
-                        f"days.{day}.{field}",
+                        f"{field_of(day)}.{field}",
                         f"{field} is {len(value)} characters, over {limit} ({why})",
                         f"shorten it to {limit} characters or fewer",
                     )
@@ -370,25 +418,6 @@ def load_schedule(path: Path) -> LoadedSchedule:
     if problem is not None:
         raise ScheduleError(problem)
     return parse_schedule(text, path.name)
-
-
-def _calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
-    """Dates outside one September. (Duplicate dates are caught while composing the YAML.)"""
-    out = []
-    dates = [d for d in days if isinstance(d, date) and not isinstance(d, datetime)]
-    year = min(dates).year if dates else None
-    for d in dates:
-        if d.month != 9 or d.year != year:
-            out.append(
-                Problem(
-                    filename,
-                    doc.line_of(("days", d)),
-                    f"days.{d}",
-                    f"{d} is outside September {year}",
-                    f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30",
-                )
-            )
-    return out
 
 
 def _allowed_keys(loc: tuple[str, ...]) -> list[str]:

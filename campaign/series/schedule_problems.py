@@ -4,6 +4,7 @@ translated, subjects folded over two lines, duplicates dropped (series/schedule.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 
 from campaign.errors import Problem
 from campaign.series.yamlsource import dotted_path
@@ -79,4 +80,27 @@ def dedupe(problems: list[Problem]) -> list[Problem]:
         if (p.line, p.field, p.message) not in seen:
             seen.add((p.line, p.field, p.message))
             out.append(p)
+    return out
+
+
+def calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
+    """Dates outside one September. (Duplicate dates are caught while composing the YAML.)"""
+    out = []
+    dates = [d for d in days if isinstance(d, date) and not isinstance(d, datetime)]
+    year = min(dates).year if dates else None
+    for d in dates:
+        if d.year < 2000:  # (1900 keys the parts of an on_join series: series/parts.py)
+            out.append(
+                Problem(filename, doc.line_of(("days", d)), f"days.{d}", f"{d} is before 2000", "use this year's dates")
+            )
+        elif d.month != 9 or d.year != year:
+            out.append(
+                Problem(
+                    filename,
+                    doc.line_of(("days", d)),
+                    f"days.{d}",
+                    f"{d} is outside September {year}",
+                    f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30",
+                )
+            )
     return out

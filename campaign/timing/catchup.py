@@ -19,7 +19,7 @@ from campaign.timing.slots import Slot, owed_count, sent_on, slots_for, subscrib
 
 
 def _zones(project: Project, store: SchedulerLedger) -> frozenset[str]:
-    return subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
+    return subscriber_zones(store) if project.schedule.campaign.zoned else frozenset()
 
 
 def postpone_after_pause(project: Project, store: SchedulerLedger, since: datetime, until: datetime) -> list[Slot]:

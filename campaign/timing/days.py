@@ -106,7 +106,7 @@ def day_views(
     scheduler recorded (missed, skipped) stands while anyone is still owed the day: the scheduler may have
     run on another clock (a test, the rehearsal) than the one reading it now."""
     if zones is None:
-        zones = subscriber_zones(store) if schedule.campaign.local_time else frozenset()
+        zones = subscriber_zones(store) if schedule.campaign.zoned else frozenset()
     grace = timedelta(minutes=schedule.campaign.misfire_grace_minutes)
     recorded = store.issue_states()
     shift = schedule_shift(store)

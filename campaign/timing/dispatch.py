@@ -79,8 +79,15 @@ def send_slot(
         sender = Sender(project, store, sending_through, clock=clock, stop=stop)
         audience = slot.audience(zones)
         if slot.tail:  # after the last day: only parts postponed by readers' own pauses
-            from_start = project.schedule.campaign.from_start  # and late joiners who have not started yet
-            store.advance_tail(slot.key, days=sender.series_days, at=clock(), audience=audience, from_start=from_start)
+            c = project.schedule.campaign  # and late joiners who have not started yet (start: on_join: everyone)
+            store.advance_tail(
+                slot.key,
+                days=sender.series_days,
+                at=clock(),
+                audience=audience,
+                from_start=c.from_start,
+                days_between=c.days_between,
+            )
             report = SendReport(slot.day, slot.number)
         else:
             report = sender.send_day(slot.day, audience=audience)

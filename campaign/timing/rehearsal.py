@@ -22,7 +22,7 @@ REHEARSAL_LEAD_IN = 1.0  # wall seconds of simulated time before the first send:
 def rehearsal_clock(project: Project, store: SchedulerLedger, seconds: float) -> Clock | None:
     """A clock that plays the remaining slots in about `seconds` (after a short lead-in, so the first send
     is still ahead once the scheduler is up); None when nobody is owed anything (a second `make run`)."""
-    zones = subscriber_zones(store) if project.schedule.campaign.local_time else frozenset()
+    zones = subscriber_zones(store) if project.schedule.campaign.zoned else frozenset()
     shift = schedule_shift(store)
     tail = tail_needed(project.schedule, store, shift, utcnow())  # readers behind, or joining late (from_start)
     pending = [s for s in slots_for(project.schedule, zones, shift, tail=tail) if owed_count(store, s, zones)]

@@ -47,7 +47,7 @@ from campaign.timing.outlet import ProviderOutlet
 from campaign.timing.pause import current_pause, pause_windows, schedule_shift, skipped_by_pause
 from campaign.timing.retention import PURGE_EVERY, purge_logged
 from campaign.timing.slot_runs import Phase, SlotRun, SlotRuns
-from campaign.timing.slots import Shift, Slot, owed_count, slots_for, subscriber_zones, tail_needed
+from campaign.timing.slots import Shift, Slot, Tail, owed_count, slots_for, subscriber_zones, tail_needed
 from campaign.timing.watch import InputWatcher, describe_changes, load_checked_project
 from campaign.timing.watchdog import SchedulerWatch
 from campaign.timing.welcomes import WelcomeJob, remind_signups_logged, send_welcomes_logged, welcomes_on
@@ -89,7 +89,7 @@ class SeriesScheduler:
         self._job = threading.local()  # the clock of the send in progress on this thread (for log times)
         self._slots_for: tuple | None = None  # (project, zones, shift, slots by key)
         self.shift: Shift = schedule_shift(store)  # what `campaign resume --catch-up` moved (read at every sync)
-        self._tail: int | None = None  # send times after the last day for postponed parts (None: count again)
+        self._tail: Tail | None = None  # send times after the last day for postponed parts (None: count again)
         self.watch = SchedulerWatch(settings, store, lambda: self.project, enabled=not rehearse)  # alerts, heartbeat
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class SeriesScheduler:
         return timedelta(minutes=self.project.schedule.campaign.misfire_grace_minutes)
 
     def _zones(self) -> frozenset[str]:
-        local = self.project.schedule.campaign.local_time
+        local = self.project.schedule.campaign.zoned
         return subscriber_zones(self.store) if local else frozenset()
 
     def _owed(self, slot: Slot) -> int:
@@ -256,6 +256,9 @@ class SeriesScheduler:
         (the tail — send times after the last day for postponed parts — is counted again after each send)."""
         if self._tail is None:
             self._tail = tail_needed(project.schedule, self.store, self.shift, self.clock.now())
+            pending = [r.slot.at for r in self.runs.in_phase(Phase.SCHEDULED)]
+            if isinstance(self._tail, tuple) and pending:  # evergreen: a planned send time stays until it ran
+                self._tail = (min(self._tail[0], min(pending).astimezone(self.tz).date()), self._tail[1])
         cached, key = self._slots_for, (project, self.zones, self.shift, self._tail)
         if cached is None or cached[0] is not project or cached[1:4] != key[1:]:
             slots = slots_for(project.schedule, self.zones, self.shift, tail=self._tail)

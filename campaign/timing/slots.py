@@ -26,6 +26,7 @@ from campaign.ledger.states import SENT
 from campaign.ledger.subscribers import Audience
 from campaign.ledger.views import SchedulerLedger
 from campaign.series.schedule import Schedule
+from campaign.timing.evergreen import evergreen_slots, window
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Slot:
     tail: int = 0  # n > 0: the n-th send time after the last day, only for parts a reader's own pause postponed
     series: tuple[date, ...] = ()  # personal_pause: postpone — the series' days (empty: skip)
     from_start: bool = False  # late_joiners: from_start — late joiners are behind from part 1 (positions.py)
+    evergreen: bool = False  # start: on_join — a send time of readers' own parts (evergreen.py)
 
     @property
     def key(self) -> str:
@@ -53,7 +55,9 @@ class Slot:
     def describe(self, tz: ZoneInfo) -> str:
         """ "day 5, 2027-09-05 09:00 EDT" (+ "for Pacific/Auckland" with local-time delivery)."""
         text = f"day {self.number}, {self.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
-        if self.tail:
+        if self.evergreen:
+            text = f"send time {self.at.astimezone(tz):%a %Y-%m-%d %H:%M %Z} (each reader's next part)"
+        elif self.tail:
             text = f"postponed parts (+{self.tail} after the last day), {self.at.astimezone(tz):%Y-%m-%d %H:%M %Z}"
         if self.local:
             who = sorted(self.zones or ())
@@ -88,12 +92,19 @@ def sent_on(day: date, shift: Shift = ()) -> date:
     return day + timedelta(days=sum(days for start, days in shift if day >= start))
 
 
+Tail = int | tuple[date, date]  # send times after the last day; start: on_join — the window (evergreen.py)
+
+
 def slots_for(
-    schedule: Schedule, zones: frozenset[str] = frozenset(), shift: Shift = (), *, tail: int = 0
+    schedule: Schedule, zones: frozenset[str] = frozenset(), shift: Shift = (), *, tail: Tail = 0
 ) -> list[Slot]:
     """Every slot of the series, earliest first (moved later from a caught-up pause on, see catchup.py; the
     owed cutoff stays the day's own send time in schedule.yaml), then `tail` more send times after the last
-    day, one a day, for the parts readers' own pauses postponed (ledger/postponed.py)."""
+    day, one a day, for the parts readers' own pauses postponed (ledger/postponed.py). An evergreen series
+    (start: on_join) has only the send times of the window `tail`."""
+    if schedule.campaign.on_join:
+        return evergreen_slots(schedule, zones, tail if isinstance(tail, tuple) else None)
+    assert isinstance(tail, int)
     out: list[Slot] = []
     local = schedule.campaign.local_time
     series = tuple(schedule.dates) if schedule.campaign.postpones else ()
@@ -144,10 +155,12 @@ def _day_slots(
     ]
 
 
-def tail_needed(schedule: Schedule, store: SchedulerLedger, shift: Shift, now: datetime) -> int:
+def tail_needed(schedule: Schedule, store: SchedulerLedger, shift: Shift, now: datetime) -> Tail:
     """How many send times after the last day the postponed parts need: those already passed, plus the most
     parts any reader still has postponed (so a tail slot keeps its place as the parts go out), plus one for
-    the zones ahead of the campaign's (local time)."""
+    the zones ahead of the campaign's (local time). An evergreen series: the window of send times to plan."""
+    if schedule.campaign.on_join:
+        return window(schedule, store, now)
     if not schedule.campaign.postpones or not schedule.dates:
         return 0
     behind = store.most_behind(schedule.dates)

@@ -8,12 +8,10 @@ before its subscribers get it.
 
 from __future__ import annotations
 
-import re
-from datetime import date
-
 from flask import Blueprint, make_response
 
 from campaign.series.merge import DEFAULT_NAME, Fill, substitute
+from campaign.series.parts import from_url
 from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
@@ -21,7 +19,6 @@ from campaign.web.security import email_document
 
 bp = Blueprint("archive", __name__)
 
-ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CACHE = "public, max-age=300"  # short: a re-archived issue (a corrected send) shows within minutes
 
 
@@ -35,11 +32,8 @@ def index():
 
 @bp.get("/archive/<day>")
 def issue(day: str):
-    if not ISO_DAY.match(day):
-        return error_response(404)
-    try:
-        when = date.fromisoformat(day)
-    except ValueError:
+    when = from_url(day)
+    if when is None:
         return error_response(404)
     row = site().store.archived_issue(when)
     if row is None:

@@ -21,13 +21,13 @@ from flask import Blueprint, make_response, request
 
 from campaign.ledger.engagement import CLICK, OPEN
 from campaign.series.engagement import LINK_ID, targets
+from campaign.series.parts import from_url
 from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
 
 bp = Blueprint("engagement", __name__)
 
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 VARIANT = re.compile(r"[A-Z]{2,4}")
 METRICS_ENV = "CAMPAIGN_METRICS_TOKEN"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -39,12 +39,7 @@ def _campaign():
 
 
 def _day(raw: str) -> date | None:
-    if not ISO_DAY.fullmatch(raw):
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
+    return from_url(raw)
 
 
 @bp.get("/r/<day>/<link>")
