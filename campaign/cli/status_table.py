@@ -7,8 +7,9 @@ from datetime import datetime
 from rich.table import Table
 
 from campaign.clock import humanize, utcnow
-from campaign.ledger.states import FAILED, INFLIGHT, REJECTED, SENT, UNKNOWN
+from campaign.ledger.states import FAILED, INFLIGHT, POSTPONED, QUEUED, READY, REJECTED, SENT, UNKNOWN
 from campaign.ledger.store import Store
+from campaign.series.parts import is_part_key, label
 from campaign.series.project import Project
 from campaign.timing.days import day_views, next_slot
 from campaign.timing.pause import pause_windows
@@ -29,6 +30,8 @@ def spans(numbers: list[int]) -> str:
 def status_table(project: Project, store: Store, *, now: datetime | None = None) -> list:
     now = now or utcnow()
     schedule = project.schedule
+    if schedule.campaign.on_join:
+        return parts_status(project, store, now)
     counts = store.delivery_counts()
     # State and owed per day from the ledger, the pause history and the clock (campaign.timing.days): due,
     # sending, sent, missed (overdue beyond misfire_grace_minutes), skipped (inside a pause), scheduled.
@@ -114,5 +117,51 @@ def reader_table(project: Project, store: Store, email: str, *, now: datetime | 
         table.add_column(col, justify="right" if col == "Part" else "left")
     for line in reader_parts(project.schedule, store, who, now):
         when = f"{line.when.astimezone(tz):%Y-%m-%d %H:%M %Z}" if line.when else ""
-        table.add_row(str(line.number), f"{line.day:%d %b}", line.status, when)
+        table.add_row(
+            str(line.number), label(line.day) if is_part_key(line.day) else f"{line.day:%d %b}", line.status, when
+        )
     return [table]
+
+
+def parts_status(project: Project, store: Store, now: datetime) -> list:
+    """start: on_join — no dates: each part with how many readers had it, have it ready or still ahead (a
+    part is started, frozen and stored the first time anyone is given it), then where readers are."""
+    from campaign.timing.evergreen import window
+    from campaign.timing.slots import slots_for, subscriber_zones
+
+    schedule, c = project.schedule, project.schedule.campaign
+    counts = store.delivery_counts()
+    started = set(store.edition_days().values())
+    days = f"on {', '.join(c.send_days)}" if c.send_days else "every day"
+    table = Table(
+        title=f"{c.name} — {len(schedule.dates)} parts from each reader's join (start: on_join), {c.send_time} "
+        f"{'each reader' + chr(39) + 's time' if c.local_time else c.timezone}, {days}"
+        + (f", {c.days_between} days apart" if c.days_between > 1 else "")
+    )
+    for col in ("Part", "State", "Sent", "Ready", "Ahead", "Failed", "Rejected", "Unknown"):
+        table.add_column(col, justify="left" if col == "State" else "right")
+    for day in schedule.dates:
+        n = counts.get(day, {})
+        table.add_row(
+            str(schedule.day_number(day)),
+            "started (stored render)" if day in started else "not started",
+            str(n.get(SENT, 0)),
+            str(n.get(READY, 0) + n.get(QUEUED, 0)),
+            str(n.get(POSTPONED, 0)),
+            str(n.get(FAILED, 0)),
+            str(n.get(REJECTED, 0)),
+            str(n.get(UNKNOWN, 0) + n.get(INFLIGHT, 0)),
+        )
+    subs = store.count_subscribers()
+    lines: list = [table, "subscribers: " + (", ".join(f"{k} {v}" for k, v in sorted(subs.items())) or "none")]
+    lines += position_lines(project, store, now)
+    for waiting in store.waiting_by_day(list(schedule.dates)).values():
+        lines.append(f"waiting: part {schedule.day_number(waiting.day)} {waiting.describe()}")
+    pause = store.get_state("pause")
+    if pause:
+        lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
+    zones = subscriber_zones(store) if c.zoned else frozenset()
+    upcoming = next((s for s in slots_for(schedule, zones, tail=window(schedule, store, now)) if s.at > now), None)
+    if upcoming is not None:
+        lines.append(f"next: {upcoming.describe(c.tz)}, in {humanize(upcoming.at - now)}")
+    return lines

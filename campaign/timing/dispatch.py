@@ -118,7 +118,8 @@ def send_slot(
     if not slot.tail:
         log_report(label, slot.number, report)
     for part in parts:
-        log_report(f"{label}: day {part.number}, postponed by readers' own pauses", part.number, part)
+        what = f"part {part.number}" if slot.evergreen else f"day {part.number}, postponed by readers' own pauses"
+        log_report(f"{label}: {what}", part.number, part)
         report.sent += part.sent
         report.stopped = report.stopped or part.stopped
     if report.stopped:

@@ -4,13 +4,14 @@ and one reader's parts. Read from the one per-reader position the ledger keeps (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from campaign.clock import zone_of
 from campaign.ledger.states import POSTPONED, QUEUED, READY, SENT
 from campaign.ledger.subscribers import Subscriber
 from campaign.ledger.views import SchedulerLedger
 from campaign.series.schedule import Schedule
+from campaign.timing.evergreen import days_per_part
 from campaign.timing.pause import schedule_shift
 from campaign.timing.slots import sent_on
 
@@ -32,6 +33,8 @@ def overview(schedule: Schedule, store: SchedulerLedger, now: datetime) -> Overv
     days = schedule.dates
     if not days:
         return Overview(0, {}, 0, 0, None)
+    if schedule.campaign.on_join:
+        return _evergreen_overview(schedule, store, now)
     readers, _ = store.behind_summary(days)
     end = sent_on(days[-1], schedule_shift(store))
     last = end
@@ -49,6 +52,23 @@ def overview(schedule: Schedule, store: SchedulerLedger, now: datetime) -> Overv
     return Overview(len(days), store.part_counts(days), readers + waiting, waiting, last)
 
 
+def _evergreen_overview(schedule: Schedule, store: SchedulerLedger, now: datetime) -> Overview:
+    """start: on_join — every reader with parts to come is "behind"; the last date is an estimate from the
+    most parts anyone still has ahead, and from the last join of those not started yet."""
+    days, c = schedule.dates, schedule.campaign
+    readers, _ = store.behind_summary(days)
+    waiting = store.count_waiting(days, joined_after=datetime.min.replace(tzinfo=UTC), joined_by=now)
+    step = days_per_part(schedule)
+    last = None
+    if most := store.most_behind(days):
+        last = _today(schedule, now) + timedelta(days=most * step)
+    _, joins = store.waiting_joins(days)
+    if joins is not None:
+        first = _next_send(schedule, c.tz, joins).date()
+        last = max(last or first, first + timedelta(days=(len(days) - 1) * step))
+    return Overview(len(days), store.part_counts(days), readers + waiting, waiting, last)
+
+
 @dataclass(frozen=True)
 class PartLine:
     number: int
@@ -58,10 +78,19 @@ class PartLine:
 
 
 def _next_send(schedule: Schedule, zone, after: datetime) -> datetime:
-    clock = schedule.campaign.send_clock
+    """The first send time after `after` in `zone`, on a send day (start: on_join's `send_days`)."""
+    clock, weekdays = schedule.campaign.send_clock, schedule.campaign.weekdays
     mine = after.astimezone(zone)
-    at = datetime.combine(mine.date(), clock, tzinfo=zone)
-    return at if at > mine else datetime.combine(mine.date() + timedelta(days=1), clock, tzinfo=zone)
+    on = mine.date() if datetime.combine(mine.date(), clock, tzinfo=zone) > mine else mine.date() + timedelta(days=1)
+    while on.weekday() not in weekdays:
+        on += timedelta(days=1)
+    return datetime.combine(on, clock, tzinfo=zone)
+
+
+def _following(schedule: Schedule, zone, when: datetime) -> datetime:
+    """The send time of a reader's part after one at `when`: `days_between` later, on a send day."""
+    gap = timedelta(days=schedule.campaign.days_between)
+    return _next_send(schedule, zone, when.astimezone(zone) + gap - timedelta(minutes=1))
 
 
 def reader_parts(schedule: Schedule, store: SchedulerLedger, who: Subscriber, now: datetime) -> list[PartLine]:
@@ -85,6 +114,8 @@ def reader_parts(schedule: Schedule, store: SchedulerLedger, who: Subscriber, no
             out.append(PartLine(number, day, READY if status == READY else POSTPONED, None))
             continue
         at = datetime.combine(sent_on(day, shift), schedule.campaign.send_clock, tzinfo=zone)
+        if schedule.campaign.on_join:
+            at = expected  # (an evergreen part has no date of its own)
         if status is None and not behind and not waiting and who.joined_at > schedule.send_at(day):
             out.append(PartLine(number, day, "not owed (joined after it)", None))
             continue
@@ -98,6 +129,6 @@ def reader_parts(schedule: Schedule, store: SchedulerLedger, who: Subscriber, no
         if behind or waiting:  # the rest follow one a day, in order
             step = when or expected
             for p in pending[1:]:
-                step = step + timedelta(days=1)
+                step = _following(schedule, zone, step)
                 out[p.number - 1] = PartLine(p.number, p.day, p.status, step)
     return out
