@@ -24,6 +24,7 @@ from campaign.cli.app import (
 )
 from campaign.config import Settings
 from campaign.errors import CampaignError, InvalidInput, Problem
+from campaign.series.parts import is_part_key, label, part_number
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -69,6 +70,9 @@ def send(
         testers = _test_addresses(to, p.schedule.campaign.seed_list if (seeds and p) else [], seeds)
         if testers:
             _send_test_copies(p, st, provider, d, testers, country)
+            return
+        if is_part_key(d):  # start: on_join — a part goes to each reader at their own send time
+            _settle_part(p, st, provider, d, dry_run=dry_run, retry_failed=retry_failed, resend_unknown=resend_unknown)
             return
         _send_day(
             p,
@@ -155,11 +159,50 @@ def _send_test_copies(p: Project | None, st: Store, provider: Provider, d: date,
     for address in testers:
         result = sender.send_test(d, address, country=country)
         if result.ok:
-            out.print(f"test copy of day {sender.day_number(d)} sent to {address} via {provider.name}")
+            out.print(
+                f"test copy of {label(d) if is_part_key(d) else f'day {sender.day_number(d)}'} sent to {address} via {provider.name}"
+            )
         else:
             failed.append(f"{address}: {result.error}")
     if failed:
         raise CampaignError("test send failed — " + "; ".join(failed))
+
+
+def _settle_part(
+    p: Project | None,
+    st: Store,
+    provider: Provider,
+    d: date,
+    *,
+    dry_run: bool,
+    retry_failed: bool,
+    resend_unknown: bool,
+) -> None:
+    """start: on_join — `send N` never sends part N to everyone owed it (a reader who has not had part 1 would
+    get it first): it only settles the part's failed or unknown deliveries, and enqueues nobody."""
+    from campaign.delivery.sender import Sender
+    from campaign.errors import ConfigurationError
+
+    if dry_run or not (retry_failed or resend_unknown):
+        raise ConfigurationError(
+            Problem(
+                "argument",
+                None,
+                "DAY",
+                f"{label(d)} of an evergreen series (start: on_join) goes to each reader at their own send time, "
+                "never to everyone at once",
+                "`campaign run` sends the parts (`campaign run --once`: the send times due now); test a part with "
+                f"`campaign send {part_number(d)} --to you@example.org`; settle its failed or unknown deliveries "
+                "with --retry-failed or --resend-unknown",
+            )
+        )
+    sender = Sender(p, st, provider, settings=settings())
+    with stop_on_signals() as (stop, _):
+        sender.stop = stop
+        report = sender.send_day(d, retry_failed=retry_failed, resend_unknown=resend_unknown, enqueue=False)
+    out.print(report.summary())
+    if report.waiting or report.stopped:
+        raise typer.Exit(1)
 
 
 def _send_day(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from campaign.series.parts import is_part_key, label
+
 if TYPE_CHECKING:
     from campaign.series.render import RenderedIssue
 
@@ -34,7 +36,8 @@ class SendReport:
                 f"dry run: day {self.number} ({self.day}) would go to {self.owed} subscriber(s) "
                 f"[{variants}]; nothing was written"
             )
-        text = f"day {self.number} ({self.day}): sent {self.sent}, failed {self.failed}, rejected {self.rejected}" + (
+        what = label(self.day) if is_part_key(self.day) else f"day {self.number} ({self.day})"
+        text = f"{what}: sent {self.sent}, failed {self.failed}, rejected {self.rejected}" + (
             f" by {self.workers} workers" if self.workers > 1 else f" in {self.batches} batch(es)"
         )
         if self.retries:

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import exists, func, literal_column, select
 
 from campaign.ledger.schema import Tables, deliveries, issues, subscribers
-from campaign.ledger.states import ACTIVE, POSTPONED, SENT
+from campaign.ledger.states import ACTIVE, POSTPONED, READY, SENT
 from campaign.ledger.subscribers import Audience, audience_where
 
 ROW_CHUNK = 2000  # rows per INSERT of the start of a late joiner
@@ -110,6 +110,18 @@ class Positions(Tables):
         with self.engine.connect() as conn:
             first, last = conn.execute(query).one()
         return first, last
+
+    def next_parts(self, days: Sequence[date]) -> set[date]:
+        """The parts that are some active reader's next (their earliest postponed or ready one)."""
+        query = (
+            select(func.min(deliveries.c.day))
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.day.in_(list(days)), deliveries.c.status.in_([POSTPONED, READY]))
+            .where(subscribers.c.status == ACTIVE)
+            .group_by(deliveries.c.subscriber_id)
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def part_counts(self, days: Sequence[date]) -> dict[int, int]:
         """Active readers by the number of parts they have had (sent): {parts had: readers}."""

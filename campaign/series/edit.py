@@ -31,6 +31,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from campaign.errors import EditConflict, Problem, ScheduleError
+from campaign.series.parts import field_of, is_part_key, label, part_number
 
 DAY_FIELDS = ("subject", "preheader", "note")  # text fields; "pin" (a list of section headings) besides
 PIN = "pin"
@@ -65,12 +66,20 @@ def _quoted_like(old, value: str):
 
 
 def _day_map(data, day: date) -> CommentedMap:
-    days = data.get("days") if isinstance(data, CommentedMap) else None
-    entry = days.get(day) if isinstance(days, CommentedMap) else None
+    entry = None
+    if isinstance(data, CommentedMap) and is_part_key(day):  # start: on_join — the n-th entry of parts:
+        parts, index = data.get("parts"), part_number(day) - 1
+        entry = parts[index] if isinstance(parts, CommentedSeq) and index < len(parts) else None
+    elif isinstance(data, CommentedMap) and isinstance(days := data.get("days"), CommentedMap):
+        entry = days.get(day)
     if not isinstance(entry, CommentedMap):
         raise ScheduleError(
             Problem(
-                "schedule.yaml", None, f"days.{day}", f"{day} is not a scheduled day", "pick a day listed under days:"
+                "schedule.yaml",
+                None,
+                field_of(day),
+                f"{label(day)} is not a scheduled day",
+                "pick a day listed under days: (or a part under parts:)",
             )
         )
     return entry

@@ -25,6 +25,7 @@ from campaign.errors import InvalidInput, Malformed
 from campaign.ledger.states import IssueState
 from campaign.series.edit import DAY_FIELDS, PIN, etag_of, read_text
 from campaign.series.edition import Edition
+from campaign.series.parts import field_of, is_part_key, label
 from campaign.series.project import load_project
 from campaign.studio.auth import audit
 from campaign.studio.checking import as_sent, check_day
@@ -129,7 +130,7 @@ def days():
         findings.setdefault(f.day, []).append({"field": f.field.split()[0], "level": level, "message": f"lint: {f}"})
     for w in project.loaded.warnings:
         for day in project.schedule.dates:
-            if str(day) in w.field:
+            if w.field.startswith(field_of(day) + "."):
                 findings.setdefault(day, []).append(
                     {"field": w.field.rsplit(".", 1)[-1], "level": "warning", "message": f"warning: {w}"}
                 )
@@ -140,7 +141,8 @@ def days():
         first = part.blocks[0].text.replace("\n", " ") if part.blocks else ""
         out.append(
             {
-                "date": part.day.isoformat(),
+                "date": part.day.isoformat(),  # the key of the day (an evergreen part's: series/parts.py)
+                "label": label(part.day),
                 "number": part.number,
                 "state": states.get(part.day, IssueState.PLANNED),
                 "subject": entry.subject,
@@ -151,7 +153,7 @@ def days():
                 "opening": first[:OPENING] + ("…" if len(first) > OPENING else ""),
                 "findings": findings.get(part.day, []),
                 "send_at": project.schedule.send_at(part.day).isoformat()
-                if part.day in project.schedule.days
+                if part.day in project.schedule.days and not is_part_key(part.day)
                 else None,
             }
         )

@@ -89,6 +89,7 @@ def create_studio_app(
     )
     url = studio_url(settings)
     _configure(app, settings, url)
+    app.jinja_env.filters["named"] = named
     if mailer is None:
         from campaign.delivery.as_sent import load_project_as_sent
         from campaign.studio.mailer import SigninMailer
@@ -156,3 +157,10 @@ def _errors(app: Flask) -> None:
     def _unexpected(error: Exception):
         log.exception("studio: unexpected error on %s %s", request.method, request.path)
         return answer(500, "Something went wrong on our side")
+
+
+def named(day, fmt: str) -> str:
+    """A day as the pages show it: its date in `fmt`, or "Part 3" for a part of an evergreen series."""
+    from campaign.series.parts import is_part_key, part_number
+
+    return f"Part {part_number(day)}" if is_part_key(day) else day.strftime(fmt)

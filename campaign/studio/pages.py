@@ -94,7 +94,7 @@ def day_page(day: str):
         countries=sorted(project.crisis.countries),
         default_country=project.schedule.campaign.default_country,
         widths=WIDTHS,
-        send_at=project.schedule.send_at(when),
+        send_at=None if project.schedule.campaign.on_join else project.schedule.send_at(when),
         approval_hours=project.schedule.campaign.approval_hours,
         message=MESSAGES.get(request.args.get("done", type=int) or 0),
     )

@@ -19,6 +19,7 @@ from campaign.errors import EditConflict, InvalidInput
 from campaign.ledger.accounts import User
 from campaign.ledger.states import ApprovalState, AuditTag
 from campaign.series.edit import etag_of, read_text, write_if_unchanged
+from campaign.series.parts import label
 from campaign.series.project import load_project
 from campaign.studio.checking import check_day
 from campaign.studio.context import StudioContext
@@ -74,7 +75,7 @@ def save_day(c: StudioContext, user: User, day: date, fields: dict[str, Any], if
             return Outcome(200, {"revision": None, "etag": etag_of(current), "unchanged": True})
         schedule = checked.project.schedule
         hours = schedule.campaign.approval_hours
-        if schedule.send_at(day) - c.clock() < timedelta(hours=hours):
+        if _sends_soon(c, schedule, day, c.clock()):
             approval = c.ledger.hold_edit(day, fields, user_id=user.id, at=c.clock())
             body = {"approval": approval, "held": True, "approval_hours": hours, "etag": etag_of(current)}
             return Outcome(202, body, AuditTag.DAY_SAVE_HELD, {**details, "approval": approval})
@@ -195,7 +196,7 @@ def restore(c: StudioContext, user: User, revision_id: int, to: str) -> Outcome:
             return Outcome(422, {"problems": problems}, AuditTag.DAY_SAVE_REJECTED, {**details, "reason": "invalid"})
         soon = _changed_days_within_approval(c, project, current, target)
         if soon:
-            message = f"restoring would change {', '.join(map(str, soon))}, sending within approval_hours: edit the day instead"
+            message = f"restoring would change {', '.join(map(label, soon))}, sending within approval_hours: edit the day instead"
             return Outcome(
                 409, {"error": message}, AuditTag.DAY_SAVE_REJECTED, {**details, "reason": "approval window"}
             )
@@ -223,13 +224,21 @@ def _changed_days_within_approval(c: StudioContext, project, current: str, targe
     except InvalidInput:
         before = {}
     schedule = project.schedule
-    window = timedelta(hours=schedule.campaign.approval_hours)
     now = c.clock()
     return [
         day
         for day, entry in schedule.days.items()
-        if before.get(day) != entry and schedule.send_at(day) - now < window and day not in project.frozen
+        if before.get(day) != entry and _sends_soon(c, schedule, day, now) and day not in project.frozen
     ]
+
+
+def _sends_soon(c: StudioContext, schedule, day: date, now) -> bool:
+    """The day sends within approval_hours. An evergreen part (start: on_join) has no date: it sends soon when
+    it is some reader's next part — and part 1 always does (anyone may join before the next send time)."""
+    window = timedelta(hours=schedule.campaign.approval_hours)
+    if not schedule.campaign.on_join:
+        return schedule.send_at(day) - now < window
+    return window > timedelta(0) and (day == schedule.dates[0] or day in c.store.next_parts(schedule.dates))
 
 
 ARTICLE = "content/article.md"
@@ -256,12 +265,9 @@ def save_article(
         if text == current:
             return Outcome(200, {"revision": None, "etag": etag_of(current), "unchanged": True})
         schedule = checked.project.schedule
-        window = timedelta(hours=schedule.campaign.approval_hours)
-        soon = [
-            m["date"] for m in checked.moves if schedule.send_at(date.fromisoformat(m["date"])) - c.clock() < window
-        ]
+        soon = [m["date"] for m in checked.moves if _sends_soon(c, schedule, date.fromisoformat(m["date"]), c.clock())]
         if soon:
-            message = f"this edit changes the text of {', '.join(soon)}, sending within approval_hours"
+            message = f"this edit changes the text of {', '.join(label(date.fromisoformat(d)) for d in soon)}, sending within approval_hours"
             outcome = Outcome(409, {"error": message}, AuditTag.DAY_SAVE_REJECTED, {"reason": "approval window"})
             return _with(outcome, details)
         try:
