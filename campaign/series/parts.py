@@ -100,10 +100,16 @@ def _shape(doc, filename: str, field: str, message: str, fix: str) -> Problem:
     return Problem(filename, doc.line_of((field,)), field, message, fix)
 
 
+_DATE_REPR = re.compile(r"datetime\.date\((\d+), (\d+), (\d+)\)")
+
+
 def pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """A pydantic error's location under `days` keyed by a part: the `parts` index it came from."""
-    if len(loc) >= 2 and loc[0] == "days" and isinstance(loc[1], date) and is_part_key(loc[1]):
-        return ("parts", part_number(loc[1]) - 1, *loc[2:])
+    key = loc[1] if len(loc) >= 2 and loc[0] == "days" else None
+    if isinstance(key, str) and (m := _DATE_REPR.fullmatch(key)):  # pydantic writes a date key as its repr
+        key = date(int(m[1]), int(m[2]), int(m[3]))
+    if isinstance(key, date) and is_part_key(key):
+        return ("parts", part_number(key) - 1, *loc[2:])
     return loc
 
 
@@ -135,3 +141,14 @@ def from_url(raw: str) -> date | None:
     except ValueError:
         return None
     return None if is_part_key(day) else day
+
+
+def from_path(raw: str) -> date | None:
+    """A day or part in a studio URL: what `from_url` reads, or a part's key as the JSON API gives it."""
+    day = from_url(raw)
+    if day is None and len(raw) == 10 and raw[:4] == f"{PART_EPOCH.year}":
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return day

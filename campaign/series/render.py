@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 
 from campaign.errors import Problem, RenderError
 from campaign.series.merge import UNSUBSCRIBE_URL, merge
-from campaign.series.parts import url_name
+from campaign.series.parts import is_part_key, url_name
 from campaign.series.safety import CrisisBlock, Service, verify_issue
 from campaign.series.templating import check_templates
 from campaign.series.templating import make_environment as sandboxed_environment
@@ -43,6 +43,11 @@ class IssueContent:
     part_html: str
     part_text: str
     continued: str | None
+
+    @property
+    def unit(self) -> str:
+        """What the kicker calls it: "Day" (a calendar series) or "Part" (start: on_join, no dates)."""
+        return "Part" if is_part_key(self.day) else "Day"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from campaign.errors import InvalidInput, Malformed
 from campaign.ledger.states import IssueState
 from campaign.series.edit import DAY_FIELDS, PIN, etag_of, read_text
 from campaign.series.edition import Edition
-from campaign.series.parts import field_of, is_part_key, label
+from campaign.series.parts import field_of, from_path, is_part_key, label
 from campaign.series.project import load_project
 from campaign.studio.auth import audit
 from campaign.studio.checking import as_sent, check_day
@@ -62,10 +62,7 @@ def answer_outcome(outcome: Outcome):
 
 
 def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else None
-    except ValueError:
-        return None
+    return from_path(text)  # a date, part-3, or a part's key as `days` lists it
 
 
 MAX_PINS, MAX_PIN = 20, 300

@@ -90,6 +90,7 @@ def create_studio_app(
     url = studio_url(settings)
     _configure(app, settings, url)
     app.jinja_env.filters["named"] = named
+    app.jinja_env.filters["url_name"] = url_name
     if mailer is None:
         from campaign.delivery.as_sent import load_project_as_sent
         from campaign.studio.mailer import SigninMailer
@@ -157,6 +158,12 @@ def _errors(app: Flask) -> None:
     def _unexpected(error: Exception):
         log.exception("studio: unexpected error on %s %s", request.method, request.path)
         return answer(500, "Something went wrong on our side")
+
+
+def url_name(day) -> str:
+    from campaign.series.parts import url_name as name
+
+    return name(day)
 
 
 def named(day, fmt: str) -> str:

@@ -22,6 +22,7 @@ from campaign.config import Settings
 from campaign.errors import InvalidInput, Problem, SafetyLintError
 from campaign.series.edit import set_day_fields
 from campaign.series.edition import Edition
+from campaign.series.parts import label
 from campaign.series.project import Project, load_project
 from campaign.series.qa import email_qa
 
@@ -219,6 +220,7 @@ def plan_moves(before: Project | None, after: Project) -> list[dict[str, Any]]:
             out.append(
                 {
                     "date": part.day.isoformat(),
+                    "label": label(part.day),  # "2027-09-05", or "part 3" (start: on_join)
                     "now": opening(part),
                     "was": opening(was) if was is not None else None,
                     "words": part.words,

@@ -15,6 +15,7 @@ from campaign.delivery.as_sent import frozen_days
 from campaign.errors import InvalidInput
 from campaign.ledger.states import IssueState
 from campaign.series.edit import etag_of, read_text
+from campaign.series.parts import from_path
 from campaign.series.project import load_project
 from campaign.studio.api import day_states
 from campaign.studio.auth import audit as record
@@ -67,7 +68,7 @@ def series():
 @bp.get("/days/<day>")
 def day_page(day: str):
     try:
-        when = date.fromisoformat(day)
+        when = _when(day)
         text, frozen, project = _project()
     except ValueError:
         return page("message.html.j2", status=404, title="No such day", message="Pick a day from the series.")
@@ -166,7 +167,7 @@ def restore_form(revision_id: int):
 def save_form(day: str):
     """The day page's form without its script: the same save as the API's PUT."""
     try:
-        when = date.fromisoformat(day)
+        when = _when(day)
     except ValueError:
         return page("message.html.j2", status=404, title="No such day", message="Pick a day from the series.")
     fields: dict[str, object] = {k: (request.form.get(k) or "")[:5000] for k in ("subject", "preheader", "note")}
@@ -179,3 +180,11 @@ def audit():
     if not user().is_admin:
         return page("message.html.j2", status=403, title="For admins only", message="The audit log is for admins.")
     return page("audit.html.j2", events=list(reversed(ctx().ledger.audit_events(limit=500))))
+
+
+def _when(day: str) -> date:
+    """A day (2027-09-05) or a part (part-3) in a page URL; ValueError when it names neither."""
+    when = from_path(day)
+    if when is None:
+        raise ValueError(day)
+    return when

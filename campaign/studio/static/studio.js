@@ -25,7 +25,7 @@ function showMoves(list, moves) {
   moves.forEach(function (move) {
     var item = document.createElement("li");
     var words = move.words_before === null ? move.words + " words" : move.words_before + " → " + move.words + " words";
-    item.textContent = move.date + ": now starts “" + move.now + "”" + (move.was ? " (was “" + move.was + "”)" : "") + ", " + words;
+    item.textContent = (move.label || move.date) + ": now starts “" + move.now + "”" + (move.was ? " (was “" + move.was + "”)" : "") + ", " + words;
     list.appendChild(item);
   });
 }
