@@ -204,10 +204,17 @@ def test_the_schedule_lists_parts_and_every_mistake_is_named_with_its_line(campa
         (text.replace('  - subject: "Why we talk about mental health"', '  - subject: ""'), r"parts\[1\]\.subject:"),
         (text.replace("  send_days: [mon,", "  send_days: [caturday,"), r"campaign\.send_days\[0\]:"),
         (text.replace("  start: on_join", "  start: on_join\n  days_between: 0"), r"campaign\.days_between:"),
-        (text.replace("  start: on_join", "  start: on_join\n  personal_pause: skip"), r"campaign\.personal_pause: start: on_join"),
+        (
+            text.replace("  start: on_join", "  start: on_join\n  personal_pause: skip"),
+            r"campaign\.personal_pause: start: on_join",
+        ),
         (text.replace("  start: on_join", "  start: on_join\n  welcome: true"), r"campaign\.welcome:"),
         (re.sub(r"(?m)^  start: on_join.*\n", "", text), r"parts: parts: is for start: on_join"),
-        (text.replace("    part: 5\n", "    part: 5\n    day: 2027-09-05\n"), r"write either day"),
+        (
+            text.replace("    part: 5\n", "    part: 5\n    day: 2027-09-05\n"),
+            r"acknowledgements\[0\]: write either day",
+        ),
+        (text.replace("    part: 5\n", "    day: 2027-09-05\n"), r"acknowledgements\[0\]\.day: .*write part: N"),
     ]
     for broken, expected in cases:
         (campaign_dir.root / "schedule.yaml").write_text(broken, encoding="utf-8")

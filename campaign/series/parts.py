@@ -152,3 +152,20 @@ def from_path(raw: str) -> date | None:
         except ValueError:
             return None
     return day
+
+
+def acknowledgement_problems(schedule: Any, doc, filename: str) -> list[Problem]:
+    """An acknowledgement names a part in an on_join series (`part: 5`) and a date in a calendar one."""
+    out = []
+    for i, ack in enumerate(schedule.acknowledgements):
+        wrong = "day" if schedule.campaign.on_join and ack.day is not None else None
+        wrong = wrong or ("part" if not schedule.campaign.on_join and ack.part is not None else None)
+        if wrong == "day":
+            why, fix = "an evergreen series (start: on_join) has parts, not dates", "write part: N (the part's number)"
+        elif wrong == "part":
+            why, fix = "part: is for start: on_join", "write day: YYYY-MM-DD (a date under days:)"
+        else:
+            continue
+        loc = ("acknowledgements", str(i), wrong)
+        out.append(Problem(filename, doc.line_of(loc), f"acknowledgements[{i}].{wrong}", why, fix))
+    return out

@@ -17,13 +17,25 @@ from campaign.config import PROVIDER_NAMES
 from campaign.errors import Problem, ScheduleError
 from campaign.series.alerting import AlertSettings, BreakerSettings
 from campaign.series.headers import address, one_line
-from campaign.series.parts import MAX_PARTS, WEEKDAYS, field_of, part_key, parts_as_days, pydantic_loc
-from campaign.series.schedule_problems import calendar_problems, dedupe, folded_line_problems, problem_from_pydantic
+from campaign.series.parts import (
+    MAX_PARTS,
+    WEEKDAYS,
+    acknowledgement_problems,
+    part_key,
+    parts_as_days,
+    pydantic_loc,
+)
+from campaign.series.schedule_problems import (
+    SUBJECT_WARN,
+    calendar_problems,
+    dedupe,
+    folded_line_problems,
+    length_warnings,
+    problem_from_pydantic,
+)
 from campaign.series.yamlsource import load_yaml
 
-SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
-SUBJECT_MAX = 150  # an error
-PREHEADER_WARN = 110  # inbox previews show about this much: a warning
+SUBJECT_MAX = 150  # an error (SUBJECT_WARN and PREHEADER_WARN: schedule_problems.py)
 
 
 _one_line = one_line
@@ -378,32 +390,13 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
     if not isinstance(doc.data.get("campaign"), dict) or doc.data["campaign"].get("start") != "on_join":
         problems.extend(calendar_problems(days if isinstance(days, dict) else {}, doc, filename))
     problems.extend(folded_line_problems(doc, filename))
+    if schedule is not None:
+        problems.extend(acknowledgement_problems(schedule, doc, filename))
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.field))
         raise ScheduleError(dedupe(problems))
     assert schedule is not None
-    return LoadedSchedule(schedule, Path(filename), dict(doc.lines), tuple(_length_warnings(schedule, doc, filename)))
-
-
-def _length_warnings(schedule: Schedule, doc, filename: str) -> list[Problem]:
-    out = []
-    for day in schedule.dates:
-        entry = schedule.days[day]
-        for field, value, limit, why in (
-            ("subject", entry.subject, SUBJECT_WARN, "most inboxes cut a subject off there"),
-            ("preheader", entry.preheader, PREHEADER_WARN, "inbox previews show about that much"),
-        ):
-            if len(value) > limit:
-                out.append(
-                    Problem(
-                        filename,
-                        doc.line_of(("days", str(day), field)),
-                        f"{field_of(day)}.{field}",
-                        f"{field} is {len(value)} characters, over {limit} ({why})",
-                        f"shorten it to {limit} characters or fewer",
-                    )
-                )
-    return out
+    return LoadedSchedule(schedule, Path(filename), dict(doc.lines), tuple(length_warnings(schedule, doc, filename)))
 
 
 def load_schedule(path: Path) -> LoadedSchedule:

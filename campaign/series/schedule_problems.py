@@ -7,7 +7,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from campaign.errors import Problem
+from campaign.series.parts import field_of
 from campaign.series.yamlsource import dotted_path
+
+SUBJECT_WARN = 70  # longer subjects are cut off in most inboxes: a warning
+PREHEADER_WARN = 110  # inbox previews show about this much: a warning
 
 _ONE_LINE_FIELDS = {"subject", "preheader", "from", "reply_to"}
 
@@ -103,4 +107,25 @@ def calendar_problems(days: dict, doc, filename: str) -> list[Problem]:
                     f"the series runs 1–30 September: use a date from {year}-09-01 to {year}-09-30",
                 )
             )
+    return out
+
+
+def length_warnings(schedule, doc, filename: str) -> list[Problem]:
+    out = []
+    for day in schedule.dates:
+        entry = schedule.days[day]
+        for field, value, limit, why in (
+            ("subject", entry.subject, SUBJECT_WARN, "most inboxes cut a subject off there"),
+            ("preheader", entry.preheader, PREHEADER_WARN, "inbox previews show about that much"),
+        ):
+            if len(value) > limit:
+                out.append(
+                    Problem(
+                        filename,
+                        doc.line_of(("days", str(day), field)),
+                        f"{field_of(day)}.{field}",
+                        f"{field} is {len(value)} characters, over {limit} ({why})",
+                        f"shorten it to {limit} characters or fewer",
+                    )
+                )
     return out
