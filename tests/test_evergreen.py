@@ -301,3 +301,90 @@ def test_the_studio_lists_and_edits_parts(campaign_dir):
     text = (campaign_dir.root / "schedule.yaml").read_text(encoding="utf-8")
     assert '  - subject: "A new subject for part four"' in text
     assert campaign_dir.project().schedule.days[part_key(4)].subject == "A new subject for part four"
+
+
+def test_a_database_that_sent_a_calendar_series_refuses_to_continue_as_an_evergreen_one(campaign_dir):
+    from tests.conftest import people
+    from tests.scheduler_helpers import import_people
+
+    import_people(campaign_dir, people(2))
+    campaign_dir.run("send", "1", "--yes", check=True)
+    evergreen(campaign_dir)
+    for command in (("validate",), ("plan",), ("run", "--once")):
+        result = campaign_dir.run(*command)
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 2 and "Traceback" not in said, (command, said)
+        assert "campaign.start: this database has sent calendar days" in said and "CAMPAIGN_DATABASE_URL" in said
+
+
+def test_the_archive_the_pages_and_the_operators_report_name_parts_not_dates(campaign_dir):
+    import requests
+
+    from campaign.clock import Clock
+    from campaign.timing.report import evergreen_report_text
+    from tests.scheduler_helpers import import_people, run_once, set_joined_at
+    from tests.web_live import live_web
+
+    evergreen(campaign_dir)
+    import_people(campaign_dir, [{"email": "ana@bücher.de"}])
+    set_joined_at(campaign_dir, "ana@bücher.de", datetime(2027, 3, 1, 8, 0, tzinfo=NY))
+    with live_web(campaign_dir) as web:
+        home = requests.get(f"{web.url}/", timeout=10).text
+        assert "from the first part" in home and "through September" not in home
+        for day in (1, 2):
+            run_once(campaign_dir, Clock(datetime(2027, 3, day, 9, 0, 10, tzinfo=NY)))
+        index = requests.get(f"{web.url}/archive/", timeout=10).text
+        assert 'href="/archive/part-1"' in index and "part 2" in index and "1900" not in index
+        page = requests.get(f"{web.url}/archive/part-2", timeout=10)
+        subject = campaign_dir.project().schedule.days[part_key(2)].subject
+        assert page.status_code == 200 and subject in page.text and "Part 2 of 30" in page.text
+        (eml,) = emls(campaign_dir, part_key(2).isoformat())
+        assert f"View in your browser: {web.url}/archive/part-2" in plain_text(eml)
+        for missing in ("part-3", "1900-01-02", "part-0", "part-1x"):
+            assert requests.get(f"{web.url}/archive/{missing}", timeout=10).status_code == 404, missing
+    store = campaign_dir.store()
+    try:
+        text, figures = evergreen_report_text(campaign_dir.project(), store, now=datetime(2027, 3, 2, 10, tzinfo=NY))
+    finally:
+        store.close()
+    assert "Readers by parts had: 2: 1" in text and figures["series"]["sent"] == 2 and "1900" not in text
+
+
+def test_days_between_send_days_and_a_readers_own_pause_hold_on_both_engines(any_campaign_dir):
+    """Three readers who joined on Sunday 28 February: with days_between: 2 and weekdays only, parts go out on
+    Monday, Wednesday, Friday, Monday …; a reader on their own pause gets nothing until it ends, then resumes
+    at part 1; an unsubscribed reader gets nothing. Every send time run twice (a restart) advances nobody twice."""
+    from campaign.clock import Clock
+    from tests.scheduler_helpers import import_people, run_once, set_joined_at
+
+    cdir = any_campaign_dir
+    evergreen(cdir, "  days_between: 2")
+    import_people(cdir, [{"email": e} for e in ("ana@example.org", "ben@example.org", "cy@example.org", "dee@x.org")])
+    for who in ("ana@example.org", "ben@example.org", "cy@example.org", "dee@x.org"):
+        set_joined_at(cdir, who, datetime(2027, 2, 28, 12, 0, tzinfo=NY))
+    store = cdir.store()
+    try:
+        store.pause_subscriber(store.subscriber_by_email("cy@example.org").id, datetime(2027, 3, 4, 18, 0, tzinfo=NY))
+        store.suppress(store.subscriber_by_email("dee@x.org").id, "unsubscribed", "a test")
+    finally:
+        store.close()
+    for day in range(1, 13):  # 1–12 March 2027 (Monday to Friday of the next week)
+        for _ in range(2):
+            run_once(cdir, Clock(datetime(2027, 3, day, 9, 0, 10, tzinfo=NY)))
+    got: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for key, who, status in ledger(cdir):
+        if status == "sent":
+            got[who].append(part_number(key))
+    sent_on = {}
+    for folder in cdir.outbox.iterdir():
+        for path in folder.glob("*.eml"):
+            msg = message(path)
+            to = re.search(r"[\w.+-]+@[\w.-]+", msg["To"]).group(0)
+            sent_on.setdefault(to, []).append(
+                (_date(msg).astimezone(NY).day, part_number(date.fromisoformat(folder.name)))
+            )
+    assert sorted(sent_on["ben@example.org"]) == [(1, 1), (3, 2), (5, 3), (8, 4), (10, 5), (12, 6)]
+    assert sorted(sent_on["ana@example.org"]) == sorted(sent_on["ben@example.org"])
+    assert sorted(sent_on["cy@example.org"]) == [(5, 1), (8, 2), (10, 3), (12, 4)]  # after their pause ended
+    assert "dee@x.org" not in sent_on and "dee@x.org" not in got
+    assert sorted(got["ben@example.org"]) == [1, 2, 3, 4, 5, 6]

@@ -33,6 +33,7 @@ from typing import Any
 
 from campaign.errors import ContentError, Problem, ScheduleError
 from campaign.series.content import Article, Block
+from campaign.series.parts import is_part_key
 from campaign.series.plan import Part, Plan, continued_from, make_plan, slug, split_units, units_of
 from campaign.series.schedule import LoadedSchedule
 
@@ -136,6 +137,18 @@ def plan_with_frozen(loaded: LoadedSchedule, article: Article, frozen: Mapping[d
     When the recorded days are exactly what the files plan today (nothing was edited since), that plan is
     kept as it is: starting a send never re-splits the days after it."""
     schedule = loaded.schedule
+    mixed = [d for d in frozen if is_part_key(d) != schedule.campaign.on_join]
+    if mixed:  # a calendar series and an evergreen one never share a ledger (their days are keyed apart)
+        had, now = ("parts of an evergreen series", "days:") if is_part_key(mixed[0]) else ("calendar days", "parts:")
+        raise ScheduleError(
+            Problem(
+                str(loaded.path),
+                None,
+                "campaign.start",
+                f"this database has sent {had}, and schedule.yaml now lists {now} — the two cannot continue one another",
+                "put start back as it was, or point CAMPAIGN_DATABASE_URL at a new database for the new series",
+            )
+        )
     untouched = _plan_if_untouched(loaded, article, frozen)
     if untouched is not None:
         return FrozenPlan(untouched, dict(frozen))

@@ -65,6 +65,31 @@ def report_text(project: Project, store: SchedulerLedger, day: date, *, now: dat
     return "\n".join(lines), figures
 
 
+def evergreen_report_text(project: Project, store: SchedulerLedger, *, now: datetime) -> tuple[str, dict]:
+    """start: on_join — the series so far: sent, failed, unknown and the readers' events, and where readers are."""
+    from campaign.timing.positions import overview
+
+    series: Counter = Counter()
+    for per_part in store.delivery_counts().values():
+        series.update(per_part)
+    events = event_counts(store.engine)
+    f: dict[str, int] = {SENT: series[SENT], FAILED: series[FAILED], UNKNOWN: series[UNKNOWN]}
+    f.update({label: events.get(kind, 0) for label, kind in KINDS})
+    view = overview(project.schedule, store, now)
+    had = " · ".join(f"{n}: {readers}" for n, readers in sorted(view.by_parts.items())) or "none"
+    lines = [
+        f"{project.schedule.campaign.name} on {now.astimezone(project.schedule.campaign.tz):%a %d %b %Y} "
+        f"({view.total} parts, each reader from their own part 1)",
+        "",
+        f"The series: sent {f[SENT]}, failed {f[FAILED]}, unknown {f[UNKNOWN]}, bounces {f['bounces']}, "
+        f"complaints {f['complaints']}, unsubscribes {f['unsubscribes']}",
+        f"Readers by parts had: {had}; {view.behind} reader(s) with parts to come ({view.waiting} not started).",
+        "",
+        f"Archive: {project.settings.public_url}/archive/",
+    ]
+    return "\n".join(lines), {"series": f}
+
+
 def store_events_since(store: SchedulerLedger, since: datetime) -> dict[str, int]:
     from campaign.ledger.alerts import event_counts_since
 
@@ -76,9 +101,17 @@ def send_daily_report(project: Project, store: SchedulerLedger, day: date, *, no
     wanted = project.schedule.alerts
     if not wanted.daily_report or not wanted.operators or day not in project.schedule.days:
         return False
-    text, figures = report_text(project, store, day, now=now)
+    evergreen = project.schedule.campaign.on_join  # one report per date, of the whole series (no day of its own)
+    text, figures = (
+        evergreen_report_text(project, store, now=now) if evergreen else report_text(project, store, day, now=now)
+    )
     alerts = Alerts(project.settings, store.engine, project.schedule)
     sent = alerts.raise_alert(
-        AlertKind.DAILY_REPORT, text, day=day, counts=figures, cause="report", only=("operators",)
+        AlertKind.DAILY_REPORT,
+        text,
+        day=None if evergreen else day,
+        counts=figures,
+        cause="report",
+        only=("operators",),
     )
     return sent is not None

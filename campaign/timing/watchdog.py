@@ -25,6 +25,7 @@ from campaign.clock import utcnow
 from campaign.config import Settings
 from campaign.ledger.states import FAILED, SENT, UNKNOWN
 from campaign.ledger.views import SchedulerLedger
+from campaign.series.parts import is_part_key
 
 if TYPE_CHECKING:
     from campaign.delivery.values import SendReport
@@ -153,7 +154,10 @@ class SchedulerWatch:
             return
         self._raise(
             AlertKind.SEND_INCOMPLETE,
-            f"Day {report.number} ({report.day}) is not complete: {report.summary()}",
+            f"Day {report.number} ({report.day}) is not complete: {report.summary()}"
+            if not is_part_key(report.day)
+            else f"A send time of the parts is not complete: sent {report.sent}, failed {report.failed}, "
+            f"unknown {report.unknown} — `campaign status` names the parts and the command that settles them",
             day=report.day,
             counts={SENT: report.sent, FAILED: report.failed_waiting, UNKNOWN: report.unknown},
             cause="incomplete",

@@ -8,10 +8,13 @@ before its subscribers get it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+
 from flask import Blueprint, make_response
 
 from campaign.series.merge import DEFAULT_NAME, Fill, substitute
-from campaign.series.parts import from_url
+from campaign.series.parts import from_url, is_part_key, url_name
 from campaign.web.context import site
 from campaign.web.error_pages import error_response
 from campaign.web.pages import render_page
@@ -19,12 +22,30 @@ from campaign.web.security import email_document
 
 bp = Blueprint("archive", __name__)
 
+
+@dataclass(frozen=True)
+class ArchivedIssue:
+    """A row of the archive index: its day (a date, or an evergreen part's key), number and subject."""
+
+    day: date
+    number: int
+    subject: str
+
+    @property
+    def path(self) -> str:  # "2027-09-05", or "part-3" (start: on_join)
+        return url_name(self.day)
+
+    @property
+    def part(self) -> bool:
+        return is_part_key(self.day)
+
+
 CACHE = "public, max-age=300"  # short: a re-archived issue (a corrected send) shows within minutes
 
 
 @bp.get("/archive/")
 def index():
-    issues = site().store.archived_issues()
+    issues = [ArchivedIssue(r.day, r.number, r.subject) for r in site().store.archived_issues()]
     response = render_page("archive_index.html.j2", issues=issues)
     response.headers["Cache-Control"] = CACHE
     return response
