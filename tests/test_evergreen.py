@@ -189,6 +189,7 @@ def test_the_schedule_lists_parts_and_every_mistake_is_named_with_its_line(campa
     evergreen(campaign_dir)
     ok = campaign_dir.run("validate", check=True)
     assert "ok: 30 parts" in ok.stdout
+    assert "lint: part 3 article line" in ok.stderr and "1900" not in ok.stdout + ok.stderr  # the lint names parts
     plan = campaign_dir.run("plan", check=True).stdout
     assert "Part" in plan and "1900" not in plan and "Jan" not in plan
     built = campaign_dir.run("build", "--out", "built", check=True)
@@ -388,3 +389,52 @@ def test_days_between_send_days_and_a_readers_own_pause_hold_on_both_engines(any
     assert sorted(sent_on["cy@example.org"]) == [(5, 1), (8, 2), (10, 3), (12, 4)]  # after their pause ended
     assert "dee@x.org" not in sent_on and "dee@x.org" not in got
     assert sorted(got["ben@example.org"]) == [1, 2, 3, 4, 5, 6]
+
+
+def test_hostile_parts_lists_fail_alone_with_their_line(campaign_dir):
+    """A mapping instead of a list, an entry that is not a mapping, 400 parts, a control character in a
+    subject: each is named with its line, exit 2, nothing written. A part's preview goes to part-03/."""
+    evergreen(campaign_dir)
+    path = campaign_dir.root / "schedule.yaml"
+    text = path.read_text(encoding="utf-8")
+    head = text[: text.index("parts:\n")]
+    entry = '  - subject: "A part"\n    preheader: "One more part."\n'
+    cases = [
+        (head + "parts:\n  first: {subject: x}\n", r"parts: parts: must be a list"),
+        (head + "parts:\n  - just a string\n" + entry, r"parts\[0\]: "),
+        (head + "parts:\n" + entry * 400, r"parts: 400 parts, over 365"),
+        (head + "parts:\n" + entry + '  - subject: "Bell \\a here"\n', r"parts\[1\]\.subject: "),
+        (head + "parts: []\n", r"parts: parts: must be a list"),
+    ]
+    for broken, expected in cases:
+        path.write_text(broken, encoding="utf-8")
+        result = campaign_dir.run("validate")
+        said = " ".join(result.stderr.split())
+        assert result.returncode == 2 and "Traceback" not in said, (expected, said)
+        assert re.search(r"schedule\.yaml:\d+: " + expected, said), (expected, said)
+    path.write_text(text, encoding="utf-8")
+    shown = campaign_dir.run("preview", "3", check=True).stdout.strip()
+    assert shown.endswith("part-03/email.html") and Path(campaign_dir.root / shown).exists()
+    assert campaign_dir.run("preview", "31").returncode == 2
+    assert "there is no part 31 (the series has 30 parts)" in " ".join(campaign_dir.run("preview", "31").stderr.split())
+
+
+def test_an_evergreen_series_always_needs_its_scheduler_and_status_json_lists_parts(campaign_dir):
+    """/healthz's rule: a calendar series needs a scheduler only around September; an evergreen one always —
+    a scheduler that never ran (or died) is unhealthy in any month. `status --json` lists parts, not days."""
+    import json
+
+    from campaign.timing.figures import scheduler_health
+
+    store = campaign_dir.store()
+    try:
+        december = datetime(2027, 12, 6, 12, 0, tzinfo=NY)
+        assert scheduler_health(campaign_dir.project(), store, now=december) is None  # September is over
+        evergreen(campaign_dir)
+        said = scheduler_health(campaign_dir.project(), store, now=december)
+        assert said is not None and "no scheduler has run" in said
+    finally:
+        store.close()
+    figures = json.loads(campaign_dir.run("status", "--json", check=True).stdout)
+    assert [p["part"] for p in figures["days"]] == list(range(1, 31))
+    assert {p["state"] for p in figures["days"]} == {"not started"} and figures["next_send"]

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from campaign.alerts.breaker import day_figures
 from campaign.ledger.alerts import count_sent, event_counts
-from campaign.ledger.states import FAILED, INFLIGHT, QUEUED, REJECTED, SENT, UNKNOWN
+from campaign.ledger.states import FAILED, INFLIGHT, POSTPONED, QUEUED, READY, REJECTED, SENT, UNKNOWN
 from campaign.ledger.views import SchedulerLedger
 from campaign.series.project import Project
 from campaign.timing.days import day_views, next_slot
@@ -41,6 +41,8 @@ def series_figures(project: Project, store: SchedulerLedger, *, now: datetime) -
         )
     pause = store.get_state(PAUSE_KEY) or None
     upcoming = next_slot(views, now)
+    if schedule.campaign.on_join:  # parts, not days: no send date or state of their own (cli/status_table.py)
+        days, upcoming = _parts_figures(schedule, store, counts, now)
     figures = day_figures(store.engine, now)
     return {
         "campaign": schedule.campaign.name,
@@ -64,9 +66,34 @@ def series_figures(project: Project, store: SchedulerLedger, *, now: datetime) -
     }
 
 
+def _parts_figures(schedule, store: SchedulerLedger, counts: dict, now: datetime) -> tuple[list[dict], Any]:
+    from campaign.timing.evergreen import window
+    from campaign.timing.slots import slots_for, subscriber_zones
+
+    started = set(store.edition_days().values())
+    parts = [
+        {
+            "part": n,
+            "state": "started" if day in started else "not started",
+            SENT: counts.get(day, {}).get(SENT, 0),
+            READY: counts.get(day, {}).get(READY, 0),
+            POSTPONED: counts.get(day, {}).get(POSTPONED, 0),
+            FAILED: counts.get(day, {}).get(FAILED, 0),
+            REJECTED: counts.get(day, {}).get(REJECTED, 0),
+            UNKNOWN: counts.get(day, {}).get(UNKNOWN, 0) + counts.get(day, {}).get(INFLIGHT, 0),
+        }
+        for n, day in enumerate(schedule.dates, 1)
+    ]
+    zones = subscriber_zones(store) if schedule.campaign.zoned else frozenset()
+    slots = slots_for(schedule, zones, tail=window(schedule, store, now))
+    return parts, next((s for s in slots if s.at > now), None)
+
+
 def series_window(project: Project) -> tuple[datetime, datetime]:
     """From the first send time to the last one plus the grace window: when a scheduler must be running."""
     schedule = project.schedule
+    if schedule.campaign.on_join:  # an evergreen series never ends: a scheduler must always be running
+        return datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
     first, last = schedule.send_at(schedule.dates[0]), schedule.send_at(schedule.dates[-1])
     return first - timedelta(hours=1), last + timedelta(minutes=schedule.campaign.misfire_grace_minutes)
 
@@ -76,7 +103,7 @@ def scheduler_health(project: Project, store: SchedulerLedger, *, now: datetime)
     missing or stale heartbeat is unhealthy; before it, only a stale one (a scheduler ran and died); after
     it, nothing."""
     start, end = series_window(project)
-    if now > end:
+    if now >= end:
         return None
     age = heartbeat_age(store, now)
     if age is None:
