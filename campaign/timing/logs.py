@@ -60,16 +60,18 @@ def log_report(label: str, number: int, report: SendReport) -> None:
 def log_started(project: Project, pid: int, provider: str, pause: PauseWindow | None) -> None:
     c = project.schedule.campaign
     how = "each subscriber's local time" if c.local_time else "campaign time"
+    evergreen = f", {c.send_days and ', '.join(c.send_days) or 'every day'}, {c.days_between} day(s) apart at least"
     log.info(
-        "scheduler started (pid %d): %d days at %s %s (%s), grace %d min, provider %s%s",
+        "scheduler started (pid %d): %d %s at %s %s (%s), grace %d min, provider %s%s",
         pid,
         len(project.schedule.dates),
+        "parts from each reader's join (start: on_join)" if c.on_join else "days",
         c.send_time,
         c.timezone,
         how,
         c.misfire_grace_minutes,
         provider,
-        f", late joiners: {c.late_joiners}",
+        evergreen if c.on_join else f", late joiners: {c.late_joiners}",
     )
     if pause is not None:
         log.warning(
