@@ -438,3 +438,39 @@ def test_an_evergreen_series_always_needs_its_scheduler_and_status_json_lists_pa
     figures = json.loads(campaign_dir.run("status", "--json", check=True).stdout)
     assert [p["part"] for p in figures["days"]] == list(range(1, 31))
     assert {p["state"] for p in figures["days"]} == {"not started"} and figures["next_send"]
+
+
+def test_a_part_added_later_reaches_readers_who_finished_and_readers_in_progress(campaign_dir):
+    """Three parts; Ana has had all three, Ben one. The organiser appends a paragraph to the article and a
+    fourth part: Ana gets part 4 at her next send time, Ben parts 2, 3 and 4 in order — nobody is left out of
+    text added after they started, and nobody gets anything twice."""
+    from campaign.clock import Clock
+    from tests.scheduler_helpers import import_people, run_once, set_joined_at
+
+    evergreen(campaign_dir)
+    path = campaign_dir.root / "schedule.yaml"
+    text = path.read_text(encoding="utf-8")
+    head = text[: text.index("parts:\n")].replace("  send_days: [mon, tue, wed, thu, fri]", "  send_days: null")
+    entries = "".join(f'  - subject: "Part {n} of the short course"\n    preheader: "Part {n}."\n' for n in (1, 2, 3))
+    path.write_text(head + "parts:\n" + entries, encoding="utf-8")
+    import_people(campaign_dir, [{"email": "ana@example.org"}, {"email": "ben@example.org"}])
+    set_joined_at(campaign_dir, "ana@example.org", datetime(2027, 3, 1, 8, 0, tzinfo=NY))
+    set_joined_at(campaign_dir, "ben@example.org", datetime(2027, 3, 3, 8, 0, tzinfo=NY))
+    for day in (1, 2, 3):
+        run_once(campaign_dir, Clock(datetime(2027, 3, day, 9, 0, 10, tzinfo=NY)))
+    article = campaign_dir.root / "content" / "article.md"
+    added = "A paragraph written after the first readers finished, for every reader of the course."
+    article.write_text(article.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + added + "\n", encoding="utf-8")
+    path.write_text(
+        head + "parts:\n" + entries + '  - subject: "Part 4, added later"\n    preheader: "New."\n', "utf-8"
+    )
+    assert campaign_dir.run("validate").returncode == 0
+    for day in (4, 5, 6, 7, 8):
+        run_once(campaign_dir, Clock(datetime(2027, 3, day, 9, 0, 10, tzinfo=NY)))
+    sent: dict[str, list[int]] = defaultdict(list)
+    for key, who, status in sorted(ledger(campaign_dir), key=lambda r: r[0]):
+        if status == "sent":
+            sent[who].append(part_number(key))
+    assert sent == {"ana@example.org": [1, 2, 3, 4], "ben@example.org": [1, 2, 3, 4]}, dict(sent)
+    (ana4,) = [p for p in emls(campaign_dir, part_key(4).isoformat()) if "ana@" in message(p)["To"]]
+    assert added in " ".join(plain_text(ana4).split())

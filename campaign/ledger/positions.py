@@ -80,6 +80,26 @@ def start(
     return len(ids)
 
 
+def extend(conn, insert, *, days: Sequence[date], at: datetime, audience: Audience | None = None) -> int:
+    """start: on_join — parts added since a reader started (a longer article, more parts): every reader with a
+    row for part 1 and none for the last part gets a POSTPONED row for each part they lack, so they are behind
+    again and get the new parts in order, like any reader behind. In the caller's transaction; how many readers."""
+    if len(days) < 2:
+        return 0
+    who = select(subscribers.c.id).where(subscribers.c.status == ACTIVE, _has_row(min(days)), ~_has_row(max(days)))
+    if audience is not None:
+        who = who.where(audience_where(audience))
+    ids = list(conn.execute(who).scalars())
+    rows = [
+        {"day": d, "subscriber_id": i, "status": POSTPONED.value, "attempts": 0, "updated_at": at}
+        for i in ids
+        for d in days
+    ]
+    for offset in range(0, len(rows), ROW_CHUNK):
+        conn.execute(insert(deliveries).on_conflict_do_nothing(), rows[offset : offset + ROW_CHUNK])
+    return len(ids)
+
+
 @dataclass(frozen=True)
 class ReaderPart:
     number: int

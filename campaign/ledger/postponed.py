@@ -136,11 +136,13 @@ class PostponedLedger(Tables):
         audience: Audience | None = None,
         from_start: bool = False,
         days_between: int = 1,
+        extend: bool = False,
     ) -> int:
         """At a send time after the series' last day: each subscriber still behind and not paused has their
         earliest POSTPONED part made READY — once per send time (`key`), however often it is tried. With
         `from_start`, readers who joined since and are still waiting start here, at part 1. `days_between`
-        > 1 (start: on_join): only readers whose last part is at least that many days old."""
+        > 1 (start: on_join): only readers whose last part is at least that many days old. `extend` (on_join):
+        readers who started before parts were added are given those parts first (positions.py `extend`)."""
         marker = (
             self.insert(state)
             .values(key=f"tail:{key}"[:80], value=json.dumps({"at": at.isoformat()}), updated_at=utcnow())
@@ -155,6 +157,8 @@ class PostponedLedger(Tables):
                 return 0
             if from_start:
                 positions.start(conn, self.insert, before=None, joined_by=at, days=days, at=at, audience=audience)
+            if extend:
+                positions.extend(conn, self.insert, days=days, at=at, audience=audience)
             if days_between > 1:
                 query = query.where(~_had_part_since(days, at - timedelta(days=days_between) + GAP_SLACK))
             return self._advance(conn, list(conn.execute(query).scalars()), days, at)

@@ -103,9 +103,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL: the web app and a sender can read while another process writes; busy_timeout waits for a writer
     # instead of failing at once.
+    # (busy_timeout first: switching to WAL waits for a writer too — another process creating the database)
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # Deleted and overwritten content is zeroed, not left in free space: an erased address leaves no byte
     # behind (ledger/privacy.py; the WAL is checkpointed after an erasure).

@@ -157,6 +157,7 @@ class SchedulerLedger(SenderLedger, Protocol):
         audience: Audience | None = None,
         from_start: bool = False,
         days_between: int = 1,
+        extend: bool = False,
     ) -> int: ...
     def behind_summary(self, days: Sequence[date]) -> tuple[int, int]: ...
     def count_behind(

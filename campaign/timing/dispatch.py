@@ -87,6 +87,7 @@ def send_slot(
                 audience=audience,
                 from_start=c.from_start,
                 days_between=c.days_between,
+                extend=c.on_join,  # parts added since a reader started reach them too
             )
             report = SendReport(slot.day, slot.number)
         else:
