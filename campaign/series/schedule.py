@@ -356,7 +356,8 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         )
     schedule = None
     data = dict(doc.data)
-    problems.extend(parts_as_days(data, doc, filename))  # start: on_join — parts keyed as days
+    shape = parts_as_days(data, doc, filename)  # start: on_join — parts keyed as days
+    problems.extend(shape)
     if isinstance(data.get("days"), dict):
         # Day keys must be dates; report each bad key on its own line (pydantic would blame "days").
         bad = [k for k in data["days"] if not isinstance(k, date) or isinstance(k, datetime)]
@@ -375,6 +376,8 @@ def parse_schedule(text: str, filename: str = "schedule.yaml") -> LoadedSchedule
         schedule = Schedule.model_validate(data)
     except ValidationError as err:
         for e in err.errors():
+            if shape and tuple(e["loc"]) == ("days",):
+                continue  # already said of parts:
             found = {**e, "loc": pydantic_loc(tuple(e["loc"]))}
             problems.append(problem_from_pydantic(found, doc, filename, _allowed_keys))
     for path, value in doc.repeated:  # a repeated day: report what is wrong inside it too
