@@ -465,6 +465,8 @@ def test_a_part_added_later_reaches_readers_who_finished_and_readers_in_progress
         head + "parts:\n" + entries + '  - subject: "Part 4, added later"\n    preheader: "New."\n', "utf-8"
     )
     assert campaign_dir.run("validate").returncode == 0
+    run_once(campaign_dir, Clock(datetime(2027, 3, 3, 9, 30, tzinfo=NY)))  # the same send time, after the edit
+    assert len([r for r in ledger(campaign_dir) if r[2] == "sent"]) == 3 + 1, "a send time ran twice"
     for day in (4, 5, 6, 7, 8):
         run_once(campaign_dir, Clock(datetime(2027, 3, day, 9, 0, 10, tzinfo=NY)))
     sent: dict[str, list[int]] = defaultdict(list)

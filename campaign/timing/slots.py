@@ -44,6 +44,8 @@ class Slot:
 
     @property
     def key(self) -> str:
+        if self.evergreen:  # one per instant, whatever the parts are: an added part never re-runs a send time
+            return f"send time at {self.at:%Y-%m-%dT%H:%MZ}"
         if self.tail:
             return f"after day {self.day.isoformat()} +{self.tail} at {self.at:%Y-%m-%dT%H:%MZ}"
         return f"day {self.day.isoformat()} at {self.at:%Y-%m-%dT%H:%MZ}"
