@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -144,3 +145,14 @@ def run_once(cdir, clock: Clock):
         return scheduler
     finally:
         store.close()
+
+
+def article_paragraphs(cdir) -> list[str]:
+    """The article's paragraphs as a text part prints them (the first 60 characters of each, one line)."""
+    text = (cdir.root / "content" / "article.md").read_text(encoding="utf-8").split("---", 2)[2]
+    out = []
+    for block in re.split(r"\n\s*\n", text):
+        block = " ".join(block.split())
+        if block and block[0].isalpha() and not block.startswith("<!--"):
+            out.append(block[:60])
+    return out

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from campaign.series.parts import is_part_key, part_key, part_number
-from tests.scheduler_helpers import emls, ledger, message, plain_text
+from tests.scheduler_helpers import article_paragraphs, emls, ledger, message, plain_text
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Asia/Tokyo", "Pacific/Auckland"]
@@ -60,16 +60,6 @@ def _date(msg) -> datetime:
     return parsedate_to_datetime(msg["Date"])
 
 
-def _paragraphs(cdir) -> list[str]:
-    text = (cdir.root / "content" / "article.md").read_text(encoding="utf-8").split("---", 2)[2]
-    out = []
-    for block in re.split(r"\n\s*\n", text):
-        block = " ".join(block.split())
-        if block and block[0].isalpha() and not block.startswith("<!--"):
-            out.append(block[:60])
-    return out
-
-
 def _first_send_after(joined: datetime, tz: ZoneInfo) -> datetime:
     mine = joined.astimezone(tz)
     on = mine.date() if mine.time() < datetime.min.time().replace(hour=9) else mine.date() + timedelta(days=1)
@@ -103,7 +93,7 @@ def test_an_evergreen_rehearsal_sends_parts_1_to_n_in_order_on_weekdays_of_each_
     assert "rehearsal done" in result.stdout and "Traceback" not in result.stderr
     parts = _parts(campaign_dir)
     total = len(campaign_dir.project().schedule.dates)
-    paragraphs = _paragraphs(campaign_dir)
+    paragraphs = article_paragraphs(campaign_dir)
     assert total == 30 and len(paragraphs) > 30
     for row in readers:
         who, zone = row["email"], ZoneInfo(row["timezone"])
@@ -169,7 +159,7 @@ def test_an_edit_after_part_3_went_out_keeps_what_was_sent_and_later_readers_get
             run_once(campaign_dir, Clock(datetime.combine(day, datetime.min.time().replace(hour=9, second=10), NY)))
         day += timedelta(days=1)
     parts = _parts(campaign_dir)
-    paragraphs = _paragraphs(campaign_dir)
+    paragraphs = article_paragraphs(campaign_dir)
     first2, first6 = " ".join(old2.source.split())[:60], " ".join(new6.split())[:60]
     for who in [f"first{i}@example.org" for i in range(3)] + ["later@example.org"]:
         got = parts[who]

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.scheduler_helpers import NY, at_ny, emls, ledger, message, plain_text
+from tests.scheduler_helpers import NY, article_paragraphs, at_ny, emls, ledger, message, plain_text
 
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Asia/Tokyo", "Pacific/Auckland"]
 
@@ -59,17 +59,6 @@ def _first_send_time_after(joined: datetime, zone: ZoneInfo, local: bool) -> dat
     return at if at >= mine else datetime.combine(mine.date() + timedelta(days=1), at.timetz())
 
 
-def _paragraphs(cdir) -> list[str]:
-    """The article's paragraphs, as the text part prints them (first 60 characters of each)."""
-    text = (cdir.root / "content" / "article.md").read_text(encoding="utf-8").split("---", 2)[2]
-    out = []
-    for block in re.split(r"\n\s*\n", text):
-        block = " ".join(block.split())
-        if block and block[0].isalpha() and not block.startswith("<!--"):
-            out.append(block[:60])
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("delivery", ["campaign_time", "local_time"])
 def test_a_rehearsal_gives_every_reader_every_part_once_in_order_from_their_first_send_time(campaign_dir, delivery):
@@ -83,7 +72,7 @@ def test_a_rehearsal_gives_every_reader_every_part_once_in_order_from_their_firs
     parts = _parts(campaign_dir)
     total = len(campaign_dir.project().schedule.dates)
     local = delivery == "local_time"
-    paragraphs = _paragraphs(campaign_dir)
+    paragraphs = article_paragraphs(campaign_dir)
     assert len(paragraphs) > 30
     last_join = max(datetime.fromisoformat(r["joined_at"]) for r in readers if "joined_at" in r)
     last_send = max(at for got in parts.values() for _, at, _ in got)

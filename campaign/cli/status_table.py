@@ -73,17 +73,26 @@ def status_table(project: Project, store: Store, *, now: datetime | None = None)
             "left off, one part a day at the send time (after the last day, too)"
         )
     lines += position_lines(project, store, now)
-    for waiting in store.waiting_by_day(list(schedule.dates)).values():
-        lines.append(f"waiting: day {schedule.day_number(waiting.day)} {waiting.describe()}")
     pause = store.get_state("pause")
-    if pause:
-        lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
+    lines += waiting_lines(project, store, "day", pause)
     upcoming = next_slot(list(views.values()), now)
     if upcoming is not None:
         lines.append(
             f"next: {upcoming.describe(schedule.campaign.tz)}, in {humanize(upcoming.at - now)}"
             + (" (held: the series is paused)" if pause else "")
         )
+    return lines
+
+
+def waiting_lines(project: Project, store: Store, unit: str, pause) -> list[str]:
+    """Deliveries waiting for an operator (failed, unknown) per day or part, and the series pause."""
+    schedule = project.schedule
+    lines = [
+        f"waiting: {unit} {schedule.day_number(w.day)} {w.describe()}"
+        for w in store.waiting_by_day(list(schedule.dates)).values()
+    ]
+    if pause:
+        lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
     return lines
 
 
@@ -126,8 +135,7 @@ def reader_table(project: Project, store: Store, email: str, *, now: datetime | 
 def parts_status(project: Project, store: Store, now: datetime) -> list:
     """start: on_join — no dates: each part with how many readers had it, have it ready or still ahead (a
     part is started, frozen and stored the first time anyone is given it), then where readers are."""
-    from campaign.timing.evergreen import window
-    from campaign.timing.slots import slots_for, subscriber_zones
+    from campaign.timing.evergreen import next_send_time
 
     schedule, c = project.schedule, project.schedule.campaign
     counts = store.delivery_counts()
@@ -155,13 +163,8 @@ def parts_status(project: Project, store: Store, now: datetime) -> list:
     subs = store.count_subscribers()
     lines: list = [table, "subscribers: " + (", ".join(f"{k} {v}" for k, v in sorted(subs.items())) or "none")]
     lines += position_lines(project, store, now)
-    for waiting in store.waiting_by_day(list(schedule.dates)).values():
-        lines.append(f"waiting: part {schedule.day_number(waiting.day)} {waiting.describe()}")
-    pause = store.get_state("pause")
-    if pause:
-        lines.append(f"PAUSED since {pause.get('since')}: {pause.get('reason')} — `campaign resume` to continue")
-    zones = subscriber_zones(store) if c.zoned else frozenset()
-    upcoming = next((s for s in slots_for(schedule, zones, tail=window(schedule, store, now)) if s.at > now), None)
+    lines += waiting_lines(project, store, "part", store.get_state("pause"))
+    upcoming = next_send_time(schedule, store, now)
     if upcoming is not None:
         lines.append(f"next: {upcoming.describe(c.tz)}, in {humanize(upcoming.at - now)}")
     return lines

@@ -67,13 +67,19 @@ def start(
     who = select(subscribers.c.id).where(waiting(days, joined_by))
     if before is not None:
         who = who.where(~_has_row(before))
+    return _postpone_for(conn, insert, who, earlier, at, audience)
+
+
+def _postpone_for(conn, insert, who, days: Sequence[date], at: datetime, audience: Audience | None) -> int:
+    """A POSTPONED row for each of `days` for every reader `who` selects (of `audience`) that has none yet;
+    in chunks, in the caller's transaction. Returns how many readers."""
     if audience is not None:
         who = who.where(audience_where(audience))
     ids = list(conn.execute(who).scalars())
     rows = [
         {"day": d, "subscriber_id": i, "status": POSTPONED.value, "attempts": 0, "updated_at": at}
         for i in ids
-        for d in earlier
+        for d in days
     ]
     for offset in range(0, len(rows), ROW_CHUNK):
         conn.execute(insert(deliveries).on_conflict_do_nothing(), rows[offset : offset + ROW_CHUNK])
@@ -87,17 +93,7 @@ def extend(conn, insert, *, days: Sequence[date], at: datetime, audience: Audien
     if len(days) < 2:
         return 0
     who = select(subscribers.c.id).where(subscribers.c.status == ACTIVE, _has_row(min(days)), ~_has_row(max(days)))
-    if audience is not None:
-        who = who.where(audience_where(audience))
-    ids = list(conn.execute(who).scalars())
-    rows = [
-        {"day": d, "subscriber_id": i, "status": POSTPONED.value, "attempts": 0, "updated_at": at}
-        for i in ids
-        for d in days
-    ]
-    for offset in range(0, len(rows), ROW_CHUNK):
-        conn.execute(insert(deliveries).on_conflict_do_nothing(), rows[offset : offset + ROW_CHUNK])
-    return len(ids)
+    return _postpone_for(conn, insert, who, days, at, audience)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ re-split. What people read never shows the stand-in date: files, messages and ta
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from campaign.errors import Problem
+from campaign.series.yamlsource import norm_key  # (pydantic writes a date key as its repr)
 
 PART_EPOCH = date(1900, 1, 1)
 MAX_PARTS = 365  # a part a day for a year: far more than an article has
@@ -100,25 +101,12 @@ def _shape(doc, filename: str, field: str, message: str, fix: str) -> Problem:
     return Problem(filename, doc.line_of((field,)), field, message, fix)
 
 
-_DATE_REPR = re.compile(r"datetime\.date\((\d+), (\d+), (\d+)\)")
-
-
 def pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """A pydantic error's location under `days` keyed by a part: the `parts` index it came from."""
-    key = loc[1] if len(loc) >= 2 and loc[0] == "days" else None
-    if isinstance(key, str) and (m := _DATE_REPR.fullmatch(key)):  # pydantic writes a date key as its repr
-        key = date(int(m[1]), int(m[2]), int(m[3]))
-    if isinstance(key, date) and is_part_key(key):
-        return ("parts", part_number(key) - 1, *loc[2:])
+    key = norm_key(loc[1]) if len(loc) >= 2 and loc[0] == "days" else ""
+    if len(key) == 10 and key.startswith(f"{PART_EPOCH.year}-"):
+        return ("parts", part_number(date.fromisoformat(key)) - 1, *loc[2:])
     return loc
-
-
-def send_days_text(days: list[str] | None) -> str:
-    return "every day" if not days else ", ".join(days)
-
-
-def allowed(weekdays: frozenset[int], moment: datetime) -> bool:
-    return moment.weekday() in weekdays
 
 
 URL_DAY = re.compile(r"(?:\d{4}-\d{2}-\d{2}|part-[1-9]\d{0,2})")

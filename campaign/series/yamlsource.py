@@ -73,7 +73,7 @@ class YamlDocument:
 
     def line_of(self, path: Path_) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
-        path = tuple(_norm(p) for p in path)
+        path = tuple(norm_key(p) for p in path)
         while path:
             if path in self.lines:
                 return self.lines[path]
@@ -84,7 +84,7 @@ class YamlDocument:
 _DATE_REPR = re.compile(r"^datetime\.date\((\d+), (\d+), (\d+)\)$")
 
 
-def _norm(key: Any) -> str:
+def norm_key(key: Any) -> str:
     """Paths compare as strings. Pydantic reports a date key as its repr: turn it back into ISO form."""
     text = str(key)
     m = _DATE_REPR.match(text)
@@ -232,12 +232,12 @@ def _construct(node: yaml.Node, path: Path_, doc: YamlDocument, filename: str, l
                     )
                 )
                 # Still read the repeated value, so the problems inside it are reported in the same run.
-                shadow = path + (f"{_norm(key)} (repeated)",)
+                shadow = path + (f"{norm_key(key)} (repeated)",)
                 doc.lines[shadow] = line
                 doc.repeated.append((shadow, _construct(value_node, shadow, doc, filename, loader)))
                 continue
             seen[key] = line
-            child = path + (_norm(key),)
+            child = path + (norm_key(key),)
             doc.lines[child] = line
             value = _construct(value_node, child, doc, filename, loader)
             if value is not _UNSET:
@@ -270,7 +270,7 @@ def _construct(node: yaml.Node, path: Path_, doc: YamlDocument, filename: str, l
 
 def _dotted(path: Path_) -> str:
     out = ""
-    for part in map(_norm, path):
+    for part in map(norm_key, path):
         out += f"[{part}]" if str(part).isdigit() else (f".{part}" if out else str(part))
     return out
 

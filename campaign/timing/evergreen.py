@@ -96,3 +96,12 @@ def evergreen_slots(schedule: Schedule, zones: frozenset[str], span: Window | No
                 )
             )
     return sorted(out, key=lambda s: s.at)
+
+
+def next_send_time(schedule: Schedule, store: SchedulerLedger, now: datetime):
+    """The next send time of the window after `now` (for `status`), or None."""
+    from campaign.timing.slots import slots_for, subscriber_zones
+
+    zones = subscriber_zones(store) if schedule.campaign.zoned else frozenset()
+    slots = slots_for(schedule, zones, tail=window(schedule, store, now))
+    return next((s for s in slots if s.at > now), None)

@@ -67,8 +67,7 @@ def series_figures(project: Project, store: SchedulerLedger, *, now: datetime) -
 
 
 def _parts_figures(schedule, store: SchedulerLedger, counts: dict, now: datetime) -> tuple[list[dict], Any]:
-    from campaign.timing.evergreen import window
-    from campaign.timing.slots import slots_for, subscriber_zones
+    from campaign.timing.evergreen import next_send_time
 
     started = set(store.edition_days().values())
     parts = [
@@ -84,9 +83,7 @@ def _parts_figures(schedule, store: SchedulerLedger, counts: dict, now: datetime
         }
         for n, day in enumerate(schedule.dates, 1)
     ]
-    zones = subscriber_zones(store) if schedule.campaign.zoned else frozenset()
-    slots = slots_for(schedule, zones, tail=window(schedule, store, now))
-    return parts, next((s for s in slots if s.at > now), None)
+    return parts, next_send_time(schedule, store, now)
 
 
 def series_window(project: Project) -> tuple[datetime, datetime]:
