@@ -109,7 +109,7 @@ def pydantic_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
-URL_DAY = re.compile(r"(?:\d{4}-\d{2}-\d{2}|part-[1-9]\d{0,2})")
+URL_DAY = re.compile(r"(?:\d{4}-\d{2}-\d{2}|part-[1-9]\d{0,2})", re.ASCII)  # ASCII digits only
 
 
 def url_name(day: date) -> str:
