@@ -229,7 +229,17 @@ def test_calendar_settings_and_dates_keep_out_of_the_parts(campaign_dir):
     result = campaign_dir.run("validate")
     assert result.returncode == 2 and "1900-09-01 is before 2000" in result.stderr
     assert from_url("part-3") == part_key(3) and from_url("2027-09-05") == date(2027, 9, 5)
-    for bad in ("part-0", "part-999", "part-03x", "1900-01-03", "part-٣", "part-1٣", "٢٠٢٧-09-05", "2027-02-30", "../part-1"):
+    for bad in (
+        "part-0",
+        "part-999",
+        "part-03x",
+        "1900-01-03",
+        "part-٣",
+        "part-1٣",
+        "٢٠٢٧-09-05",
+        "2027-02-30",
+        "../part-1",
+    ):
         assert from_url(bad) is None, bad
 
 
